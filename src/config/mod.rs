@@ -1,0 +1,496 @@
+//! TOML file + CLI flags -> one validated [`Config`]. Every error names the key and the fix.
+
+mod raw;
+mod suggest;
+mod units;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use raw::{RawConfig, RawReturn, RawRoute};
+pub use units::{DurationValue, SizeValue};
+
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    pub workers: usize,
+    /// One CPU per worker (worker i is pinned to cpus[i]).
+    pub cpus: Vec<usize>,
+    pub server_header: String,
+    pub backlog: u32,
+    pub drain_timeout: Duration,
+    pub ring: RingConfig,
+    pub limits: Limits,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RingConfig {
+    pub entries: u32,
+    pub sqpoll: bool,
+    pub sqpoll_cpu: Option<u32>,
+    pub defer_taskrun: Option<bool>,
+    pub buffer_size: u32,
+    pub buffers: u16,
+    pub send_zc_threshold: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub send_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_target_bytes: usize,
+    pub max_body_bytes: u64,
+    pub max_connections: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub prefix: String,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    Return {
+        status: u16,
+        body: String,
+        content_type: String,
+    },
+}
+
+/// Overrides from the command line; `None` keeps the file's (or default) value.
+#[derive(Default, Debug, Clone)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub admin: Option<String>,
+    pub workers: Option<usize>,
+    pub cpus: Option<String>,
+    pub sqpoll: bool,
+    pub sqpoll_cpu: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// Parses TOML text; `origin` names the file in messages.
+pub fn parse_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str::<RawConfig>(text).map_err(|e| {
+        let msg = e.message().trim().to_string();
+        let msg = suggest::rewrite_unknown_field(&msg).unwrap_or(msg);
+        let (line, col, table) = match e.span() {
+            Some(span) => locate(text, span.start),
+            None => (0, 0, String::new()),
+        };
+        let table = if table.is_empty() {
+            String::new()
+        } else {
+            format!(" in [{table}]")
+        };
+        if line > 0 {
+            ConfigError(format!("{origin}:{line}:{col}: {msg}{table}"))
+        } else {
+            ConfigError(format!("{origin}: {msg}{table}"))
+        }
+    })
+}
+
+/// 1-based line and column of a byte offset, and the table header in force there.
+fn locate(text: &str, offset: usize) -> (usize, usize, String) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string())
+        .unwrap_or_default();
+    (line, col, table)
+}
+
+/// Loads a config file, or the embedded default when `path` is None, then applies overrides.
+pub fn load(path: Option<&Path>, ov: &Overrides) -> Result<Config, ConfigError> {
+    let raw = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", p.display()))
+            })?;
+            parse_toml(&text, &p.display().to_string())?
+        }
+        None => parse_toml(DEFAULT_TOML, "embedded default")?,
+    };
+    validate(raw, ov)
+}
+
+pub fn available_cpus() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if ids.is_empty() {
+        ids.push(0);
+    }
+    ids
+}
+
+/// "0-3,6" -> [0,1,2,3,6]
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad =
+            || format!("`{part}` is not a CPU number or range (write e.g. \"0,1\" or \"0-3\")");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let a: usize = a.trim().parse().map_err(|_| bad())?;
+                let b: usize = b.trim().parse().map_err(|_| bad())?;
+                if a > b {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err("the CPU list is empty".into());
+    }
+    Ok(out)
+}
+
+fn parse_addr(s: &str, key: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse::<SocketAddr>().map_err(|_| {
+        ConfigError(format!(
+            "{key}: `{s}` is not an address with a port; write it like \"127.0.0.1:8080\" or \"[::1]:8080\""
+        ))
+    })
+}
+
+fn dur(v: &Option<DurationValue>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) => units::parse_duration(v).map_err(|m| ConfigError(format!("{key}: {m}"))),
+    }
+}
+
+fn size(v: &Option<SizeValue>, key: &str, default: u64) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) => units::parse_size(v).map_err(|m| ConfigError(format!("{key}: {m}"))),
+    }
+}
+
+pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
+    let s = &raw.server;
+    let listen_strs: Vec<String> = if !ov.listen.is_empty() {
+        ov.listen.clone()
+    } else {
+        s.listen
+            .clone()
+            .unwrap_or_else(|| vec!["127.0.0.1:8080".into()])
+    };
+    if listen_strs.is_empty() {
+        return err(
+            "server.listen is empty; give at least one address, e.g. listen = [\"127.0.0.1:8080\"]",
+        );
+    }
+    let mut listen = Vec::new();
+    for l in &listen_strs {
+        let a = parse_addr(l, "server.listen")?;
+        if listen.contains(&a) {
+            return err(format!(
+                "server.listen: `{l}` is listed twice; list each address once"
+            ));
+        }
+        listen.push(a);
+    }
+    let admin_str = ov.admin.clone().or_else(|| s.admin.clone());
+    let admin = match admin_str.as_deref() {
+        None => Some("127.0.0.1:9180".parse().expect("valid literal")),
+        Some("" | "off" | "none") => None,
+        Some(a) => Some(parse_addr(a, "server.admin")?),
+    };
+    if let Some(a) = admin {
+        if listen.contains(&a) {
+            return err(format!(
+                "server.admin: {a} is also in server.listen; the admin endpoint needs its own address"
+            ));
+        }
+    }
+
+    let avail = available_cpus();
+    let cpus_explicit = match &ov.cpus {
+        Some(list) => Some(parse_cpu_list(list).map_err(|m| ConfigError(format!("--cpus: {m}")))?),
+        None => s.cpus.clone(),
+    };
+    let workers = ov.workers.or(s.workers).unwrap_or_else(|| {
+        cpus_explicit
+            .as_ref()
+            .map(|c| c.len())
+            .unwrap_or(avail.len())
+    });
+    if workers == 0 || workers > 1024 {
+        return err(format!(
+            "server.workers = {workers}: use 1 to 1024 (default: one per CPU)"
+        ));
+    }
+    let cpus = match cpus_explicit {
+        Some(c) => {
+            if c.len() != workers {
+                return err(format!(
+                    "server.cpus lists {} CPU(s) but server.workers = {workers}; list one CPU per worker",
+                    c.len()
+                ));
+            }
+            for cpu in &c {
+                if !avail.contains(cpu) {
+                    return err(format!(
+                        "server.cpus: CPU {cpu} is not available to this process (available: {avail:?})"
+                    ));
+                }
+            }
+            c
+        }
+        // More workers than CPUs (useful for experiments): pin round-robin.
+        None => (0..workers).map(|i| avail[i % avail.len()]).collect(),
+    };
+
+    let ring_entries = s.ring_entries.unwrap_or(1024);
+    if !(8..=32768).contains(&ring_entries) {
+        return err(format!(
+            "server.ring_entries = {ring_entries}: use 8 to 32768"
+        ));
+    }
+    let buffers = s.buffers.unwrap_or(1024);
+    if !buffers.is_power_of_two() || !(8..=32768).contains(&buffers) {
+        return err(format!(
+            "server.buffers = {buffers}: must be a power of two from 8 to 32768 (e.g. 1024)"
+        ));
+    }
+    let buffer_size = size(&s.buffer_size, "server.buffer_size", 4096)?;
+    if !(512..=1 << 20).contains(&buffer_size) {
+        return err(format!(
+            "server.buffer_size = {buffer_size}: use 512 bytes to 1MiB"
+        ));
+    }
+    let send_zc_threshold = size(&s.send_zc_threshold, "server.send_zc_threshold", 16 * 1024)?;
+    let server_header = s.server_header.clone().unwrap_or_else(|| "uringd".into());
+    if server_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return err("server.server_header must not contain control characters");
+    }
+    let sqpoll = ov.sqpoll || s.sqpoll.unwrap_or(false);
+    let sqpoll_cpu = ov.sqpoll_cpu.or(s.sqpoll_cpu);
+    if sqpoll_cpu.is_some() && !sqpoll {
+        return err("server.sqpoll_cpu is set but sqpoll is off; add --sqpoll (or sqpoll = true)");
+    }
+
+    let l = &raw.limits;
+    let limits = Limits {
+        header_timeout: dur(
+            &l.header_timeout,
+            "limits.header_timeout",
+            Duration::from_secs(10),
+        )?,
+        body_timeout: dur(
+            &l.body_timeout,
+            "limits.body_timeout",
+            Duration::from_secs(30),
+        )?,
+        keepalive_timeout: dur(
+            &l.keepalive_timeout,
+            "limits.keepalive_timeout",
+            Duration::from_secs(75),
+        )?,
+        send_timeout: dur(
+            &l.send_timeout,
+            "limits.send_timeout",
+            Duration::from_secs(30),
+        )?,
+        max_header_bytes: size(&l.max_header_bytes, "limits.max_header_bytes", 64 * 1024)? as usize,
+        max_headers: l.max_headers.unwrap_or(100),
+        max_target_bytes: size(&l.max_target_bytes, "limits.max_target_bytes", 8 * 1024)? as usize,
+        max_body_bytes: size(&l.max_body_bytes, "limits.max_body_bytes", 1 << 20)?,
+        max_connections: l.max_connections.unwrap_or(20000),
+    };
+    for (key, d) in [
+        ("limits.header_timeout", limits.header_timeout),
+        ("limits.body_timeout", limits.body_timeout),
+        ("limits.keepalive_timeout", limits.keepalive_timeout),
+        ("limits.send_timeout", limits.send_timeout),
+    ] {
+        if d < Duration::from_millis(100) {
+            return err(format!("{key}: {d:?} is too short; use at least 100ms"));
+        }
+    }
+    if limits.max_header_bytes < 1024 || limits.max_header_bytes > 1 << 20 {
+        return err("limits.max_header_bytes: use 1KiB to 1MiB (default 64KiB)");
+    }
+    if limits.max_headers == 0 || limits.max_headers > 10_000 {
+        return err("limits.max_headers: use 1 to 10000 (default 100)");
+    }
+    if limits.max_target_bytes < 16 || limits.max_target_bytes >= limits.max_header_bytes {
+        return err(
+            "limits.max_target_bytes: use at least 16 and less than max_header_bytes (default 8KiB)",
+        );
+    }
+    if limits.max_connections == 0 {
+        return err("limits.max_connections must be at least 1 (it is per worker)");
+    }
+
+    let mut routes = Vec::new();
+    for (i, r) in raw.route.iter().enumerate() {
+        routes.push(validate_route(i, r)?);
+    }
+    if routes.is_empty() {
+        return err(
+            "no [[route]] is configured; add one, e.g. [[route]] prefix = \"/\" return = { status = 200, body = \"ok\" }",
+        );
+    }
+    // Longest prefix first, so the first match is the longest.
+    routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+
+    Ok(Config {
+        listen,
+        admin,
+        workers,
+        cpus,
+        server_header,
+        backlog: s.backlog.unwrap_or(4096),
+        drain_timeout: dur(
+            &s.drain_timeout,
+            "server.drain_timeout",
+            Duration::from_secs(10),
+        )?,
+        ring: RingConfig {
+            entries: ring_entries,
+            sqpoll,
+            sqpoll_cpu,
+            defer_taskrun: s.defer_taskrun,
+            buffer_size: buffer_size as u32,
+            buffers: buffers as u16,
+            send_zc_threshold: send_zc_threshold as usize,
+        },
+        limits,
+        routes,
+    })
+}
+
+fn validate_route(i: usize, r: &RawRoute) -> Result<Route, ConfigError> {
+    let key = format!("route[{i}]");
+    let prefix = r
+        .prefix
+        .clone()
+        .ok_or_else(|| ConfigError(format!("{key}: missing `prefix` (e.g. prefix = \"/\")")))?;
+    if !prefix.starts_with('/') || prefix.bytes().any(|b| b <= 0x20 || b == 0x7f) {
+        return err(format!(
+            "{key}.prefix = \"{prefix}\": must start with '/' and contain no spaces or control characters"
+        ));
+    }
+    let Some(ret) = &r.ret else {
+        return err(format!(
+            "{key} (prefix \"{prefix}\"): say what the route does, e.g. return = {{ status = 200, body = \"ok\" }}"
+        ));
+    };
+    let status = ret.status.unwrap_or(200);
+    if !(200..=599).contains(&status) {
+        return err(format!(
+            "{key}.return.status = {status}: use a final status from 200 to 599"
+        ));
+    }
+    let body = ret.body.clone().unwrap_or_default();
+    if (status == 204 || status == 304) && !body.is_empty() {
+        return err(format!(
+            "{key}.return: status {status} cannot carry a body; remove `body`"
+        ));
+    }
+    let content_type = ret
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "text/plain".into());
+    if content_type.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return err(format!(
+            "{key}.return.content_type must not contain control characters"
+        ));
+    }
+    Ok(Route {
+        prefix,
+        action: Action::Return {
+            status,
+            body,
+            content_type,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(s: &str) -> Result<Config, ConfigError> {
+        validate(parse_toml(s, "t.toml")?, &Overrides::default())
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(c.routes.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_it_and_the_fix() {
+        let e = load_str("[limits]\nheader_timout = \"1s\"\n[[route]]\nprefix=\"/\"\nreturn={}\n")
+            .unwrap_err();
+        assert!(e.0.contains("header_timout"), "{e}");
+        assert!(e.0.contains("did you mean `header_timeout`"), "{e}");
+        assert!(e.0.contains("t.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = load_str("[server]\nlisten=[\"nope\"]\n").unwrap_err();
+        assert!(e.0.contains("server.listen"), "{e}");
+        let e = load_str("[server]\nworkers=0\n").unwrap_err();
+        assert!(e.0.contains("server.workers"), "{e}");
+        let e = load_str("[[route]]\nprefix=\"x\"\nreturn={}\n").unwrap_err();
+        assert!(e.0.contains("route[0].prefix"), "{e}");
+        let e = load_str("[limits]\nheader_timeout=\"5 parsecs\"\n").unwrap_err();
+        assert!(e.0.contains("limits.header_timeout"), "{e}");
+    }
+
+    #[test]
+    fn routes_sorted_longest_first() {
+        let c = load_str(
+            "[[route]]\nprefix=\"/\"\nreturn={}\n[[route]]\nprefix=\"/health\"\nreturn={body=\"ok\"}\n",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].prefix, "/health");
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert!(parse_cpu_list("2-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! Responses rendered from templates prepared at start-up: per request only the Date and
+//! Connection headers vary, so writing a response is three or four memcpys.
+
+use std::sync::Arc;
+
+use crate::ring::outq::OutQueue;
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// A fixed response: everything before the Date value, and the body.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub status: u16,
+    head: Vec<u8>,
+    body: Arc<[u8]>,
+    /// Error responses always close the connection.
+    pub closes: bool,
+}
+
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+impl Prepared {
+    pub fn new(
+        status: u16,
+        server: &str,
+        content_type: &str,
+        body: &[u8],
+        closes: bool,
+    ) -> Prepared {
+        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
+        if !server.is_empty() {
+            head.extend_from_slice(format!("Server: {server}\r\n").as_bytes());
+        }
+        if !body.is_empty() {
+            head.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+        }
+        if status != 204 && status != 304 {
+            head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        head.extend_from_slice(b"Date: ");
+        Prepared {
+            status,
+            head,
+            body: body.into(),
+            closes,
+        }
+    }
+
+    /// A short plain-text error page that reveals nothing internal.
+    pub fn error(status: u16, server: &str) -> Prepared {
+        let body = format!("{status} {}\n", reason(status));
+        Prepared::new(status, server, "text/plain", body.as_bytes(), true)
+    }
+
+    /// Appends this response to `out`. `keep_alive` false adds `Connection: close`;
+    /// `http10_keep_alive` adds the `Connection: keep-alive` an HTTP/1.0 client asked for.
+    pub fn write(
+        &self,
+        out: &mut OutQueue,
+        date: &[u8; 29],
+        keep_alive: bool,
+        http10_keep_alive: bool,
+        head_only: bool,
+        zc_threshold: usize,
+    ) {
+        let v = out.bytes();
+        let start = v.len();
+        v.extend_from_slice(&self.head);
+        v.extend_from_slice(date);
+        if !keep_alive {
+            v.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        } else if http10_keep_alive {
+            v.extend_from_slice(b"\r\nConnection: keep-alive\r\n\r\n");
+        } else {
+            v.extend_from_slice(b"\r\n\r\n");
+        }
+        let n = v.len() - start;
+        out.commit(n);
+        if !head_only && !self.body.is_empty() {
+            out.push_shared(&self.body, zc_threshold);
+        }
+    }
+}
+
+/// Error responses for every status the connection state machine can produce.
+#[derive(Clone, Debug)]
+pub struct ErrorPages {
+    pages: Vec<Prepared>,
+}
+
+const ERROR_STATUSES: [u16; 11] = [400, 404, 408, 413, 414, 417, 431, 500, 501, 503, 505];
+
+impl ErrorPages {
+    pub fn new(server: &str) -> ErrorPages {
+        let pages = ERROR_STATUSES
+            .iter()
+            .map(|&s| {
+                let mut p = Prepared::error(s, server);
+                // A 404 is an answer, not a framing doubt: the connection stays usable.
+                p.closes = s != 404;
+                p
+            })
+            .collect();
+        ErrorPages { pages }
+    }
+
+    pub fn get(&self, status: u16) -> &Prepared {
+        let i = ERROR_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(0);
+        &self.pages[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_exact_bytes() {
+        let p = Prepared::new(200, "uringd", "text/plain", b"Hello, World!", false);
+        let mut q = OutQueue::default();
+        let date = *b"Sun, 06 Nov 1994 08:49:37 GMT";
+        p.write(&mut q, &date, true, false, false, 1 << 20);
+        p.write(&mut q, &date, false, false, true, 1 << 20);
+        let want = "HTTP/1.1 200 OK\r\nServer: uringd\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nHello, World!\
+HTTP/1.1 200 OK\r\nServer: uringd\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n";
+        assert_eq!(String::from_utf8_lossy(q.bytes()), want);
+        assert_eq!(q.len(), want.len());
+    }
+}

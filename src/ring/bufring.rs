@@ -1,0 +1,184 @@
+//! Provided-buffer ring (IORING_REGISTER_PBUF_RING): the kernel picks a buffer from this ring
+//! for each multishot recv completion, so an idle connection holds no receive buffer.
+//!
+//! Ownership rule, kept in one place: a buffer id handed out by a CQE is represented by a
+//! [`BufId`] (not `Clone`). Its bytes may be read only through that value, and the only way to
+//! give the buffer back to the kernel is to consume it in [`BufRing::recycle`].
+
+use std::io;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::cqueue;
+use io_uring::types::BufRingEntry;
+
+use super::Ring;
+
+/// An anonymous private mapping, unmapped on drop.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        // SAFETY: anonymous private mapping with no address hint; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len came from a successful mmap and are unmapped once.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
+/// A receive buffer the kernel has filled and handed to us. Not `Clone`: exactly one owner.
+#[derive(Debug)]
+pub struct BufId {
+    bid: u16,
+    len: u32,
+}
+
+pub struct BufRing {
+    // Field order matters only for drop: both mappings outlive every use through `&self`.
+    entries: Mapping,
+    bufs: Mapping,
+    count: u16,
+    buf_size: u32,
+    tail: u16,
+    bgid: u16,
+    ring_fd_valid: bool,
+}
+
+impl BufRing {
+    /// Maps `count` buffers of `buf_size` bytes and registers them as group `bgid`.
+    pub fn new(ring: &Ring, bgid: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
+        if !count.is_power_of_two() || count > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer count must be a power of two no larger than 32768",
+            ));
+        }
+        let page = 4096usize;
+        let ring_len = (count as usize * std::mem::size_of::<BufRingEntry>()).div_ceil(page) * page;
+        let entries = Mapping::new(ring_len)?;
+        let bufs = Mapping::new(count as usize * buf_size as usize)?;
+        // SAFETY: the entries mapping is page aligned, holds `count` entries and lives as long
+        // as this BufRing, which unregisters the group (or outlives the ring) before unmapping.
+        unsafe {
+            ring.uring.submitter().register_buf_ring_with_flags(
+                entries.ptr as u64,
+                count,
+                bgid,
+                0,
+            )?;
+        }
+        let mut br = BufRing {
+            entries,
+            bufs,
+            count,
+            buf_size,
+            tail: 0,
+            bgid,
+            ring_fd_valid: true,
+        };
+        for bid in 0..count {
+            br.push(bid);
+        }
+        br.publish();
+        Ok(br)
+    }
+
+    pub fn group(&self) -> u16 {
+        self.bgid
+    }
+
+    pub fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Claims the buffer a recv CQE names, if it names one.
+    pub fn take(&self, flags: u32, res: i32) -> Option<BufId> {
+        let bid = cqueue::buffer_select(flags)?;
+        if bid >= self.count {
+            return None;
+        }
+        Some(BufId {
+            bid,
+            len: res.max(0) as u32,
+        })
+    }
+
+    /// The bytes the kernel wrote into a buffer we own.
+    pub fn data(&self, b: &BufId) -> &[u8] {
+        let len = b.len.min(self.buf_size) as usize;
+        // SAFETY: `b` proves the kernel handed this buffer to us and has not got it back, so
+        // nothing writes it while this shared borrow lives; bid < count keeps it in the mapping.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.bufs.ptr.add(b.bid as usize * self.buf_size as usize),
+                len,
+            )
+        }
+    }
+
+    /// Gives a buffer back to the kernel (visible after the next [`publish`](Self::publish)).
+    pub fn recycle(&mut self, b: BufId) {
+        self.push(b.bid);
+    }
+
+    fn push(&mut self, bid: u16) {
+        let idx = (self.tail & (self.count - 1)) as usize;
+        // SAFETY: idx < count and the mapping holds `count` entries; the kernel reads only
+        // entries below the published tail, and this one is at or beyond it.
+        unsafe {
+            let e = &mut *(self.entries.ptr as *mut BufRingEntry).add(idx);
+            e.set_addr(self.bufs.ptr.add(bid as usize * self.buf_size as usize) as u64);
+            e.set_len(self.buf_size);
+            e.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Publishes recycled buffers to the kernel: one release store per loop turn.
+    pub fn publish(&mut self) {
+        // SAFETY: the tail lives in the reserved field of entry 0, 2-byte aligned, inside the
+        // mapping; the kernel only reads it, so an atomic store is the right access.
+        unsafe {
+            let tail =
+                BufRingEntry::tail(self.entries.ptr as *const BufRingEntry) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    /// Unregisters the group; call before the ring is dropped for a clean teardown.
+    pub fn unregister(&mut self, ring: &Ring) {
+        if self.ring_fd_valid {
+            let _ = ring.uring.submitter().unregister_buf_ring(self.bgid);
+            self.ring_fd_valid = false;
+        }
+    }
+}

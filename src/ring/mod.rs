@@ -1,0 +1,182 @@
+//! The io_uring driver: ring setup with per-kernel fallbacks, the feature probe, typed op
+//! submission, tokens and the provided-buffer ring. This is the only module that holds
+//! io_uring `unsafe`; everything above it uses the safe types exported here.
+
+pub mod bufring;
+pub mod outq;
+mod setup;
+pub mod token;
+mod wake;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use io_uring::{IoUring, opcode, squeue, types};
+
+pub use setup::{Features, SetupOptions, explain_setup_error};
+pub use token::{Op, Token};
+pub use wake::{WakeFd, Waker};
+
+/// One worker's ring. Created on the worker thread (SINGLE_ISSUER requires it).
+pub struct Ring {
+    uring: IoUring,
+    pub features: Features,
+    /// SQEs pushed since the last submit; lets the loop skip an empty enter.
+    pending: u32,
+}
+
+/// A completion copied out of the CQ so the ring can be borrowed again while handling it.
+#[derive(Clone, Copy, Debug)]
+pub struct Completion {
+    pub user_data: u64,
+    pub result: i32,
+    pub flags: u32,
+}
+
+impl Completion {
+    /// More completions will follow for this request (multishot, or SEND_ZC's notification).
+    pub fn more(&self) -> bool {
+        io_uring::cqueue::more(self.flags)
+    }
+
+    /// This is SEND_ZC's "buffer released" notification, not a result.
+    pub fn is_notif(&self) -> bool {
+        io_uring::cqueue::notif(self.flags)
+    }
+}
+
+/// MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the process.
+const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
+
+impl Ring {
+    pub fn new(opts: &SetupOptions) -> io::Result<Ring> {
+        let (uring, features) = setup::build(opts)?;
+        Ok(Ring {
+            uring,
+            features,
+            pending: 0,
+        })
+    }
+
+    pub fn sq_entries(&self) -> u32 {
+        self.uring.params().sq_entries()
+    }
+
+    pub fn cq_entries(&self) -> u32 {
+        self.uring.params().cq_entries()
+    }
+
+    /// CQ overflows the kernel has counted (events it had to hold back).
+    pub fn cq_overflow(&mut self) -> u32 {
+        self.uring.completion().overflow()
+    }
+
+    fn push(&mut self, e: squeue::Entry) {
+        loop {
+            // SAFETY: every entry built in this module points only at memory that the caller's
+            // safe type keeps alive until its final CQE (see each op below).
+            let full = unsafe { self.uring.submission().push(&e).is_err() };
+            if !full {
+                self.pending += 1;
+                return;
+            }
+            // SQ full: hand what we have to the kernel and retry.
+            let _ = self.uring.submit();
+            self.pending = 0;
+        }
+    }
+
+    pub fn accept_multi(&mut self, listen_fd: RawFd, token: Token) {
+        let e = opcode::AcceptMulti::new(types::Fd(listen_fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    pub fn recv_multi(&mut self, fd: RawFd, bgid: u16, token: Token) {
+        let e = opcode::RecvMulti::new(types::Fd(fd), bgid)
+            .build()
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// Cancels the one request whose user_data is `target`.
+    pub fn cancel(&mut self, target: Token, token: Token) {
+        let e = opcode::AsyncCancel::new(target.pack())
+            .build()
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// Closes a plain fd; the CQE is skipped on success (nothing to do with it).
+    pub fn close(&mut self, fd: RawFd, token: Token) {
+        let e = opcode::Close::new(types::Fd(fd))
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// Half-closes the write side (lingering close), CQE skipped on success.
+    pub fn shutdown_write(&mut self, fd: RawFd, token: Token) {
+        let e = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// Submits pending SQEs and waits for at least one CQE or the timeout.
+    pub fn submit_and_wait(&mut self, timeout: Duration) -> io::Result<()> {
+        let ts = types::Timespec::new()
+            .sec(timeout.as_secs())
+            .nsec(timeout.subsec_nanos());
+        let args = types::SubmitArgs::new().timespec(&ts);
+        self.pending = 0;
+        match self.uring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Submits pending SQEs without waiting (used when CQEs are already waiting).
+    pub fn submit(&mut self) -> io::Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        self.pending = 0;
+        match self.uring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves up to `out.capacity()` completions into `out` (cleared first).
+    pub fn drain(&mut self, out: &mut Vec<Completion>) {
+        out.clear();
+        let cap = out.capacity().max(1);
+        let mut cq = self.uring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            out.push(Completion {
+                user_data: cqe.user_data(),
+                result: cqe.result(),
+                flags: cqe.flags(),
+            });
+            if out.len() >= cap {
+                break;
+            }
+        }
+    }
+}

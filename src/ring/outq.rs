@@ -1,0 +1,227 @@
+//! A connection's outgoing bytes, and the rule that the kernel's view of them stays valid.
+//!
+//! Responses are appended to the back segment while the front segment is with the kernel.
+//! A segment handed to a send is never touched again until its completion (and, for SEND_ZC,
+//! its notification). One loop turn's responses for a connection go out in one send.
+//! Large shared bodies (e.g. a route's fixed body) are their own segment and go out with
+//! SEND_ZC when they are at least `zc_threshold` bytes, without a copy into the queue.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+use io_uring::{opcode, types};
+
+use super::{Completion, Ring, SEND_FLAGS, Token};
+
+enum Seg {
+    Bytes(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Seg {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Seg::Bytes(v) => v,
+            Seg::Shared(a) => a,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct OutQueue {
+    segs: VecDeque<Seg>,
+    /// Bytes of the front segment already sent.
+    off: usize,
+    /// A send of the front segment is with the kernel.
+    in_flight: bool,
+    /// SEND_ZC notifications still owed; `zc_hold` keeps their buffers alive until then.
+    zc_pending: u32,
+    zc_hold: Vec<Arc<[u8]>>,
+    /// One recycled byte buffer, so steady keep-alive traffic does not allocate.
+    spare: Option<Vec<u8>>,
+    /// Total queued and not yet acknowledged as sent.
+    queued: usize,
+}
+
+/// What a send completion meant for the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendResult {
+    /// Progress; the queue may have more to send (call `flush`).
+    Progress,
+    /// The peer is gone or the socket failed.
+    Failed(i32),
+    /// A SEND_ZC notification; nothing else changed.
+    Notif,
+}
+
+impl OutQueue {
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Bytes waiting to be sent (for back-pressure decisions).
+    pub fn len(&self) -> usize {
+        self.queued
+    }
+
+    /// Something is still with the kernel: the connection's slot must not be reused yet.
+    pub fn busy(&self) -> bool {
+        self.in_flight || self.zc_pending > 0
+    }
+
+    /// The byte buffer to append the next response to.
+    pub fn bytes(&mut self) -> &mut Vec<u8> {
+        let back_free = match self.segs.back() {
+            Some(Seg::Bytes(_)) => !(self.in_flight && self.segs.len() == 1),
+            _ => false,
+        };
+        if !back_free {
+            let v = self
+                .spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(4096));
+            self.segs.push_back(Seg::Bytes(v));
+        }
+        match self.segs.back_mut() {
+            Some(Seg::Bytes(v)) => v,
+            _ => unreachable!("a byte segment was just ensured"),
+        }
+    }
+
+    /// Records bytes appended through `bytes()` (kept separate so callers can write freely).
+    pub fn commit(&mut self, n: usize) {
+        self.queued += n;
+    }
+
+    /// Appends a shared body: copied when small, its own (zero-copy) segment when large.
+    pub fn push_shared(&mut self, body: &Arc<[u8]>, zc_threshold: usize) {
+        if body.len() >= zc_threshold {
+            self.segs.push_back(Seg::Shared(body.clone()));
+            self.queued += body.len();
+        } else {
+            self.bytes().extend_from_slice(body);
+            self.commit(body.len());
+        }
+    }
+
+    /// Starts a send of the front segment if none is in flight. Returns true if one started.
+    pub fn flush(&mut self, ring: &mut Ring, fd: RawFd, token: Token, zc_threshold: usize) -> bool {
+        if self.in_flight {
+            return false;
+        }
+        // Drop empty byte segments left at the front.
+        while let Some(Seg::Bytes(v)) = self.segs.front() {
+            if !v.is_empty() || self.segs.len() == 1 {
+                break;
+            }
+            if let Some(Seg::Bytes(v)) = self.segs.pop_front() {
+                self.recycle(v);
+            }
+        }
+        let Some(front) = self.segs.front() else {
+            return false;
+        };
+        let data = &front.as_slice()[self.off..];
+        if data.is_empty() {
+            return false;
+        }
+        let len = data.len().min(u32::MAX as usize) as u32;
+        let zc =
+            ring.features.send_zc && matches!(front, Seg::Shared(_)) && data.len() >= zc_threshold;
+        let e = if zc {
+            opcode::SendZc::new(types::Fd(fd), data.as_ptr(), len)
+                .flags(SEND_FLAGS)
+                .build()
+        } else {
+            opcode::Send::new(types::Fd(fd), data.as_ptr(), len)
+                .flags(SEND_FLAGS)
+                .build()
+        };
+        // The front segment is not mutated, moved out of its heap allocation or dropped while
+        // in_flight is set (and its Arc is held in zc_hold until the ZC notification).
+        ring.push(e.user_data(token.pack()));
+        self.in_flight = true;
+        true
+    }
+
+    /// Applies a send completion (or a SEND_ZC notification).
+    pub fn complete(&mut self, c: &Completion) -> SendResult {
+        if c.is_notif() {
+            self.zc_pending = self.zc_pending.saturating_sub(1);
+            if self.zc_pending == 0 {
+                self.zc_hold.clear();
+            }
+            return SendResult::Notif;
+        }
+        self.in_flight = false;
+        let zc_more = c.more();
+        if zc_more {
+            // A notification will follow: the front buffer must outlive it.
+            self.zc_pending += 1;
+            if let Some(Seg::Shared(a)) = self.segs.front() {
+                self.zc_hold.push(a.clone());
+            }
+        }
+        if c.result < 0 {
+            return SendResult::Failed(c.result);
+        }
+        if c.result == 0 {
+            return SendResult::Failed(-libc::EPIPE);
+        }
+        let n = c.result as usize;
+        self.off += n;
+        self.queued = self.queued.saturating_sub(n);
+        let done = self
+            .segs
+            .front()
+            .is_some_and(|f| self.off >= f.as_slice().len());
+        if done {
+            self.off = 0;
+            match self.segs.pop_front() {
+                Some(Seg::Bytes(v)) => self.recycle(v),
+                Some(Seg::Shared(_)) | None => {}
+            }
+        }
+        SendResult::Progress
+    }
+
+    fn recycle(&mut self, mut v: Vec<u8>) {
+        // Keep one modest buffer; let a huge one go so idle connections stay small.
+        if v.capacity() <= 64 * 1024 && self.spare.is_none() {
+            v.clear();
+            self.spare = Some(v);
+        }
+    }
+
+    /// Forgets everything queued. Only valid when nothing is with the kernel.
+    pub fn clear(&mut self) {
+        debug_assert!(!self.busy());
+        if self.busy() {
+            return;
+        }
+        self.segs.clear();
+        self.off = 0;
+        self.queued = 0;
+    }
+
+    /// Releases memory held for reuse (an idle connection should hold none).
+    pub fn shrink(&mut self) {
+        if !self.busy() && self.queued == 0 {
+            self.segs.clear();
+            self.spare = None;
+        }
+    }
+}
+
+impl Drop for OutQueue {
+    fn drop(&mut self) {
+        if self.busy() {
+            // The kernel may still read these buffers: leak them rather than free them early.
+            let segs = std::mem::take(&mut self.segs);
+            let hold = std::mem::take(&mut self.zc_hold);
+            std::mem::forget(segs);
+            std::mem::forget(hold);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `uringd serve`: bind, start the workers, then supervise (signals, worker health, drain).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::worker::{self, Msg, listener};
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local; pthread_sigmask affects this thread and,
+    // by inheritance, every worker spawned after it, so only the supervisor sees signals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        // A peer that vanished must give EPIPE on a write, not kill the process.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        set
+    }
+}
+
+/// Waits up to `timeout` for one of the blocked signals.
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: set and ts are valid for the call; info may be null.
+    let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (s > 0).then_some(s)
+}
+
+/// Runs the server until SIGTERM/SIGINT; returns the process exit code.
+pub fn run(cfg: Config) -> i32 {
+    let cfg = Arc::new(cfg);
+    let sigs = block_signals();
+
+    // Bind everything first so a bad address fails before any thread starts.
+    let mut per_worker: Vec<Vec<std::os::fd::OwnedFd>> =
+        (0..cfg.workers).map(|_| Vec::new()).collect();
+    let mut bound = Vec::new();
+    for addr in &cfg.listen {
+        match listener::reuseport_group(addr, cfg.workers, cfg.backlog) {
+            Ok((fds, actual)) => {
+                for (i, fd) in fds.into_iter().enumerate() {
+                    per_worker[i].push(fd);
+                }
+                bound.push(actual);
+            }
+            Err(e) => {
+                eprintln!("uringd: error: {}", listener::explain_bind_error(addr, &e));
+                return 1;
+            }
+        }
+    }
+
+    let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+    let mut handles = Vec::new();
+    for (id, fds) in per_worker.into_iter().enumerate() {
+        let cpu = cfg.cpus[id];
+        match worker::spawn(id, cpu, cfg.clone(), fds, ready_tx.clone()) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                eprintln!("uringd: error: cannot start worker thread {id}: {e}");
+                return 1;
+            }
+        }
+    }
+    let mut failed = None;
+    for _ in 0..handles.len() {
+        match ready_rx.recv() {
+            Ok((id, Ok(note))) => eprintln!("uringd: worker {id}: {note}"),
+            Ok((id, Err(e))) => {
+                failed.get_or_insert(format!("worker {id}: {e}"));
+            }
+            Err(_) => failed = Some("a worker died during start-up".into()),
+        }
+    }
+    if let Some(e) = failed {
+        eprintln!("uringd: error: {e}");
+        for h in &handles {
+            h.send(Msg::Shutdown);
+        }
+        return 1;
+    }
+    for a in &bound {
+        eprintln!("uringd: listening on http://{a} ({} workers)", cfg.workers);
+    }
+
+    let mut code = 0;
+    loop {
+        match wait_signal(&sigs, Duration::from_millis(500)) {
+            Some(libc::SIGTERM) | Some(libc::SIGINT) => {
+                eprintln!(
+                    "uringd: stopping: finishing in-flight requests (up to {:?})",
+                    cfg.drain_timeout
+                );
+                break;
+            }
+            Some(_) => {} // SIGHUP/SIGUSR1: reserved for reload and log reopen
+            None => {
+                if let Some(h) = handles.iter().find(|h| h.thread.is_finished()) {
+                    eprintln!(
+                        "uringd: error: worker {} (cpu {}) stopped unexpectedly",
+                        h.id, h.cpu
+                    );
+                    code = 1;
+                    break;
+                }
+            }
+        }
+    }
+    for h in &handles {
+        h.send(Msg::Shutdown);
+    }
+    for h in handles {
+        if h.thread.join().is_err() {
+            code = 1;
+        }
+    }
+    eprintln!("uringd: stopped");
+    code
+}

@@ -1,0 +1,123 @@
+//! One client connection: an explicit state machine, stored in the worker's slab.
+
+use std::os::fd::RawFd;
+
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::scan::HeadScanner;
+use crate::ring::outq::OutQueue;
+
+/// Where the connection is in the request/response cycle.
+pub enum Phase {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// Draining a request body the route does not need, then answering.
+    Body(BodyLeft),
+    /// Answered with a closing response: discard input until EOF or the linger deadline.
+    Linger,
+}
+
+pub enum BodyLeft {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+/// The answer owed once the request body has been drained.
+#[derive(Clone, Copy)]
+pub struct Owed {
+    /// Route index, or None for 404.
+    pub route: Option<usize>,
+    pub head_only: bool,
+    pub keep_alive: bool,
+    pub http10: bool,
+}
+
+pub struct Conn {
+    pub fd: RawFd,
+    pub generation: u32,
+    pub open: bool,
+    pub phase: Phase,
+    pub owed: Option<Owed>,
+    /// Bytes of an unfinished request (only when a request spans receive buffers).
+    pub inbuf: Vec<u8>,
+    pub scanner: HeadScanner,
+    pub out: OutQueue,
+    pub recv_armed: bool,
+    /// Input stopped because the client is not reading its responses.
+    pub recv_paused: bool,
+    pub read_closed: bool,
+    /// Close once everything queued has been sent.
+    pub close_after_flush: bool,
+    /// Aborting: waiting for in-flight ops to finish before the fd is closed.
+    pub aborting: bool,
+    pub dirty: bool,
+    /// No byte of a request is buffered (timeouts close silently).
+    pub idle: bool,
+    pub requests: u64,
+    /// Tick at which the current wait began (idle, head, body progress, linger).
+    pub since: u64,
+    pub deadline: u64,
+    pub wheel_tick: u64,
+    pub last_send_tick: u64,
+    /// Write side shut down (lingering close under way).
+    pub shut_wr: bool,
+    /// A cancel of the armed recv has been submitted.
+    pub recv_cancelled: bool,
+}
+
+impl Conn {
+    pub fn new() -> Conn {
+        Conn {
+            fd: -1,
+            generation: 0,
+            open: false,
+            phase: Phase::Head,
+            owed: None,
+            inbuf: Vec::new(),
+            scanner: HeadScanner::new(),
+            out: OutQueue::default(),
+            recv_armed: false,
+            recv_paused: false,
+            read_closed: false,
+            close_after_flush: false,
+            aborting: false,
+            dirty: false,
+            idle: true,
+            requests: 0,
+            since: 0,
+            deadline: 0,
+            wheel_tick: 0,
+            last_send_tick: 0,
+            shut_wr: false,
+            recv_cancelled: false,
+        }
+    }
+
+    /// Resets a slot for a freshly accepted socket (keeps the generation).
+    pub fn open(&mut self, fd: RawFd) {
+        self.fd = fd;
+        self.open = true;
+        self.phase = Phase::Head;
+        self.owed = None;
+        self.inbuf.clear();
+        self.scanner.reset();
+        self.recv_armed = false;
+        self.recv_paused = false;
+        self.read_closed = false;
+        self.close_after_flush = false;
+        self.aborting = false;
+        self.dirty = false;
+        self.idle = true;
+        self.requests = 0;
+        self.since = 0;
+        self.deadline = 0;
+        self.wheel_tick = 0;
+        self.last_send_tick = 0;
+        self.shut_wr = false;
+        self.recv_cancelled = false;
+    }
+
+    /// Anything the kernel still holds for this slot (then it must not be freed).
+    pub fn ops_in_flight(&self) -> bool {
+        self.recv_armed || self.out.busy()
+    }
+}

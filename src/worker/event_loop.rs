@@ -1,0 +1,578 @@
+//! The worker: one pinned thread, one ring, one buffer ring, one connection slab.
+//! `loop { publish buffers; flush dirty connections; submit_and_wait; dispatch CQEs }`.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Receiver;
+
+use crate::config::Config;
+use crate::http::date::format_http_date;
+use crate::ring::bufring::BufRing;
+use crate::ring::outq::SendResult;
+use crate::ring::{Completion, Op, Ring, Token, WakeFd};
+
+use super::Msg;
+use super::conn::{Conn, Phase};
+use super::request::{self, HttpCtx, OUT_LOW};
+use super::timer::{TICK_MS, Wheel};
+
+/// How long a closing connection keeps reading (and discarding) after its last response.
+const LINGER: Duration = Duration::from_secs(2);
+
+struct Listener {
+    fd: Option<OwnedFd>,
+    armed: bool,
+}
+
+pub struct Worker {
+    pub id: usize,
+    cfg: Arc<Config>,
+    ring: Ring,
+    bufs: BufRing,
+    wake: WakeFd,
+    rx: Receiver<Msg>,
+    listeners: Vec<Listener>,
+    /// Accepting is paused (connection cap, or EMFILE) until this tick or until a slot frees.
+    accept_paused: bool,
+    accept_retry_tick: u64,
+    conns: Vec<Conn>,
+    free: Vec<u32>,
+    live: usize,
+    dirty: Vec<u32>,
+    wheel: Wheel,
+    fired: Vec<(u32, u32, u64)>,
+    http: HttpCtx,
+    start: Instant,
+    date_secs: u64,
+    drain_deadline: Option<u64>,
+    cqes: Vec<Completion>,
+    ticks: Ticks,
+}
+
+/// Timeouts converted to wheel ticks once.
+struct Ticks {
+    header: u64,
+    body: u64,
+    keepalive: u64,
+    send: u64,
+    linger: u64,
+}
+
+fn to_ticks(d: Duration) -> u64 {
+    (d.as_millis() as u64).div_ceil(TICK_MS).max(1)
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        cfg: Arc<Config>,
+        ring: Ring,
+        bufs: BufRing,
+        wake: WakeFd,
+        rx: Receiver<Msg>,
+        listeners: Vec<OwnedFd>,
+        http: HttpCtx,
+    ) -> Worker {
+        let l = &cfg.limits;
+        let ticks = Ticks {
+            header: to_ticks(l.header_timeout),
+            body: to_ticks(l.body_timeout),
+            keepalive: to_ticks(l.keepalive_timeout),
+            send: to_ticks(l.send_timeout),
+            linger: to_ticks(LINGER),
+        };
+        Worker {
+            id,
+            ring,
+            bufs,
+            wake,
+            rx,
+            listeners: listeners
+                .into_iter()
+                .map(|fd| Listener {
+                    fd: Some(fd),
+                    armed: false,
+                })
+                .collect(),
+            accept_paused: false,
+            accept_retry_tick: 0,
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            dirty: Vec::new(),
+            wheel: Wheel::new(0),
+            fired: Vec::new(),
+            http,
+            start: Instant::now(),
+            date_secs: 0,
+            drain_deadline: None,
+            cqes: Vec::with_capacity(1024),
+            ticks,
+            cfg,
+        }
+    }
+
+    pub fn run(mut self) {
+        self.update_clock();
+        self.arm_accepts();
+        self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));
+        loop {
+            self.update_clock();
+            self.run_timers();
+            if let Some(d) = self.drain_deadline {
+                if self.live == 0 {
+                    break;
+                }
+                if self.http.now_tick >= d {
+                    self.abort_all();
+                }
+                if self.http.now_tick >= d + to_ticks(Duration::from_secs(1)) {
+                    break; // ops still stuck after the drain: give up on them
+                }
+            }
+            self.flush_dirty();
+            self.bufs.publish();
+            let next_tick_ms = TICK_MS - (self.start.elapsed().as_millis() as u64 % TICK_MS);
+            if let Err(e) = self
+                .ring
+                .submit_and_wait(Duration::from_millis(next_tick_ms))
+            {
+                eprintln!("uringd: worker {}: io_uring_enter failed: {e}", self.id);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut cqes = std::mem::take(&mut self.cqes);
+            self.ring.drain(&mut cqes);
+            for c in &cqes {
+                self.dispatch(*c);
+            }
+            self.cqes = cqes;
+        }
+        self.bufs.unregister(&self.ring);
+    }
+
+    fn update_clock(&mut self) {
+        let tick = self.start.elapsed().as_millis() as u64 / TICK_MS;
+        if tick == self.http.now_tick && self.date_secs != 0 {
+            return;
+        }
+        self.http.now_tick = tick;
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if secs != self.date_secs {
+            self.date_secs = secs;
+            format_http_date(secs, &mut self.http.date);
+        }
+    }
+
+    fn dispatch(&mut self, c: Completion) {
+        let Some(t) = Token::unpack(c.user_data) else {
+            return;
+        };
+        match t.op {
+            Op::Accept => self.on_accept(t, c),
+            Op::Recv => self.on_recv(t, c),
+            Op::Send => self.on_send(t, c),
+            Op::Wake => self.on_wake(),
+            // Close/shutdown CQEs arrive only on failure (SKIP_SUCCESS); cancels need nothing.
+            Op::Close | Op::Shutdown | Op::Cancel => {}
+        }
+    }
+
+    // ---- accept ----
+
+    fn arm_accepts(&mut self) {
+        if self.accept_paused || self.drain_deadline.is_some() {
+            return;
+        }
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            if let (Some(fd), false) = (&l.fd, l.armed) {
+                self.ring
+                    .accept_multi(fd.as_raw_fd(), Token::new(Op::Accept, i as u32, 0));
+                l.armed = true;
+            }
+        }
+    }
+
+    fn pause_accepts(&mut self) {
+        self.accept_paused = true;
+        for (i, l) in self.listeners.iter().enumerate() {
+            if l.armed {
+                let t = Token::new(Op::Accept, i as u32, 0);
+                self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+            }
+        }
+    }
+
+    fn on_accept(&mut self, t: Token, c: Completion) {
+        let li = t.index as usize;
+        if !c.more() {
+            if let Some(l) = self.listeners.get_mut(li) {
+                l.armed = false;
+            }
+        }
+        if c.result >= 0 {
+            let fd = c.result;
+            if self.drain_deadline.is_some() || self.live >= self.cfg.limits.max_connections {
+                // Raced with a pause: this one cannot be served.
+                self.ring.close(fd, Token::new(Op::Close, 0, 0));
+            } else {
+                self.open_conn(fd);
+            }
+        } else if c.result != -libc::ECANCELED {
+            self.http.stats.accept_errors += 1;
+            if matches!(
+                -c.result,
+                libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS
+            ) {
+                // Out of descriptors or memory: back off and retry, do not spin.
+                self.accept_paused = true;
+                self.accept_retry_tick = self.http.now_tick + 5;
+            }
+        }
+        if !self.accept_paused {
+            self.arm_accepts();
+        }
+    }
+
+    fn open_conn(&mut self, fd: i32) {
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.conns.push(Conn::new());
+                self.conns.len() - 1
+            }
+        };
+        self.live += 1;
+        self.http.stats.accepts += 1;
+        let now = self.http.now_tick;
+        let c = &mut self.conns[idx];
+        c.open(fd);
+        c.since = now;
+        if self.live >= self.cfg.limits.max_connections {
+            self.pause_accepts();
+        }
+        self.settle(idx);
+    }
+
+    // ---- receive ----
+
+    fn on_recv(&mut self, t: Token, c: Completion) {
+        let buf = self.bufs.take(c.flags, c.result);
+        let idx = t.index as usize;
+        let live = self
+            .conns
+            .get(idx)
+            .is_some_and(|conn| conn.open && conn.generation == t.generation);
+        if !live {
+            // A late CQE for a slot that has moved on: give the buffer back, touch nothing.
+            if let Some(b) = buf {
+                self.bufs.recycle(b);
+            }
+            return;
+        }
+        let conn = &mut self.conns[idx];
+        if !c.more() {
+            conn.recv_armed = false;
+            conn.recv_cancelled = false;
+        }
+        if c.result > 0 {
+            if let Some(b) = buf {
+                self.http.stats.bytes_in += c.result as u64;
+                if !conn.aborting {
+                    request::on_data(conn, &mut self.http, self.bufs.data(&b));
+                }
+                self.bufs.recycle(b);
+            }
+        } else if c.result == 0 {
+            conn.read_closed = true;
+        } else {
+            match -c.result {
+                libc::ENOBUFS => self.http.stats.enobufs += 1, // re-armed by settle
+                libc::ECANCELED => {}
+                _ => {
+                    conn.read_closed = true;
+                    self.abort(idx);
+                }
+            }
+        }
+        self.settle(idx);
+    }
+
+    // ---- send ----
+
+    fn on_send(&mut self, t: Token, c: Completion) {
+        let idx = t.index as usize;
+        let now = self.http.now_tick;
+        let Some(conn) = self
+            .conns
+            .get_mut(idx)
+            .filter(|conn| conn.generation == t.generation)
+        else {
+            return;
+        };
+        match conn.out.complete(&c) {
+            SendResult::Progress => conn.last_send_tick = now,
+            SendResult::Notif => {}
+            SendResult::Failed(_) => {
+                conn.read_closed = true;
+                self.abort(idx);
+            }
+        }
+        self.settle(idx);
+    }
+
+    fn flush_dirty(&mut self) {
+        let zc = self.http.zc_threshold;
+        for i in 0..self.dirty.len() {
+            let idx = self.dirty[i] as usize;
+            let c = &mut self.conns[idx];
+            c.dirty = false;
+            if c.open && !c.aborting {
+                let tok = Token::new(Op::Send, idx as u32, c.generation);
+                c.out.flush(&mut self.ring, c.fd, tok, zc);
+            }
+        }
+        self.dirty.clear();
+    }
+
+    // ---- state ----
+
+    /// After any event on a connection: decide what it needs next. The one place that
+    /// arms recv, schedules sends, starts closes and frees slots.
+    fn settle(&mut self, idx: usize) {
+        let now = self.http.now_tick;
+        let c = &mut self.conns[idx];
+        if !c.open {
+            return;
+        }
+        if c.aborting {
+            if !c.ops_in_flight() {
+                self.free_slot(idx);
+            }
+            return;
+        }
+        // Resume input once the client has read enough of its answers.
+        if c.recv_paused && c.out.len() < OUT_LOW {
+            c.recv_paused = false;
+            if !c.inbuf.is_empty() {
+                request::consume_stash(c, &mut self.http);
+            }
+        }
+        if !c.out.is_empty() {
+            if !c.dirty {
+                if !c.out.busy() {
+                    c.last_send_tick = now; // a fresh send starts its own send_timeout
+                }
+                c.dirty = true;
+                self.dirty.push(idx as u32);
+            }
+        } else if !c.out.busy() {
+            if c.close_after_flush || (c.read_closed && matches!(c.phase, Phase::Head)) {
+                if c.read_closed {
+                    return self.abort(idx);
+                }
+                if !c.shut_wr {
+                    // Lingering close: our answer is out; read and discard until the peer closes,
+                    // so unread input does not turn our close into a reset that eats the answer.
+                    c.shut_wr = true;
+                    c.phase = Phase::Linger;
+                    c.since = now;
+                    self.ring
+                        .shutdown_write(c.fd, Token::new(Op::Shutdown, idx as u32, c.generation));
+                }
+            } else if c.read_closed {
+                // The peer stopped sending in the middle of a request: nothing to answer.
+                return self.abort(idx);
+            } else if matches!(c.phase, Phase::Head) && c.inbuf.is_empty() && !c.idle {
+                c.idle = true;
+                c.since = now;
+            }
+        }
+        let c = &mut self.conns[idx];
+        let want_input = !c.read_closed && !c.recv_paused;
+        if want_input && !c.recv_armed {
+            self.ring.recv_multi(
+                c.fd,
+                self.bufs.group(),
+                Token::new(Op::Recv, idx as u32, c.generation),
+            );
+            c.recv_armed = true;
+        } else if c.recv_paused && c.recv_armed && !c.recv_cancelled {
+            let t = Token::new(Op::Recv, idx as u32, c.generation);
+            self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+            c.recv_cancelled = true;
+        }
+        self.arm_timer(idx);
+    }
+
+    fn deadline(&self, c: &Conn) -> u64 {
+        let t = &self.ticks;
+        if !c.out.is_empty() || c.out.busy() {
+            return c.last_send_tick.max(c.since) + t.send;
+        }
+        match c.phase {
+            Phase::Linger => c.since + t.linger,
+            Phase::Body(_) => c.since + t.body,
+            Phase::Head if c.idle && c.requests > 0 => c.since + t.keepalive,
+            Phase::Head => c.since + t.header,
+        }
+    }
+
+    fn arm_timer(&mut self, idx: usize) {
+        let d = self.deadline(&self.conns[idx]);
+        let c = &mut self.conns[idx];
+        c.deadline = d;
+        if c.wheel_tick == 0 || c.wheel_tick > d {
+            c.wheel_tick = self.wheel.schedule(d, idx as u32, c.generation);
+        }
+    }
+
+    fn run_timers(&mut self) {
+        let now = self.http.now_tick;
+        if self.accept_paused
+            && self.accept_retry_tick != 0
+            && now >= self.accept_retry_tick
+            && self.live < self.cfg.limits.max_connections
+        {
+            self.accept_paused = false;
+            self.accept_retry_tick = 0;
+            self.arm_accepts();
+        }
+        self.wheel.advance(now, &mut self.fired);
+        let fired = std::mem::take(&mut self.fired);
+        for &(i, generation, filed) in &fired {
+            let idx = i as usize;
+            let c = &mut self.conns[idx];
+            if !c.open || c.generation != generation || c.wheel_tick != filed {
+                continue; // stale entry: the slot moved on, or was re-filed elsewhere
+            }
+            c.wheel_tick = 0;
+            if c.aborting {
+                continue;
+            }
+            let d = self.deadline(&self.conns[idx]);
+            if d > now {
+                self.arm_timer(idx);
+            } else {
+                self.expire(idx);
+            }
+        }
+        self.fired = fired;
+        self.fired.clear();
+    }
+
+    fn expire(&mut self, idx: usize) {
+        self.http.stats.timeouts += 1;
+        let c = &mut self.conns[idx];
+        let busy = !c.out.is_empty() || c.out.busy();
+        let partial =
+            matches!(c.phase, Phase::Body(_)) || (matches!(c.phase, Phase::Head) && !c.idle);
+        if !busy && partial && !c.close_after_flush {
+            // A request was under way: tell the client why we give up on it.
+            request::fail(c, &mut self.http, 408);
+            c.since = self.http.now_tick;
+            self.settle(idx);
+        } else {
+            self.abort(idx);
+        }
+    }
+
+    /// Stops everything on a connection; its slot is freed once the kernel returns all ops.
+    fn abort(&mut self, idx: usize) {
+        let c = &mut self.conns[idx];
+        if !c.open || c.aborting {
+            return;
+        }
+        c.aborting = true;
+        if c.recv_armed && !c.recv_cancelled {
+            let t = Token::new(Op::Recv, idx as u32, c.generation);
+            self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+            c.recv_cancelled = true;
+        }
+        if c.out.busy() {
+            let t = Token::new(Op::Send, idx as u32, c.generation);
+            self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+        }
+        if !c.ops_in_flight() {
+            self.free_slot(idx);
+        }
+    }
+
+    fn free_slot(&mut self, idx: usize) {
+        let c = &mut self.conns[idx];
+        self.ring
+            .close(c.fd, Token::new(Op::Close, idx as u32, c.generation));
+        c.open = false;
+        c.fd = -1;
+        c.generation = c.generation.wrapping_add(1) & crate::ring::token::GEN_MASK;
+        // An idle slot keeps no buffers: that is what makes 10k idle connections cheap.
+        c.inbuf = Vec::new();
+        c.out.shrink();
+        self.free.push(idx as u32);
+        self.live -= 1;
+        if self.accept_paused
+            && self.accept_retry_tick == 0
+            && self.live < self.cfg.limits.max_connections
+        {
+            self.accept_paused = false;
+            self.arm_accepts();
+        }
+    }
+
+    fn abort_all(&mut self) {
+        for idx in 0..self.conns.len() {
+            if self.conns[idx].open {
+                self.abort(idx);
+            }
+        }
+    }
+
+    // ---- supervisor messages ----
+
+    fn on_wake(&mut self) {
+        self.wake.completed();
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Shutdown => self.begin_drain(),
+            }
+        }
+        self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));
+    }
+
+    fn begin_drain(&mut self) {
+        if self.drain_deadline.is_some() {
+            return;
+        }
+        self.drain_deadline = Some(self.http.now_tick + to_ticks(self.cfg.drain_timeout));
+        self.http.draining = true;
+        self.pause_accepts();
+        for l in &mut self.listeners {
+            l.fd = None; // the ring keeps its own reference until the cancel lands
+        }
+        for idx in 0..self.conns.len() {
+            let c = &mut self.conns[idx];
+            if !c.open || c.aborting {
+                continue;
+            }
+            let idle = matches!(c.phase, Phase::Head)
+                && c.inbuf.is_empty()
+                && c.out.is_empty()
+                && !c.out.busy();
+            if idle {
+                self.abort(idx);
+            } else {
+                // A finished exchange closes after its answer; one under way answers with close.
+                let between = matches!(c.phase, Phase::Head) && c.inbuf.is_empty();
+                c.close_after_flush |= between;
+                if let Some(o) = c.owed.as_mut() {
+                    o.keep_alive = false;
+                }
+                self.settle(idx);
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Workers: spawn one pinned thread per CPU, each with its own listeners, ring and slab.
+
+mod conn;
+mod event_loop;
+pub mod listener;
+mod request;
+pub mod stats;
+mod timer;
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::Config;
+use crate::http::parser;
+use crate::http::response::ErrorPages;
+use crate::http::router::Router;
+use crate::ring::bufring::BufRing;
+use crate::ring::{Ring, SetupOptions, WakeFd, Waker, explain_setup_error};
+
+/// What the supervisor can tell a worker (read at loop boundaries after an eventfd wake).
+pub enum Msg {
+    Shutdown,
+}
+
+pub struct Handle {
+    pub id: usize,
+    pub cpu: usize,
+    pub tx: Sender<Msg>,
+    pub waker: Waker,
+    pub thread: JoinHandle<()>,
+}
+
+impl Handle {
+    pub fn send(&self, m: Msg) {
+        if self.tx.send(m).is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+/// What a worker reports once its ring is up (or why it could not start).
+pub type Ready = Result<String, String>;
+
+pub fn setup_options(cfg: &Config) -> SetupOptions {
+    SetupOptions {
+        entries: cfg.ring.entries,
+        sqpoll: cfg.ring.sqpoll,
+        sqpoll_cpu: cfg.ring.sqpoll_cpu,
+        sqpoll_idle_ms: 1000,
+        defer_taskrun: cfg.ring.defer_taskrun,
+    }
+}
+
+/// Starts worker `id` pinned to `cpu`, owning `listeners`. Reports on `ready` once running.
+pub fn spawn(
+    id: usize,
+    cpu: usize,
+    cfg: Arc<Config>,
+    listeners: Vec<OwnedFd>,
+    ready: Sender<(usize, Ready)>,
+) -> std::io::Result<Handle> {
+    let (tx, rx): (Sender<Msg>, Receiver<Msg>) = crossbeam_channel::unbounded();
+    let (waker_tx, waker_rx) = crossbeam_channel::bounded::<Waker>(1);
+    let thread = std::thread::Builder::new()
+        .name(format!("uringd-w{id}"))
+        .spawn(move || {
+            let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            let built = build(id, cfg, rx, listeners);
+            match built {
+                Ok((worker, waker, summary)) => {
+                    let _ = waker_tx.send(waker);
+                    let note = if pinned {
+                        format!("cpu {cpu}, {summary}")
+                    } else {
+                        format!("unpinned (cpu {cpu} refused), {summary}")
+                    };
+                    let _ = ready.send((id, Ok(note)));
+                    worker.run();
+                }
+                Err(e) => {
+                    drop(waker_tx);
+                    let _ = ready.send((id, Err(e)));
+                }
+            }
+        })?;
+    // A worker that failed to build drops its sender; use a dead waker then (never woken).
+    let waker = match waker_rx.recv() {
+        Ok(w) => w,
+        Err(_) => WakeFd::new()?.waker(),
+    };
+    Ok(Handle {
+        id,
+        cpu,
+        tx,
+        waker,
+        thread,
+    })
+}
+
+fn build(
+    id: usize,
+    cfg: Arc<Config>,
+    rx: Receiver<Msg>,
+    listeners: Vec<OwnedFd>,
+) -> Result<(event_loop::Worker, Waker, String), String> {
+    let ring = Ring::new(&setup_options(&cfg)).map_err(|e| explain_setup_error(&e))?;
+    let bufs = BufRing::new(&ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
+        format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
+    })?;
+    let wake = WakeFd::new().map_err(|e| format!("eventfd: {e}"))?;
+    let waker = wake.waker();
+    let summary = ring.features.summary();
+    let l = &cfg.limits;
+    let http = request::HttpCtx {
+        router: Router::new(&cfg),
+        errors: ErrorPages::new(&cfg.server_header),
+        limits: parser::Limits {
+            max_header_bytes: l.max_header_bytes,
+            max_headers: l.max_headers,
+            max_target_bytes: l.max_target_bytes,
+        },
+        max_body: l.max_body_bytes,
+        headers: Vec::with_capacity(l.max_headers.min(128)),
+        date: [b' '; 29],
+        zc_threshold: cfg.ring.send_zc_threshold,
+        draining: false,
+        now_tick: 0,
+        stats: stats::Counters::default(),
+    };
+    let w = event_loop::Worker::new(id, cfg, ring, bufs, wake, rx, listeners, http);
+    Ok((w, waker, summary))
+}
