@@ -230,12 +230,12 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         Some("" | "off" | "none") => None,
         Some(a) => Some(parse_addr(a, "server.admin")?),
     };
-    if let Some(a) = admin {
-        if listen.contains(&a) {
-            return err(format!(
-                "server.admin: {a} is also in server.listen; the admin endpoint needs its own address"
-            ));
-        }
+    if let Some(a) = admin
+        && listen.contains(&a)
+    {
+        return err(format!(
+            "server.admin: {a} is also in server.listen; the admin endpoint needs its own address"
+        ));
     }
 
     let avail = available_cpus();
@@ -367,7 +367,7 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         );
     }
     // Longest prefix first, so the first match is the longest.
-    routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
 
     Ok(Config {
         listen,

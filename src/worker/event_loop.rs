@@ -26,6 +26,16 @@ struct Listener {
     armed: bool,
 }
 
+/// What a worker owns besides its config, built on its own thread.
+pub struct Parts {
+    pub ring: Ring,
+    pub bufs: BufRing,
+    pub wake: WakeFd,
+    pub rx: Receiver<Msg>,
+    pub listeners: Vec<OwnedFd>,
+    pub http: HttpCtx,
+}
+
 pub struct Worker {
     pub id: usize,
     cfg: Arc<Config>,
@@ -65,16 +75,15 @@ fn to_ticks(d: Duration) -> u64 {
 }
 
 impl Worker {
-    pub fn new(
-        id: usize,
-        cfg: Arc<Config>,
-        ring: Ring,
-        bufs: BufRing,
-        wake: WakeFd,
-        rx: Receiver<Msg>,
-        listeners: Vec<OwnedFd>,
-        http: HttpCtx,
-    ) -> Worker {
+    pub fn new(id: usize, cfg: Arc<Config>, parts: Parts) -> Worker {
+        let Parts {
+            ring,
+            bufs,
+            wake,
+            rx,
+            listeners,
+            http,
+        } = parts;
         let l = &cfg.limits;
         let ticks = Ticks {
             header: to_ticks(l.header_timeout),
@@ -209,10 +218,10 @@ impl Worker {
 
     fn on_accept(&mut self, t: Token, c: Completion) {
         let li = t.index as usize;
-        if !c.more() {
-            if let Some(l) = self.listeners.get_mut(li) {
-                l.armed = false;
-            }
+        if !c.more()
+            && let Some(l) = self.listeners.get_mut(li)
+        {
+            l.armed = false;
         }
         if c.result >= 0 {
             let fd = c.result;

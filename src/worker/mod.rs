@@ -130,6 +130,14 @@ fn build(
         now_tick: 0,
         stats: stats::Counters::default(),
     };
-    let w = event_loop::Worker::new(id, cfg, ring, bufs, wake, rx, listeners, http);
+    let parts = event_loop::Parts {
+        ring,
+        bufs,
+        wake,
+        rx,
+        listeners,
+        http,
+    };
+    let w = event_loop::Worker::new(id, cfg, parts);
     Ok((w, waker, summary))
 }

@@ -1,0 +1,173 @@
+//! Start-up, configuration errors, `check`, the listener per worker and pinning.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_cfg(dir: &TempDir, text: &str) -> String {
+    let p = dir.0.join("c.toml");
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn check_accepts_a_good_config() {
+    let d = TempDir::new("check");
+    let p = write_cfg(
+        &d,
+        "[server]\nlisten=[\"127.0.0.1:8080\"]\n[[route]]\nprefix=\"/\"\nreturn={body=\"x\"}\n",
+    );
+    let (code, out, err) = run(&["check", "--config", &p]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok"), "{out}");
+}
+
+#[test]
+fn unknown_key_is_named_with_the_nearest_valid_one() {
+    let d = TempDir::new("typo");
+    let p = write_cfg(&d, "[limits]\nheader_timout = \"5s\"\n");
+    let (code, _, err) = run(&["check", "--config", &p]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown key `header_timout`"), "{err}");
+    assert!(err.contains("did you mean `header_timeout`"), "{err}");
+    assert!(err.contains("c.toml:2"), "names file and line: {err}");
+    let (code, _, err) = run(&["serve", "--config", &p]);
+    assert_eq!(code, 2, "serve refuses a bad config: {err}");
+    assert!(err.contains("header_timout"));
+}
+
+#[test]
+fn bad_values_name_key_and_fix() {
+    let d = TempDir::new("vals");
+    for (text, needle) in [
+        ("[server]\nlisten=[\"localhost\"]\n", "server.listen"),
+        ("[server]\nworkers=0\n", "server.workers"),
+        ("[server]\nbuffers=1000\n", "power of two"),
+        ("[[route]]\nprefix=\"api\"\nreturn={}\n", "route[0].prefix"),
+        (
+            "[[route]]\nprefix=\"/\"\nreturn={status=99}\n",
+            "route[0].return.status",
+        ),
+        ("[limits]\nbody_timeout=\"soon\"\n", "limits.body_timeout"),
+        ("[server\n", "c.toml"),
+    ] {
+        let p = write_cfg(&d, text);
+        let (code, _, err) = run(&["check", "--config", &p]);
+        assert_eq!(code, 1, "{text}");
+        assert!(err.contains(needle), "{text}: {err}");
+    }
+    let (code, _, err) = run(&["serve", "--listen", "nope:1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--listen") || err.contains("server.listen"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["serve", "--cpus", "0-1", "--workers", "3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("server.cpus"), "{err}");
+}
+
+#[test]
+fn port_in_use_is_a_clear_startup_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let (code, _, err) = run(&["serve", "--listen", &addr, "--admin", "off"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already in use"), "{err}");
+    assert!(err.contains(&addr), "{err}");
+}
+
+#[test]
+fn a_second_uringd_on_the_same_port_is_refused_not_merged() {
+    // SO_REUSEPORT would let a second process silently share the port; we must refuse.
+    let s = Server::start(None, &["--workers", "2"]);
+    let addr = s.addr.to_string();
+    let (code, _, err) = run(&["serve", "--listen", &addr, "--admin", "off"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already in use"), "{err}");
+}
+
+#[test]
+fn embedded_default_answers_hello_world() {
+    let s = Server::start(None, &[]);
+    let out = raw(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.contains("Content-Type: text/plain"));
+    assert!(out.ends_with("\r\n\r\nHello, World!"));
+    let (code, out, _) = run(&["check", "--print-default"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Hello, World!"));
+}
+
+/// LISTEN sockets on `port` in /proc/net/tcp (state 0A).
+fn listeners_on(port: u16) -> usize {
+    let t = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let hex = format!(":{port:04X} ");
+    t.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(hex.trim_end()) && f[3] == "0A"
+        })
+        .count()
+}
+
+#[test]
+fn one_reuseport_listener_per_worker() {
+    let s = Server::start(None, &["--workers", "3"]);
+    assert_eq!(listeners_on(s.addr.port()), 3);
+    // Connections spread across workers: with 3 listeners the kernel hashes among them.
+    for _ in 0..30 {
+        let out = raw(
+            s.addr,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status_of(&out), 200);
+    }
+}
+
+#[test]
+fn workers_are_pinned_to_their_cpus() {
+    let ncpu = std::thread::available_parallelism().unwrap().get();
+    let cpus = if ncpu >= 2 { "1,0" } else { "0" };
+    let workers = if ncpu >= 2 { "2" } else { "1" };
+    let s = Server::start(None, &["--workers", workers, "--cpus", cpus]);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut seen = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{}/task", s.pid())).unwrap() {
+        let t = t.unwrap().path();
+        let comm = std::fs::read_to_string(t.join("comm")).unwrap();
+        let comm = comm.trim();
+        if let Some(id) = comm.strip_prefix("uringd-w") {
+            let status = std::fs::read_to_string(t.join("status")).unwrap();
+            let allowed = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .unwrap()
+                .trim()
+                .to_string();
+            seen.push((id.parse::<usize>().unwrap(), allowed));
+        }
+    }
+    seen.sort();
+    let want: Vec<(usize, String)> = cpus
+        .split(',')
+        .enumerate()
+        .map(|(i, c)| (i, c.to_string()))
+        .collect();
+    assert_eq!(seen, want);
+}
