@@ -158,6 +158,11 @@ impl Worker {
             }
             self.cqes = cqes;
         }
+        // Closes queued by the last turn must reach the kernel before the ring goes away,
+        // or those sockets would stay open until the whole process exits.
+        if let Err(e) = self.ring.submit() {
+            eprintln!("uringd: worker {}: final submit failed: {e}", self.id);
+        }
         self.bufs.unregister(&self.ring);
     }
 
