@@ -309,9 +309,12 @@ fn request_after_a_rejection_on_the_same_connection_is_not_answered() {
 
 #[test]
 fn large_body_goes_out_whole() {
-    // 256 KiB body: above the SEND_ZC threshold, so it goes out as its own zero-copy segment.
+    // 256 KiB body: above a 16 KiB SEND_ZC threshold, so it goes out as its own zero-copy
+    // segment, whose buffer must stay alive until the kernel's notification.
     let body = "z".repeat(256 * 1024);
-    let cfg = format!("[[route]]\nprefix=\"/\"\nreturn={{body=\"{body}\"}}\n");
+    let cfg = format!(
+        "[server]\nsend_zc_threshold=\"16KiB\"\n[[route]]\nprefix=\"/\"\nreturn={{body=\"{body}\"}}\n"
+    );
     let s = Server::start(Some(&cfg), &[]);
     let mut c = s.connect();
     for _ in 0..3 {

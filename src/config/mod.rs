@@ -293,7 +293,7 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             "server.buffer_size = {buffer_size}: use 512 bytes to 1MiB"
         ));
     }
-    let send_zc_threshold = size(&s.send_zc_threshold, "server.send_zc_threshold", 16 * 1024)?;
+    let send_zc_threshold = size(&s.send_zc_threshold, "server.send_zc_threshold", 1 << 20)?;
     let server_header = s.server_header.clone().unwrap_or_else(|| "uringd".into());
     if server_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return err("server.server_header must not contain control characters");

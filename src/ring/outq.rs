@@ -28,6 +28,10 @@ impl Seg {
     }
 }
 
+/// Bodies at least this large are sent from their shared buffer rather than copied: below
+/// it, one memcpy is cheaper than a second send op for the same response.
+const SHARED_SEGMENT_MIN: usize = 64 * 1024;
+
 #[derive(Default)]
 pub struct OutQueue {
     segs: VecDeque<Seg>,
@@ -94,9 +98,10 @@ impl OutQueue {
         self.queued += n;
     }
 
-    /// Appends a shared body: copied when small, its own (zero-copy) segment when large.
+    /// Appends a shared body: copied when small; its own segment (no userspace copy) when
+    /// large, sent with SEND_ZC when at least `zc_threshold`.
     pub fn push_shared(&mut self, body: &Arc<[u8]>, zc_threshold: usize) {
-        if body.len() >= zc_threshold {
+        if body.len() >= zc_threshold.min(SHARED_SEGMENT_MIN) {
             self.segs.push_back(Seg::Shared(body.clone()));
             self.queued += body.len();
         } else {
