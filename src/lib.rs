@@ -1,7 +1,9 @@
 //! uringd: a thread-per-core io_uring HTTP/1.1 front end.
 
+pub mod admin;
 pub mod config;
 pub mod http;
 pub mod ring;
 pub mod serve;
+pub mod stats;
 pub mod worker;

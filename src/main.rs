@@ -55,6 +55,9 @@ struct ServeArgs {
     /// CPU for the SQ polling threads (needs --sqpoll)
     #[arg(long, value_name = "CPU")]
     sqpoll_cpu: Option<u32>,
+    /// File holding the admin bearer token (the token itself is never taken on the command line)
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
                 cpus: a.cpus,
                 sqpoll: a.sqpoll,
                 sqpoll_cpu: a.sqpoll_cpu,
+                admin_token_file: a.admin_token_file,
             };
             match config::load(a.config.as_deref(), &ov) {
                 Ok(cfg) => ExitCode::from(uringd::serve::run(cfg) as u8),

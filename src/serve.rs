@@ -38,17 +38,27 @@ pub fn run(cfg: Config) -> i32 {
     let cfg = Arc::new(cfg);
     let sigs = block_signals();
 
+    if let Some(p) = &cfg.access_log
+        && let Err(e) = crate::ring::append::open_append(p)
+    {
+        eprintln!(
+            "uringd: error: cannot open the access log {}: {e}",
+            p.display()
+        );
+        return 1;
+    }
     // Bind everything first so a bad address fails before any thread starts.
-    let mut per_worker: Vec<Vec<std::os::fd::OwnedFd>> =
+    let mut per_worker: Vec<Vec<(std::os::fd::OwnedFd, bool)>> =
         (0..cfg.workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
-    for addr in &cfg.listen {
+    let admin = cfg.admin.iter().map(|a| (a, true));
+    for (addr, is_admin) in cfg.listen.iter().map(|a| (a, false)).chain(admin) {
         match listener::reuseport_group(addr, cfg.workers, cfg.backlog) {
             Ok((fds, actual)) => {
                 for (i, fd) in fds.into_iter().enumerate() {
-                    per_worker[i].push(fd);
+                    per_worker[i].push((fd, is_admin));
                 }
-                bound.push(actual);
+                bound.push((actual, is_admin));
             }
             Err(e) => {
                 eprintln!("uringd: error: {}", listener::explain_bind_error(addr, &e));
@@ -86,8 +96,22 @@ pub fn run(cfg: Config) -> i32 {
         }
         return 1;
     }
-    for a in &bound {
-        eprintln!("uringd: listening on http://{a} ({} workers)", cfg.workers);
+    let peers: Vec<worker::Peer> = handles.iter().map(|h| h.peer.clone()).collect();
+    for h in &handles {
+        h.send(Msg::Peers(peers.clone()));
+    }
+    // Admin first, so a test or script that waits for "listening on" knows both are up.
+    for (a, is_admin) in bound.iter().rev() {
+        if *is_admin {
+            let auth = if cfg.admin_token.is_some() {
+                "bearer token required"
+            } else {
+                "no token"
+            };
+            eprintln!("uringd: admin on http://{a}/_uringd/ ({auth})");
+        } else {
+            eprintln!("uringd: listening on http://{a} ({} workers)", cfg.workers);
+        }
     }
 
     let mut code = 0;
@@ -100,7 +124,13 @@ pub fn run(cfg: Config) -> i32 {
                 );
                 break;
             }
-            Some(_) => {} // SIGHUP/SIGUSR1: reserved for reload and log reopen
+            Some(libc::SIGUSR1) => {
+                // logrotate moved the access log away: every worker reopens it by path.
+                for h in &handles {
+                    h.send(Msg::ReopenLog);
+                }
+            }
+            Some(_) => {} // SIGHUP: reserved for reload
             None => {
                 if let Some(h) = handles.iter().find(|h| h.thread.is_finished()) {
                     eprintln!(

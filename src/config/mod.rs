@@ -26,6 +26,11 @@ pub struct Config {
     pub ring: RingConfig,
     pub limits: Limits,
     pub routes: Vec<Route>,
+    /// Bearer token the admin endpoint requires (read from a file, never from the CLI).
+    pub admin_token: Option<String>,
+    pub access_log: Option<std::path::PathBuf>,
+    /// Record latency histograms (off only for measuring their cost).
+    pub histograms: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +59,8 @@ pub struct Limits {
 
 #[derive(Clone, Debug)]
 pub struct Route {
+    /// Label in metrics and `?route=`; defaults to the prefix.
+    pub name: String,
     pub prefix: String,
     pub action: Action,
 }
@@ -76,6 +83,7 @@ pub struct Overrides {
     pub cpus: Option<String>,
     pub sqpoll: bool,
     pub sqpoll_cpu: Option<u32>,
+    pub admin_token_file: Option<String>,
 }
 
 #[derive(Debug)]
@@ -217,7 +225,7 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
     let mut listen = Vec::new();
     for l in &listen_strs {
         let a = parse_addr(l, "server.listen")?;
-        if listen.contains(&a) {
+        if a.port() != 0 && listen.contains(&a) {
             return err(format!(
                 "server.listen: `{l}` is listed twice; list each address once"
             ));
@@ -230,7 +238,9 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         Some("" | "off" | "none") => None,
         Some(a) => Some(parse_addr(a, "server.admin")?),
     };
+    // Port 0 means "any free port": distinct every time, never a clash.
     if let Some(a) = admin
+        && a.port() != 0
         && listen.contains(&a)
     {
         return err(format!(
@@ -357,9 +367,22 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         return err("limits.max_connections must be at least 1 (it is per worker)");
     }
 
-    let mut routes = Vec::new();
+    let mut routes: Vec<Route> = Vec::new();
     for (i, r) in raw.route.iter().enumerate() {
-        routes.push(validate_route(i, r)?);
+        let r = validate_route(i, r)?;
+        if routes.iter().any(|o| o.prefix == r.prefix) {
+            return err(format!(
+                "route[{i}].prefix = \"{}\" is used by an earlier route; each prefix once",
+                r.prefix
+            ));
+        }
+        if routes.iter().any(|o| o.name == r.name) {
+            return err(format!(
+                "route[{i}].name = \"{}\" is used by an earlier route; names must be unique",
+                r.name
+            ));
+        }
+        routes.push(r);
     }
     if routes.is_empty() {
         return err(
@@ -392,7 +415,38 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
         },
         limits,
         routes,
+        admin_token: load_token(
+            ov.admin_token_file
+                .as_deref()
+                .or(s.admin_token_file.as_deref()),
+        )?,
+        access_log: s
+            .access_log
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from),
+        histograms: s.histograms.unwrap_or(true),
     })
+}
+
+/// Reads the admin token: first line of the file, trimmed. The token never comes from the
+/// command line (it would show in `ps`) and is never logged.
+fn load_token(path: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("server.admin_token_file: cannot read {path}: {e}")))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.len() < 16 {
+        return err(format!(
+            "server.admin_token_file: the token in {path} is shorter than 16 characters; use a long random one (e.g. head -c 32 /dev/urandom | base64)"
+        ));
+    }
+    if token.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+        return err(format!(
+            "server.admin_token_file: the token in {path} must be printable ASCII without spaces"
+        ));
+    }
+    Ok(Some(token))
 }
 
 fn validate_route(i: usize, r: &RawRoute) -> Result<Route, ConfigError> {
@@ -432,7 +486,14 @@ fn validate_route(i: usize, r: &RawRoute) -> Result<Route, ConfigError> {
             "{key}.return.content_type must not contain control characters"
         ));
     }
+    let name = r.name.clone().unwrap_or_else(|| prefix.clone());
+    if name.is_empty() || name.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return err(format!(
+            "{key}.name must be non-empty without control characters"
+        ));
+    }
     Ok(Route {
+        name,
         prefix,
         action: Action::Return {
             status,

@@ -33,6 +33,9 @@ pub struct RawServer {
     pub buffer_size: Option<SizeValue>,
     pub buffers: Option<u32>,
     pub send_zc_threshold: Option<SizeValue>,
+    pub admin_token_file: Option<String>,
+    pub access_log: Option<String>,
+    pub histograms: Option<bool>,
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -52,6 +55,7 @@ pub struct RawLimits {
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    pub name: Option<String>,
     pub prefix: Option<String>,
     #[serde(rename = "return")]
     pub ret: Option<RawReturn>,

@@ -28,6 +28,21 @@ pub fn format_http_date(unix_secs: u64, out: &mut [u8; 29]) {
     put2(&mut out[23..25], sod % 60);
 }
 
+/// Write `unix_secs` as nginx's `$time_local` in UTC, e.g. `06/Nov/1994:08:49:37 +0000`.
+pub fn format_log_time(unix_secs: u64, out: &mut [u8; 26]) {
+    let secs = unix_secs.min(MAX_SECS);
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let sod = secs % 86_400;
+    *out = *b"01/Jan/1970:00:00:00 +0000";
+    put2(&mut out[0..2], day);
+    out[3..6].copy_from_slice(MONTH_NAMES[(month - 1) as usize]);
+    put2(&mut out[7..9], year / 100);
+    put2(&mut out[9..11], year % 100);
+    put2(&mut out[12..14], sod / 3600);
+    put2(&mut out[15..17], sod / 60 % 60);
+    put2(&mut out[18..20], sod % 60);
+}
+
 fn put2(dst: &mut [u8], v: u64) {
     if let [hi, lo] = dst {
         *hi = b'0' + (v / 10 % 10) as u8;
@@ -60,6 +75,13 @@ mod tests {
         let mut out = [0u8; 29];
         format_http_date(t, &mut out);
         String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn log_time() {
+        let mut b = [0u8; 26];
+        format_log_time(784_111_777, &mut b);
+        assert_eq!(&b, b"06/Nov/1994:08:49:37 +0000");
     }
 
     #[test]

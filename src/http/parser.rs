@@ -363,6 +363,14 @@ fn bad(why: &'static str) -> ParseError {
 /// Parse a complete request head. `buf` normally is exactly what the scanner
 /// returned; bytes after the terminating empty line are ignored (the result's
 /// `head_len` says where the head ends). `headers` is cleared and refilled.
+/// The value of the first header named `name` (ASCII case-insensitive).
+pub fn find_header<'a>(buf: &'a [u8], headers: &[HeaderSpan], name: &[u8]) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+        .map(|h| h.value.get(buf))
+}
+
 pub fn parse_head(
     buf: &[u8],
     limits: &Limits,

@@ -80,6 +80,10 @@ impl Prepared {
         Prepared::new(status, server, "text/plain", body.as_bytes(), true)
     }
 
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
     /// Appends this response to `out`. `keep_alive` false adds `Connection: close`;
     /// `http10_keep_alive` adds the `Connection: keep-alive` an HTTP/1.0 client asked for.
     pub fn write(
@@ -108,6 +112,46 @@ impl Prepared {
             out.push_shared(&self.body, zc_threshold);
         }
     }
+}
+
+/// Writes a one-off response (admin pages, short answers): not on the traffic hot path, so
+/// the head is formatted on the spot. `extra` is a block of header lines, each ending CRLF.
+#[allow(clippy::too_many_arguments)]
+pub fn write_dynamic(
+    out: &mut OutQueue,
+    status: u16,
+    server: &str,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+    date: &[u8; 29],
+    keep_alive: bool,
+    head_only: bool,
+) {
+    let v = out.bytes();
+    let start = v.len();
+    v.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    if !server.is_empty() {
+        v.extend_from_slice(format!("Server: {server}\r\n").as_bytes());
+    }
+    v.extend_from_slice(
+        format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{extra}Date: ",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    v.extend_from_slice(date);
+    v.extend_from_slice(if keep_alive {
+        b"\r\n\r\n"
+    } else {
+        b"\r\nConnection: close\r\n\r\n"
+    });
+    if !head_only {
+        v.extend_from_slice(body);
+    }
+    let n = v.len() - start;
+    out.commit(n);
 }
 
 /// Error responses for every status the connection state machine can produce.

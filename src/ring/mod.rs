@@ -2,6 +2,7 @@
 //! submission, tokens and the provided-buffer ring. This is the only module that holds
 //! io_uring `unsafe`; everything above it uses the safe types exported here.
 
+pub mod append;
 pub mod bufring;
 pub mod outq;
 mod setup;

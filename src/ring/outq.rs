@@ -46,6 +46,10 @@ pub struct OutQueue {
     spare: Option<Vec<u8>>,
     /// Total queued and not yet acknowledged as sent.
     queued: usize,
+    /// Stream offsets: bytes ever queued, and ever acknowledged sent. A response whose last
+    /// byte is at offset E has been handed to the kernel once `sent >= E`.
+    committed: u64,
+    sent: u64,
 }
 
 /// What a send completion meant for the connection.
@@ -96,6 +100,17 @@ impl OutQueue {
     /// Records bytes appended through `bytes()` (kept separate so callers can write freely).
     pub fn commit(&mut self, n: usize) {
         self.queued += n;
+        self.committed += n as u64;
+    }
+
+    /// Stream offset just past everything queued so far.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// Stream offset just past everything the kernel has taken.
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// Appends a shared body: copied when small; its own segment (no userspace copy) when
@@ -104,6 +119,7 @@ impl OutQueue {
         if body.len() >= zc_threshold.min(SHARED_SEGMENT_MIN) {
             self.segs.push_back(Seg::Shared(body.clone()));
             self.queued += body.len();
+            self.committed += body.len() as u64;
         } else {
             self.bytes().extend_from_slice(body);
             self.commit(body.len());
@@ -177,6 +193,7 @@ impl OutQueue {
         let n = c.result as usize;
         self.off += n;
         self.queued = self.queued.saturating_sub(n);
+        self.sent += n as u64;
         let done = self
             .segs
             .front()

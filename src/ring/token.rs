@@ -14,6 +14,7 @@ pub enum Op {
     Cancel = 5,
     Wake = 6,
     Shutdown = 7,
+    Log = 8,
 }
 
 impl Op {
@@ -26,6 +27,7 @@ impl Op {
             5 => Op::Cancel,
             6 => Op::Wake,
             7 => Op::Shutdown,
+            8 => Op::Log,
             _ => return None,
         })
     }

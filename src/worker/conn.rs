@@ -1,6 +1,11 @@
 //! One client connection: an explicit state machine, stored in the worker's slab.
 
+use std::collections::VecDeque;
 use std::os::fd::RawFd;
+
+use crate::admin::Ask;
+
+use super::accesslog::LineParts;
 
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::scan::HeadScanner;
@@ -14,6 +19,8 @@ pub enum Phase {
     Body(BodyLeft),
     /// Answered with a closing response: discard input until EOF or the linger deadline.
     Linger,
+    /// An admin page is being gathered from every worker; later requests wait their turn.
+    Admin,
 }
 
 pub enum BodyLeft {
@@ -31,8 +38,28 @@ pub struct Owed {
     pub http10: bool,
 }
 
+/// A response queued but not yet fully handed to the kernel: its latency is recorded when
+/// the send queue's `sent` offset passes `end`.
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    pub end: u64,
+    pub start_us: u64,
+    pub route: Option<u16>,
+}
+
 pub struct Conn {
     pub fd: RawFd,
+    /// Accepted on the admin listener.
+    pub admin: bool,
+    /// A request head has begun (its first byte time is `req_start_us`).
+    pub in_head: bool,
+    pub req_start_us: u64,
+    pub pending: VecDeque<Pending>,
+    /// An admin page to gather, picked up by the worker after input handling.
+    pub admin_ask: Option<Ask>,
+    /// Client address, looked up only when the access log is on.
+    pub peer: Option<std::net::SocketAddr>,
+    pub log: LineParts,
     pub generation: u32,
     pub open: bool,
     pub phase: Phase,
@@ -68,6 +95,13 @@ impl Conn {
     pub fn new() -> Conn {
         Conn {
             fd: -1,
+            admin: false,
+            in_head: false,
+            req_start_us: 0,
+            pending: VecDeque::new(),
+            admin_ask: None,
+            peer: None,
+            log: LineParts::default(),
             generation: 0,
             open: false,
             phase: Phase::Head,
@@ -93,8 +127,14 @@ impl Conn {
     }
 
     /// Resets a slot for a freshly accepted socket (keeps the generation).
-    pub fn open(&mut self, fd: RawFd) {
+    pub fn open(&mut self, fd: RawFd, admin: bool) {
         self.fd = fd;
+        self.admin = admin;
+        self.in_head = false;
+        self.pending.clear();
+        self.admin_ask = None;
+        self.peer = None;
+        self.log.clear();
         self.open = true;
         self.phase = Phase::Head;
         self.owed = None;

@@ -13,10 +13,11 @@ use crate::ring::bufring::BufRing;
 use crate::ring::outq::SendResult;
 use crate::ring::{Completion, Op, Ring, Token, WakeFd};
 
-use super::Msg;
 use super::conn::{Conn, Phase};
 use super::request::{self, HttpCtx, OUT_LOW};
+use super::scrape::Gather;
 use super::timer::{TICK_MS, Wheel};
+use super::{Msg, Peer};
 
 /// How long a closing connection keeps reading (and discarding) after its last response.
 const LINGER: Duration = Duration::from_secs(2);
@@ -24,6 +25,8 @@ const LINGER: Duration = Duration::from_secs(2);
 struct Listener {
     fd: Option<OwnedFd>,
     armed: bool,
+    /// The admin endpoint's listener (its connections get admin pages, not routes).
+    admin: bool,
 }
 
 /// What a worker owns besides its config, built on its own thread.
@@ -32,29 +35,33 @@ pub struct Parts {
     pub bufs: BufRing,
     pub wake: WakeFd,
     pub rx: Receiver<Msg>,
-    pub listeners: Vec<OwnedFd>,
+    pub listeners: Vec<(OwnedFd, bool)>,
     pub http: HttpCtx,
 }
 
 pub struct Worker {
     pub id: usize,
-    cfg: Arc<Config>,
-    ring: Ring,
-    bufs: BufRing,
+    pub(super) cpu: usize,
+    pub(super) cfg: Arc<Config>,
+    pub(super) ring: Ring,
+    pub(super) bufs: BufRing,
     wake: WakeFd,
     rx: Receiver<Msg>,
     listeners: Vec<Listener>,
     /// Accepting is paused (connection cap, or EMFILE) until this tick or until a slot frees.
     accept_paused: bool,
     accept_retry_tick: u64,
-    conns: Vec<Conn>,
+    pub(super) conns: Vec<Conn>,
     free: Vec<u32>,
-    live: usize,
+    pub(super) live: usize,
     dirty: Vec<u32>,
     wheel: Wheel,
     fired: Vec<(u32, u32, u64)>,
-    http: HttpCtx,
-    start: Instant,
+    pub(super) http: HttpCtx,
+    pub(super) start: Instant,
+    pub(super) peers: Vec<Peer>,
+    pub(super) gathers: Vec<Gather>,
+    pub(super) next_gather: u64,
     date_secs: u64,
     drain_deadline: Option<u64>,
     cqes: Vec<Completion>,
@@ -75,7 +82,7 @@ fn to_ticks(d: Duration) -> u64 {
 }
 
 impl Worker {
-    pub fn new(id: usize, cfg: Arc<Config>, parts: Parts) -> Worker {
+    pub fn new(id: usize, cpu: usize, cfg: Arc<Config>, parts: Parts) -> Worker {
         let Parts {
             ring,
             bufs,
@@ -94,15 +101,20 @@ impl Worker {
         };
         Worker {
             id,
+            cpu,
+            peers: Vec::new(),
+            gathers: Vec::new(),
+            next_gather: 0,
             ring,
             bufs,
             wake,
             rx,
             listeners: listeners
                 .into_iter()
-                .map(|fd| Listener {
+                .map(|(fd, admin)| Listener {
                     fd: Some(fd),
                     armed: false,
+                    admin,
                 })
                 .collect(),
             accept_paused: false,
@@ -142,6 +154,11 @@ impl Worker {
                 }
             }
             self.flush_dirty();
+            if let Some(l) = &mut self.http.log
+                && l.file.wants_flush()
+            {
+                l.file.flush(&mut self.ring, Token::new(Op::Log, 0, 0));
+            }
             self.bufs.publish();
             let next_tick_ms = TICK_MS - (self.start.elapsed().as_millis() as u64 % TICK_MS);
             if let Err(e) = self
@@ -167,7 +184,9 @@ impl Worker {
     }
 
     fn update_clock(&mut self) {
-        let tick = self.start.elapsed().as_millis() as u64 / TICK_MS;
+        let us = self.start.elapsed().as_micros() as u64;
+        self.http.now_us = us;
+        let tick = us / 1000 / TICK_MS;
         if tick == self.http.now_tick && self.date_secs != 0 {
             return;
         }
@@ -179,6 +198,13 @@ impl Worker {
         if secs != self.date_secs {
             self.date_secs = secs;
             format_http_date(secs, &mut self.http.date);
+            if let Some(l) = &mut self.http.log {
+                l.set_time(secs);
+            }
+        }
+        // The access log goes out once per tick, or sooner when its buffer fills.
+        if let Some(l) = &mut self.http.log {
+            l.file.flush(&mut self.ring, Token::new(Op::Log, 0, 0));
         }
     }
 
@@ -191,6 +217,11 @@ impl Worker {
             Op::Recv => self.on_recv(t, c),
             Op::Send => self.on_send(t, c),
             Op::Wake => self.on_wake(),
+            Op::Log => {
+                if let Some(l) = &mut self.http.log {
+                    l.file.complete(&c);
+                }
+            }
             // Close/shutdown CQEs arrive only on failure (SKIP_SUCCESS); cancels need nothing.
             Op::Close | Op::Shutdown | Op::Cancel => {}
         }
@@ -234,7 +265,8 @@ impl Worker {
                 // Raced with a pause: this one cannot be served.
                 self.ring.close(fd, Token::new(Op::Close, 0, 0));
             } else {
-                self.open_conn(fd);
+                let admin = self.listeners.get(li).is_some_and(|l| l.admin);
+                self.open_conn(fd, admin);
             }
         } else if c.result != -libc::ECANCELED {
             self.http.stats.accept_errors += 1;
@@ -252,7 +284,7 @@ impl Worker {
         }
     }
 
-    fn open_conn(&mut self, fd: i32) {
+    fn open_conn(&mut self, fd: i32, admin: bool) {
         let idx = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -264,8 +296,11 @@ impl Worker {
         self.http.stats.accepts += 1;
         let now = self.http.now_tick;
         let c = &mut self.conns[idx];
-        c.open(fd);
+        c.open(fd, admin);
         c.since = now;
+        if self.http.log.is_some() {
+            c.peer = super::listener::peer_addr(fd);
+        }
         if self.live >= self.cfg.limits.max_connections {
             self.pause_accepts();
         }
@@ -329,7 +364,11 @@ impl Worker {
             return;
         };
         match conn.out.complete(&c) {
-            SendResult::Progress => conn.last_send_tick = now,
+            SendResult::Progress => {
+                conn.last_send_tick = now;
+                self.http.stats.bytes_out += c.result as u64;
+                request::record_sent(conn, &mut self.http);
+            }
             SendResult::Notif => {}
             SendResult::Failed(_) => {
                 conn.read_closed = true;
@@ -357,7 +396,7 @@ impl Worker {
 
     /// After any event on a connection: decide what it needs next. The one place that
     /// arms recv, schedules sends, starts closes and frees slots.
-    fn settle(&mut self, idx: usize) {
+    pub(super) fn settle(&mut self, idx: usize) {
         let now = self.http.now_tick;
         let c = &mut self.conns[idx];
         if !c.open {
@@ -369,6 +408,13 @@ impl Worker {
             }
             return;
         }
+        if let Some(ask) = c.admin_ask.take() {
+            self.start_gather(idx, ask);
+        }
+        if self.http.reset_requested {
+            self.broadcast_reset();
+        }
+        let c = &mut self.conns[idx];
         // Resume input once the client has read enough of its answers.
         if c.recv_paused && c.out.len() < OUT_LOW {
             c.recv_paused = false;
@@ -430,6 +476,8 @@ impl Worker {
         }
         match c.phase {
             Phase::Linger => c.since + t.linger,
+            // Gathers have their own deadline; keep the connection meanwhile.
+            Phase::Admin => c.since + t.keepalive,
             Phase::Body(_) => c.since + t.body,
             Phase::Head if c.idle && c.requests > 0 => c.since + t.keepalive,
             Phase::Head => c.since + t.header,
@@ -455,6 +503,9 @@ impl Worker {
             self.accept_paused = false;
             self.accept_retry_tick = 0;
             self.arm_accepts();
+        }
+        if !self.gathers.is_empty() {
+            self.expire_gathers();
         }
         self.wheel.advance(now, &mut self.fired);
         let fired = std::mem::take(&mut self.fired);
@@ -552,6 +603,15 @@ impl Worker {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::Shutdown => self.begin_drain(),
+                Msg::Peers(p) => self.peers = p,
+                Msg::Scrape { from, id, window } => self.on_scrape(from, id, window),
+                Msg::ScrapeReply { id, snap } => self.on_scrape_reply(id, snap),
+                Msg::Reset => self.http.recorder.reset(),
+                Msg::ReopenLog => {
+                    if let Some(l) = &mut self.http.log {
+                        l.file.request_reopen();
+                    }
+                }
             }
         }
         self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));

@@ -92,13 +92,24 @@ fn bind(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
 
 /// The address a socket actually got (resolves port 0).
 pub fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
-    // SAFETY: zeroed storage is valid; getsockname fills at most `len` bytes.
+    sock_name(fd.as_raw_fd(), libc::getsockname)
+}
+
+/// The client's address of an accepted socket (for the access log).
+pub fn peer_addr(fd: std::os::fd::RawFd) -> Option<SocketAddr> {
+    sock_name(fd, libc::getpeername).ok()
+}
+
+type NameFn = unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
+
+fn sock_name(fd: std::os::fd::RawFd, f: NameFn) -> io::Result<SocketAddr> {
+    // SAFETY: zeroed storage is valid; the call fills at most `len` bytes of it.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: as above.
+    // SAFETY: as above; fd is a socket we own.
     let rc = unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
+        f(
+            fd,
             (&mut ss as *mut libc::sockaddr_storage).cast(),
             &mut len,
         )

@@ -1,10 +1,11 @@
 //! Workers: spawn one pinned thread per CPU, each with its own listeners, ring and slab.
 
+mod accesslog;
 mod conn;
 mod event_loop;
 pub mod listener;
 mod request;
-pub mod stats;
+mod scrape;
 mod timer;
 
 use std::os::fd::OwnedFd;
@@ -17,27 +18,55 @@ use crate::config::Config;
 use crate::http::parser;
 use crate::http::response::ErrorPages;
 use crate::http::router::Router;
+use crate::ring::append::AppendFile;
 use crate::ring::bufring::BufRing;
 use crate::ring::{Ring, SetupOptions, WakeFd, Waker, explain_setup_error};
+use crate::stats::{Counters, Recorder, Window, WorkerSnapshot};
 
-/// What the supervisor can tell a worker (read at loop boundaries after an eventfd wake).
+/// What a worker can be told (read at loop boundaries after an eventfd wake), by the
+/// supervisor or by another worker gathering an admin page.
 pub enum Msg {
     Shutdown,
+    /// Every worker's address, sent once after all have started.
+    Peers(Vec<Peer>),
+    Scrape {
+        from: usize,
+        id: u64,
+        window: Window,
+    },
+    ScrapeReply {
+        id: u64,
+        snap: Box<WorkerSnapshot>,
+    },
+    Reset,
+    ReopenLog,
+}
+
+/// A way to message a worker and wake its ring.
+#[derive(Clone)]
+pub struct Peer {
+    pub tx: Sender<Msg>,
+    pub waker: Waker,
+}
+
+impl Peer {
+    pub fn send(&self, m: Msg) {
+        if self.tx.send(m).is_ok() {
+            self.waker.wake();
+        }
+    }
 }
 
 pub struct Handle {
     pub id: usize,
     pub cpu: usize,
-    pub tx: Sender<Msg>,
-    pub waker: Waker,
+    pub peer: Peer,
     pub thread: JoinHandle<()>,
 }
 
 impl Handle {
     pub fn send(&self, m: Msg) {
-        if self.tx.send(m).is_ok() {
-            self.waker.wake();
-        }
+        self.peer.send(m);
     }
 }
 
@@ -59,7 +88,7 @@ pub fn spawn(
     id: usize,
     cpu: usize,
     cfg: Arc<Config>,
-    listeners: Vec<OwnedFd>,
+    listeners: Vec<(OwnedFd, bool)>,
     ready: Sender<(usize, Ready)>,
 ) -> std::io::Result<Handle> {
     let (tx, rx): (Sender<Msg>, Receiver<Msg>) = crossbeam_channel::unbounded();
@@ -68,7 +97,7 @@ pub fn spawn(
         .name(format!("uringd-w{id}"))
         .spawn(move || {
             let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-            let built = build(id, cfg, rx, listeners);
+            let built = build(id, cpu, cfg, rx, listeners);
             match built {
                 Ok((worker, waker, summary)) => {
                     let _ = waker_tx.send(waker);
@@ -94,17 +123,17 @@ pub fn spawn(
     Ok(Handle {
         id,
         cpu,
-        tx,
-        waker,
+        peer: Peer { tx, waker },
         thread,
     })
 }
 
 fn build(
     id: usize,
+    cpu: usize,
     cfg: Arc<Config>,
     rx: Receiver<Msg>,
-    listeners: Vec<OwnedFd>,
+    listeners: Vec<(OwnedFd, bool)>,
 ) -> Result<(event_loop::Worker, Waker, String), String> {
     let ring = Ring::new(&setup_options(&cfg)).map_err(|e| explain_setup_error(&e))?;
     let bufs = BufRing::new(&ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
@@ -128,7 +157,21 @@ fn build(
         zc_threshold: cfg.ring.send_zc_threshold,
         draining: false,
         now_tick: 0,
-        stats: stats::Counters::default(),
+        now_us: 0,
+        stats: Counters::default(),
+        recorder: Recorder::new(
+            cfg.histograms,
+            cfg.routes.iter().map(|r| r.name.clone()).collect(),
+        ),
+        server_header: cfg.server_header.clone(),
+        admin_token: cfg.admin_token.as_ref().map(|t| t.as_bytes().to_vec()),
+        reset_requested: false,
+        log: match &cfg.access_log {
+            Some(p) => Some(accesslog::AccessLog::new(
+                AppendFile::open(p).map_err(|e| format!("access log {}: {e}", p.display()))?,
+            )),
+            None => None,
+        },
     };
     let parts = event_loop::Parts {
         ring,
@@ -138,6 +181,6 @@ fn build(
         listeners,
         http,
     };
-    let w = event_loop::Worker::new(id, cfg, parts);
+    let w = event_loop::Worker::new(id, cpu, cfg, parts);
     Ok((w, waker, summary))
 }

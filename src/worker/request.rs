@@ -2,13 +2,15 @@
 //! Works on borrowed slices of the kernel's receive buffer; copies only a request that
 //! spans buffers.
 
+use crate::admin::{self, Decision};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
-use crate::http::parser::{self, BodyKind, HeaderSpan, Method, Version};
-use crate::http::response::{CONTINUE_100, ErrorPages};
+use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version, find_header};
+use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
 use crate::http::router::Router;
+use crate::stats::{Counters, Recorder};
 
-use super::conn::{BodyLeft, Conn, Owed, Phase};
-use super::stats::Counters;
+use super::accesslog::AccessLog;
+use super::conn::{BodyLeft, Conn, Owed, Pending, Phase};
 
 /// Above this many queued response bytes a connection stops reading (the client is not
 /// reading its answers); below `OUT_LOW` it resumes.
@@ -26,7 +28,21 @@ pub struct HttpCtx {
     pub zc_threshold: usize,
     pub draining: bool,
     pub now_tick: u64,
+    /// Microseconds since the worker started, read once per loop turn.
+    pub now_us: u64,
     pub stats: Counters,
+    pub recorder: Recorder,
+    pub server_header: String,
+    pub admin_token: Option<Vec<u8>>,
+    /// An admin POST /reset arrived: the worker broadcasts it after input handling.
+    pub reset_requested: bool,
+    pub log: Option<AccessLog>,
+}
+
+impl HttpCtx {
+    pub fn now_s(&self) -> u64 {
+        self.now_us / 1_000_000
+    }
 }
 
 /// Handles newly received bytes for a connection.
@@ -76,25 +92,33 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
         }
         match &mut conn.phase {
             Phase::Linger => return data.len(),
-            Phase::Head => match conn.scanner.scan(rest, &ctx.limits) {
-                Ok(None) => {
-                    if conn.idle {
-                        conn.idle = false;
-                        conn.since = ctx.now_tick;
+            Phase::Admin => return pos,
+            Phase::Head => {
+                if !conn.in_head {
+                    conn.in_head = true;
+                    conn.req_start_us = ctx.now_us;
+                }
+                match conn.scanner.scan(rest, &ctx.limits) {
+                    Ok(None) => {
+                        if conn.idle {
+                            conn.idle = false;
+                            conn.since = ctx.now_tick;
+                        }
+                        return pos;
                     }
-                    return pos;
+                    Ok(Some(n)) => {
+                        conn.scanner.reset();
+                        conn.idle = false;
+                        head(conn, ctx, &rest[..n]);
+                        pos += n;
+                    }
+                    Err(e) => {
+                        conn.log.clear(); // this request never got a head to log
+                        fail(conn, ctx, e.status());
+                        return data.len();
+                    }
                 }
-                Ok(Some(n)) => {
-                    conn.scanner.reset();
-                    conn.idle = false;
-                    head(conn, ctx, &rest[..n]);
-                    pos += n;
-                }
-                Err(e) => {
-                    fail(conn, ctx, e.status());
-                    return data.len();
-                }
-            },
+            }
             Phase::Body(BodyLeft::Length(left)) => {
                 let take = (*left).min(rest.len() as u64);
                 *left -= take;
@@ -128,14 +152,30 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
 }
 
 fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
+    conn.in_head = false;
+    conn.log.clear();
     let h = match parser::parse_head(buf, &ctx.limits, &mut ctx.headers) {
         Ok(h) => h,
         Err(e) => return fail(conn, ctx, e.status()),
     };
+    if ctx.log.is_some() && !conn.admin {
+        conn.log.begin(buf, &h, &ctx.headers);
+    }
+    if conn.admin {
+        return admin_head(conn, ctx, buf, &h);
+    }
+    // Traffic only: admin requests stay out of the counters they report.
     ctx.stats.requests += 1;
     let http10 = h.version == Version::Http10;
+    let path = h.path_or_root(buf);
+    // Admin data is never served on traffic listeners, whatever the routes say.
+    let route = if path.starts_with(admin::PREFIX) {
+        None
+    } else {
+        ctx.router.find(path)
+    };
     let owed = Owed {
-        route: ctx.router.find(h.path_or_root(buf)),
+        route,
         head_only: h.method_kind == Method::Head,
         keep_alive: h.keep_alive && !ctx.draining,
         http10,
@@ -179,6 +219,9 @@ fn respond(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
         owed.head_only,
         ctx.zc_threshold,
     );
+    track(conn, owed.route);
+    let body = if owed.head_only { 0 } else { page.body_len() };
+    log(conn, ctx, page.status, body);
     conn.requests += 1;
     if !owed.keep_alive {
         conn.close_after_flush = true;
@@ -198,8 +241,129 @@ pub fn fail(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) {
         false,
         ctx.zc_threshold,
     );
+    if !conn.admin {
+        track(conn, None);
+        log(conn, ctx, status, page.body_len());
+    }
+    conn.in_head = false;
     conn.owed = None;
     conn.close_after_flush = true;
     conn.phase = Phase::Linger;
     conn.inbuf.clear();
+}
+
+fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
+    if let Some(l) = &mut ctx.log {
+        let secs = ctx.now_us.saturating_sub(conn.req_start_us) as f64 / 1e6;
+        l.write(conn.peer, &conn.log, status, body_bytes, secs);
+    }
+}
+
+/// Remembers when the response just queued began, to record its latency once sent.
+fn track(conn: &mut Conn, route: Option<usize>) {
+    conn.pending.push_back(Pending {
+        end: conn.out.committed(),
+        start_us: conn.req_start_us,
+        route: route.map(|r| r as u16),
+    });
+}
+
+/// Records every response whose last byte the kernel has now taken.
+pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
+    let sent = conn.out.sent();
+    while let Some(p) = conn.pending.front() {
+        if p.end > sent {
+            break;
+        }
+        let us = ctx.now_us.saturating_sub(p.start_us);
+        let now_s = ctx.now_s();
+        ctx.recorder.record(p.route.map(usize::from), us, now_s);
+        conn.pending.pop_front();
+    }
+}
+
+/// A request on the admin listener: authenticate, then answer or start a gather.
+fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head) {
+    let keep_alive = h.keep_alive && !ctx.draining;
+    let head_only = h.method_kind == Method::Head;
+    let answer = |conn: &mut Conn, ctx: &mut HttpCtx, status: u16, extra: &str, msg: &str| {
+        write_dynamic(
+            &mut conn.out,
+            status,
+            &ctx.server_header,
+            "text/plain",
+            extra,
+            msg.as_bytes(),
+            &ctx.date,
+            keep_alive,
+            head_only,
+        );
+        // Admin pages are not traffic: they stay out of the latency histograms.
+        if !keep_alive {
+            conn.close_after_flush = true;
+        }
+    };
+    if let Some(token) = &ctx.admin_token
+        && !admin::auth::bearer_ok(find_header(buf, &ctx.headers, b"authorization"), token)
+    {
+        // No detail: not whether the header was missing, malformed or wrong.
+        return answer(
+            conn,
+            ctx,
+            401,
+            "WWW-Authenticate: Bearer realm=\"uringd\"\r\n",
+            "unauthorized\n",
+        );
+    }
+    if h.body != BodyKind::None && h.body != BodyKind::Length(0) {
+        return fail(conn, ctx, 400);
+    }
+    let query = h.query.map(|q| q.get(buf)).unwrap_or(b"");
+    match admin::decide(h.method.get(buf), h.path_or_root(buf), query, keep_alive) {
+        Decision::Answer(status, msg) => {
+            let extra = match status {
+                405 => "Allow: GET, HEAD, POST\r\n",
+                _ => "",
+            };
+            answer(conn, ctx, status, extra, msg)
+        }
+        Decision::Reset => {
+            ctx.reset_requested = true;
+            answer(conn, ctx, 200, "", "histograms reset\n")
+        }
+        Decision::Gather(mut ask) => {
+            ask.head_only = head_only;
+            conn.admin_ask = Some(ask);
+            conn.phase = Phase::Admin;
+        }
+    }
+}
+
+/// Writes a gathered admin page and lets the connection's next requests through.
+pub fn admin_done(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    status: u16,
+    ctype: &str,
+    body: &[u8],
+    ask: &admin::Ask,
+) {
+    write_dynamic(
+        &mut conn.out,
+        status,
+        &ctx.server_header,
+        ctype,
+        "",
+        body,
+        &ctx.date,
+        ask.keep_alive,
+        ask.head_only,
+    );
+    if !ask.keep_alive {
+        conn.close_after_flush = true;
+    }
+    conn.phase = Phase::Head;
+    if !conn.inbuf.is_empty() {
+        consume_stash(conn, ctx);
+    }
 }

@@ -13,6 +13,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_uringd");
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin endpoint, when started with `--admin 127.0.0.1:0`.
+    pub admin: Option<SocketAddr>,
     pub log: mpsc::Receiver<String>,
     _dir: Option<TempDir>,
 }
@@ -50,8 +52,10 @@ impl Server {
     pub fn start(config: Option<&str>, args: &[&str]) -> Server {
         let dir = config.map(|_| TempDir::new("cfg"));
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin", "off"]);
+        cmd.arg("serve").args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--admin") {
+            cmd.args(["--admin", "off"]);
+        }
         if let (Some(text), Some(d)) = (config, &dir) {
             let p = d.0.join("uringd.toml");
             std::fs::write(&p, text).unwrap();
@@ -82,15 +86,20 @@ impl Server {
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
+        let mut admin = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
+                    if let Some(rest) = line.split("admin on http://").nth(1) {
+                        admin = rest.split('/').next().and_then(|a| a.parse().ok());
+                    }
                     if let Some(rest) = line.split("listening on http://").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                         return Server {
                             child,
                             addr,
+                            admin,
                             log: rx,
                             _dir: dir,
                         };
@@ -222,4 +231,12 @@ pub fn closed_within(s: &mut TcpStream, t: Duration) -> bool {
 
 pub fn status_of(resp: &str) -> u16 {
     resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// GET (or other method) on a fresh connection; returns the parsed response.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}\r\n").unwrap();
+    read_response(&mut s, method == "HEAD")
 }

@@ -1,0 +1,663 @@
+//! The admin dashboard: one self-contained HTML page (no scripts, no external resources)
+//! with the headline counters, an inline SVG percentile plot and per-worker and per-route
+//! tables. It reloads itself with a meta refresh.
+
+use std::fmt::Write;
+
+use super::summary::{self, Latency};
+use crate::stats::{Snapshot, View, Window};
+
+/// Escapes text for HTML content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// 1234567 -> "1,234,567".
+fn int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A latency in microseconds, in the unit that reads best.
+fn latency(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us} µs")
+    } else if us < 1_000_000 {
+        format!("{:.2} ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2} s", us as f64 / 1e6)
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{}d {h}h", int(d)),
+    }
+}
+
+fn window_text(w: Window) -> &'static str {
+    match w {
+        Window::All => "since start",
+        Window::Last10s => "last 10 s",
+        Window::Last60s => "last 60 s",
+    }
+}
+
+/// Line colors: the total in near-black, routes from a palette that stays apart.
+const TOTAL_COLOR: &str = "#111827";
+const PALETTE: [&str; 8] = [
+    "#2563eb", "#ea580c", "#16a34a", "#7c3aed", "#0891b2", "#db2777", "#ca8a04", "#65a30d",
+];
+
+fn route_color(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+// Plot geometry, in SVG user units.
+const W: f64 = 900.0;
+const H: f64 = 390.0;
+const LEFT: f64 = 72.0;
+const RIGHT: f64 = 44.0;
+const TOP: f64 = 20.0;
+const BOTTOM: f64 = 52.0;
+const PW: f64 = W - LEFT - RIGHT;
+const PH: f64 = H - TOP - BOTTOM;
+/// The x axis runs over log10(1/(1-p)) from 0 (0%) to 5 (99.999%).
+const DECADES: f64 = 5.0;
+const X_LABELS: [&str; 6] = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"];
+
+struct Line<'a> {
+    label: &'a str,
+    /// `data-route`; `*` for all requests.
+    route: &'a str,
+    color: &'static str,
+    view: &'a View,
+    total: bool,
+}
+
+/// Percentile plot points (decades, ms), from HdrHistogram's quantile iteration; quantiles
+/// beyond the last tick, and 100% itself, sit on the last tick.
+fn points(v: &View) -> Vec<(f64, f64)> {
+    if v.hist.is_empty() {
+        return Vec::new();
+    }
+    v.hist
+        .iter_quantiles(5)
+        .map(|it| {
+            let p = it.quantile_iterated_to();
+            let x = if p < 1.0 {
+                (1.0 / (1.0 - p)).log10().clamp(0.0, DECADES)
+            } else {
+                DECADES
+            };
+            (x, it.value_iterated_to() as f64 / 1e3)
+        })
+        .collect()
+}
+
+/// A "nice" y axis for values up to `max`: (step, top), with 4 to 6 tick labels from 0.
+fn nice_axis(max: f64) -> (f64, f64) {
+    if !(max.is_finite() && max > 0.0) {
+        return (0.25, 1.0);
+    }
+    let mag = 10f64.powf((max / 5.0).log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        let step = m * mag;
+        let n = (max / step - 1e-9).ceil().max(1.0);
+        if n <= 5.0 {
+            return (step, step * n.max(3.0));
+        }
+    }
+    (10.0 * mag, 50.0 * mag)
+}
+
+/// A tick label: as many decimals as the step needs, no trailing zeros.
+fn tick(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize + 1;
+    let s = format!("{v:.decimals$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn plot(out: &mut String, lines: &[Line]) {
+    let series: Vec<(&Line, Vec<(f64, f64)>)> = lines.iter().map(|l| (l, points(l.view))).collect();
+    let max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+        .fold(0.0, f64::max);
+    let (step, top) = nice_axis(max);
+    let px = |x: f64| LEFT + x / DECADES * PW;
+    let py = |y: f64| TOP + PH - (y / top).min(1.0) * PH;
+
+    let _ = writeln!(
+        out,
+        "<svg id=\"percentile-plot\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" \
+         width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"Latency by percentile\">"
+    );
+    let _ = writeln!(
+        out,
+        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{PW}\" height=\"{PH}\" fill=\"#fbfcfd\" stroke=\"#d1d5db\"/>"
+    );
+
+    // Horizontal gridlines and latency labels.
+    let mut k = 0u32;
+    loop {
+        let v = step * f64::from(k);
+        if v > top * (1.0 + 1e-9) || k > 10 {
+            break;
+        }
+        let y = py(v);
+        if k > 0 {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e5e7eb\"/>",
+                LEFT + PW
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"12\" fill=\"#6b7280\">{}</text>",
+            LEFT - 8.0,
+            y + 4.0,
+            tick(v, step)
+        );
+        k += 1;
+    }
+    // Vertical gridlines and percentile labels.
+    for (i, label) in X_LABELS.iter().enumerate() {
+        let x = px(i as f64);
+        if i > 0 {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e7eb\"/>",
+                TOP + PH
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#6b7280\">{label}</text>",
+            TOP + PH + 18.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#374151\">percentile</text>",
+        LEFT + PW / 2.0,
+        H - 10.0
+    );
+    let _ = writeln!(
+        out,
+        "<text transform=\"translate(18 {:.1}) rotate(-90)\" text-anchor=\"middle\" font-size=\"12\" fill=\"#374151\">latency (ms)</text>",
+        TOP + PH / 2.0
+    );
+
+    let any = series.iter().any(|(_, p)| !p.is_empty());
+    if !any {
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"18\" fill=\"#9ca3af\">no requests yet</text>",
+            LEFT + PW / 2.0,
+            TOP + PH / 2.0
+        );
+    } else {
+        // Routes first, all requests on top.
+        let mut order: Vec<&(&Line, Vec<(f64, f64)>)> = series.iter().collect();
+        order.sort_by_key(|(l, _)| l.total);
+        for (l, pts) in order {
+            if pts.is_empty() {
+                continue;
+            }
+            let mut coords = String::new();
+            let mut last = String::new();
+            for &(x, y) in pts {
+                let c = format!("{:.1},{:.1}", px(x), py(y));
+                if c != last {
+                    coords.push_str(&c);
+                    coords.push(' ');
+                    last = c;
+                }
+            }
+            let (width, opacity) = if l.total { (2.5, 1.0) } else { (2.0, 0.9) };
+            let _ = writeln!(
+                out,
+                "<polyline class=\"series\" data-route=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" \
+                 stroke-width=\"{width}\" stroke-opacity=\"{opacity}\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>",
+                esc(l.route),
+                coords.trim_end(),
+                l.color
+            );
+        }
+    }
+
+    // Legend, top left, where percentile curves are lowest.
+    let labels: Vec<String> = series
+        .iter()
+        .map(|(l, p)| {
+            let name = truncate(l.label, 32);
+            if p.is_empty() && !l.total {
+                format!("{name} (no requests)")
+            } else {
+                name
+            }
+        })
+        .collect();
+    let longest = labels.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let (lx, ly) = (LEFT + 14.0, TOP + 12.0);
+    let _ = writeln!(
+        out,
+        "<rect x=\"{lx}\" y=\"{ly}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"4\" fill=\"#ffffff\" fill-opacity=\"0.9\" stroke=\"#e5e7eb\"/>",
+        44.0 + 7.0 * longest as f64,
+        8.0 + 20.0 * labels.len() as f64
+    );
+    for (i, ((l, p), label)) in series.iter().zip(&labels).enumerate() {
+        let y = ly + 18.0 + 20.0 * i as f64;
+        let color = if p.is_empty() { "#d1d5db" } else { l.color };
+        let _ = writeln!(
+            out,
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"3\" stroke-linecap=\"round\"/>",
+            lx + 10.0,
+            y - 4.0,
+            lx + 30.0,
+            y - 4.0
+        );
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{y:.1}\" font-size=\"12\" fill=\"{}\">{}</text>",
+            lx + 38.0,
+            if p.is_empty() { "#9ca3af" } else { "#374151" },
+            esc(label)
+        );
+    }
+    out.push_str("</svg>\n");
+}
+
+const STYLE: &str = "\
+:root{color-scheme:light}
+*{box-sizing:border-box}
+body{margin:0;background:#f4f5f7;color:#1f2937;font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif}
+main{max-width:960px;margin:0 auto;padding:18px 20px 32px}
+h1{margin:0;font-size:24px;letter-spacing:-.01em}
+h2{margin:0 0 10px;font-size:15px}
+.sub{margin:2px 0 0;color:#6b7280}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px;margin:16px 0}
+.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:9px 12px}
+.wide{grid-column:span 3;display:flex;justify-content:space-between;gap:12px}
+.card .k{color:#6b7280;font-size:11px;text-transform:uppercase;letter-spacing:.05em}
+.card .v{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums}
+.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:14px 16px;margin:14px 0;overflow-x:auto}
+.note{margin:-4px 0 8px;color:#6b7280}
+svg{display:block;max-width:100%;height:auto}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:5px 10px;border-bottom:1px solid #eef0f3;text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}
+td:first-child{white-space:normal;word-break:break-all}
+tr:last-child td{border-bottom:0}
+th{color:#6b7280;font-size:11px;font-weight:600;text-transform:uppercase;letter-spacing:.04em}
+.bad{color:#b91c1c;font-weight:600}
+.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:7px;vertical-align:-1px}
+";
+
+/// A card of one or more (label, value, alarming) figures side by side.
+fn card(out: &mut String, stats: &[(&str, String, bool)]) {
+    let wide = if stats.len() > 1 { " wide" } else { "" };
+    let _ = write!(out, "<div class=\"card{wide}\">");
+    for (key, value, bad) in stats {
+        let class = if *bad { " bad" } else { "" };
+        let _ = write!(
+            out,
+            "<div><div class=\"k\">{}</div><div class=\"v{class}\">{}</div></div>",
+            esc(key),
+            esc(value)
+        );
+    }
+    out.push_str("</div>\n");
+}
+
+/// A count that deserves attention when it is not zero.
+fn warn_cell(n: u64) -> String {
+    if n == 0 {
+        "<td>0</td>".to_string()
+    } else {
+        format!("<td class=\"bad\">{}</td>", int(n))
+    }
+}
+
+pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
+    let total = summary::merged_total(s);
+    let counters = summary::merged_counters(s);
+    let names = summary::route_names(s);
+    let routes: Vec<(String, View)> = names
+        .into_iter()
+        .map(|n| {
+            let v = summary::merged_route(s, &n).unwrap_or_else(View::empty);
+            (n, v)
+        })
+        .collect();
+    let active = s
+        .workers
+        .iter()
+        .fold(0u64, |a, w| a.saturating_add(w.active));
+
+    let mut out = String::with_capacity(16 * 1024);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    if refresh_secs > 0 {
+        let _ = writeln!(
+            out,
+            "<meta http-equiv=\"refresh\" content=\"{refresh_secs}\">"
+        );
+    }
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str("<title>uringd</title>\n<style>\n");
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n<main>\n");
+
+    let refresh = if refresh_secs > 0 {
+        format!(" · refreshes every {refresh_secs} s")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "<header><h1>uringd</h1><p class=\"sub\">up {} · latency window: {} ({}) · {} worker{}{refresh}</p></header>",
+        duration(s.uptime_s),
+        esc(s.window.name()),
+        window_text(s.window),
+        s.workers.len(),
+        if s.workers.len() == 1 { "" } else { "s" }
+    );
+
+    out.push_str("<section class=\"cards\">\n");
+    let c = &counters;
+    card(&mut out, &[("requests", int(c.requests), false)]);
+    card(&mut out, &[("active conns", int(active), false)]);
+    card(&mut out, &[("accepts", int(c.accepts), false)]);
+    card(
+        &mut out,
+        &[
+            ("2xx", int(c.status_2xx), false),
+            ("3xx", int(c.status_3xx), false),
+            ("4xx", int(c.status_4xx), false),
+            ("5xx", int(c.status_5xx), c.status_5xx > 0),
+        ],
+    );
+    card(&mut out, &[("rejected", int(c.rejected), false)]);
+    card(&mut out, &[("timeouts", int(c.timeouts), false)]);
+    card(
+        &mut out,
+        &[("accept errors", int(c.accept_errors), c.accept_errors > 0)],
+    );
+    card(
+        &mut out,
+        &[(
+            "upstream errors",
+            int(c.upstream_errors),
+            c.upstream_errors > 0,
+        )],
+    );
+    card(&mut out, &[("received", bytes(c.bytes_in), false)]);
+    card(&mut out, &[("sent", bytes(c.bytes_out), false)]);
+    out.push_str("</section>\n");
+
+    out.push_str("<section class=\"panel\">\n<h2>Latency by percentile</h2>\n");
+    let l = summary::latency(&total);
+    if l.count > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{} requests · p50 {} · p99 {} · p99.9 {} · max {}</p>",
+            int(l.count),
+            latency(l.p50),
+            latency(l.p99),
+            latency(l.p999),
+            latency(l.max)
+        );
+    }
+    let mut lines = vec![Line {
+        label: "all requests",
+        route: "*",
+        color: TOTAL_COLOR,
+        view: &total,
+        total: true,
+    }];
+    for (i, (name, v)) in routes.iter().enumerate() {
+        lines.push(Line {
+            label: name,
+            route: name,
+            color: route_color(i),
+            view: v,
+            total: false,
+        });
+    }
+    plot(&mut out, &lines);
+    out.push_str("</section>\n");
+
+    out.push_str("<section class=\"panel\">\n<h2>Workers</h2>\n<table>\n");
+    out.push_str(
+        "<tr><th>worker</th><th>cpu</th><th>requests</th><th>active conns</th><th>accepts</th>\
+         <th>p50</th><th>p99</th><th>max</th><th>ENOBUFS</th><th>CQ overflow</th></tr>\n",
+    );
+    for w in &s.workers {
+        let l = summary::latency(&w.total);
+        let lat = if l.count == 0 {
+            "<td>–</td>".repeat(3)
+        } else {
+            [l.p50, l.p99, l.max]
+                .iter()
+                .map(|&us| format!("<td>{}</td>", latency(us)))
+                .collect()
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{lat}{}{}</tr>",
+            w.id,
+            w.cpu,
+            int(w.counters.requests),
+            int(w.active),
+            int(w.counters.accepts),
+            warn_cell(w.counters.enobufs),
+            warn_cell(u64::from(w.ring.cq_overflow))
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+
+    out.push_str("<section class=\"panel\">\n<h2>Routes</h2>\n<table>\n");
+    out.push_str(
+        "<tr><th>route</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n",
+    );
+    for (i, (name, v)) in routes.iter().enumerate() {
+        let Latency {
+            count,
+            p50,
+            p90,
+            p99,
+            p999,
+            max,
+            ..
+        } = summary::latency(v);
+        let cells = if count == 0 {
+            "<td>–</td>".repeat(5)
+        } else {
+            [p50, p90, p99, p999, max]
+                .iter()
+                .map(|&us| format!("<td>{}</td>", latency(us)))
+                .collect()
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td><span class=\"dot\" style=\"background:{}\"></span>{}</td><td>{}</td>{cells}</tr>",
+            route_color(i),
+            esc(name),
+            int(count)
+        );
+    }
+    out.push_str("</table>\n</section>\n</main>\n</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{empty, huge, sample, snapshot, view, worker};
+    use super::*;
+
+    /// (data-route, number of points) of every plotted series.
+    fn series(html: &str) -> Vec<(String, usize)> {
+        html.split("<polyline ")
+            .skip(1)
+            .map(|p| {
+                assert!(p.starts_with("class=\"series\""), "{p}");
+                let attr = |name: &str| {
+                    let start = p.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    let len = p[start..].find('"').unwrap();
+                    p[start..start + len].to_string()
+                };
+                let points = attr("points");
+                for pt in points.split(' ') {
+                    let (x, y) = pt.split_once(',').unwrap();
+                    let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+                    assert!((LEFT..=LEFT + PW).contains(&x), "{pt}");
+                    assert!((TOP..=TOP + PH).contains(&y), "{pt}");
+                }
+                (attr("data-route"), points.split(' ').count())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plots_every_series_with_data() {
+        let html = dashboard_html(&sample(), 2);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<title>uringd</title>"));
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"2\">"));
+        assert!(html.contains("<svg"));
+        assert!(html.contains("id=\"percentile-plot\""));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("url("));
+        let s = series(&html);
+        let routes: Vec<&str> = s.iter().map(|(r, _)| r.as_str()).collect();
+        // The empty route "idle" gets a legend entry but no line.
+        assert_eq!(routes, vec!["api", "static", "*"]);
+        for (r, n) in &s {
+            assert!(*n >= 10, "{r}: {n} points");
+        }
+        for label in X_LABELS {
+            assert!(html.contains(&format!(">{label}</text>")), "{label}");
+        }
+        assert!(html.contains("idle (no requests)"));
+        assert!(!html.contains("no requests yet"));
+        // Tables: a row per worker and per route.
+        assert_eq!(html.matches("<tr>").count(), 1 + 2 + 1 + 3);
+        assert!(html.contains("1,500"));
+    }
+
+    #[test]
+    fn escapes_route_names() {
+        let evil = "<script>alert('x')</script>&\"";
+        let s = snapshot(vec![worker(0, &[(evil, &(1..=500).collect::<Vec<_>>())])]);
+        let html = dashboard_html(&s, 0);
+        assert!(!html.contains("<script>"));
+        assert!(!html.contains("alert('x')"));
+        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
+        assert!(!html.contains("http-equiv"));
+        let s = series(&html);
+        assert_eq!(
+            s[0].0,
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn empty_snapshots_show_axes_and_a_note() {
+        for s in [empty(), snapshot(vec![worker(0, &[("a", &[])])])] {
+            let html = dashboard_html(&s, 5);
+            assert!(html.contains("id=\"percentile-plot\""));
+            assert!(html.contains("no requests yet"));
+            assert!(html.contains(">99.999%</text>"));
+            assert!(series(&html).is_empty());
+        }
+    }
+
+    #[test]
+    fn huge_values_render() {
+        let html = dashboard_html(&huge(), u32::MAX);
+        assert!(html.contains(&int(u64::MAX)));
+        assert_eq!(series(&html).len(), 2);
+        let mut w = worker(0, &[("one", &[7])]);
+        w.total = view(&[7]);
+        let html = dashboard_html(&snapshot(vec![w]), 1);
+        assert_eq!(series(&html).len(), 2);
+    }
+
+    #[test]
+    fn axis_and_number_formatting() {
+        for max in [
+            0.001, 0.0123, 0.9, 1.0, 1.01, 3.7, 12.0, 99.0, 100.0, 640.0, 6e5,
+        ] {
+            let (step, top) = nice_axis(max);
+            let labels = (top / step).round() as usize + 1;
+            assert!((4..=6).contains(&labels), "{max}: {step} {top}");
+            assert!(top >= max, "{max}");
+            assert!(top - max < 2.0 * step + 1e-9, "{max}");
+        }
+        assert_eq!(nice_axis(0.0), (0.25, 1.0));
+        assert_eq!(tick(2.5, 0.5), "2.5");
+        assert_eq!(tick(20.0, 5.0), "20");
+        assert_eq!(tick(0.0004, 0.0002), "0.0004");
+        assert_eq!(int(0), "0");
+        assert_eq!(int(1234567), "1,234,567");
+        assert_eq!(int(999), "999");
+        assert_eq!(latency(999), "999 µs");
+        assert_eq!(latency(1_500), "1.50 ms");
+        assert_eq!(latency(2_500_000), "2.50 s");
+        assert_eq!(bytes(10), "10 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(duration(3725), "1h 2m");
+        assert_eq!(duration(59), "59s");
+        assert!(!duration(u64::MAX).is_empty());
+        assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+}

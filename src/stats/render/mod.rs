@@ -1,0 +1,155 @@
+//! The admin endpoint's pages, rendered from an already gathered snapshot: pure functions,
+//! no I/O, and no panics whatever the snapshot holds (no workers, empty histograms, counters
+//! at `u64::MAX`).
+
+pub mod dashboard;
+pub mod hgrm;
+pub mod json;
+pub mod prometheus;
+pub mod promparse;
+pub mod summary;
+
+pub use dashboard::dashboard_html;
+pub use hgrm::hgrm;
+pub use json::{latency_json, workers_json};
+pub use prometheus::prometheus;
+pub use promparse::{Sample, parse_exposition};
+pub use summary::{merged_route, merged_total};
+
+/// Snapshots for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::stats::series::MAX_US;
+    use crate::stats::{Counters, RingInfo, Snapshot, View, Window, WorkerSnapshot};
+
+    /// A view holding `values` (µs), clamped the way `Series::record` clamps them.
+    pub fn view(values: &[u64]) -> View {
+        let mut v = View::empty();
+        for &us in values {
+            let us = us.clamp(1, MAX_US);
+            v.hist.saturating_record(us);
+            v.sum_us = v.sum_us.saturating_add(us);
+        }
+        v
+    }
+
+    /// `n` deterministic values from `lo` to `hi`, spread geometrically (like latencies).
+    pub fn spread(n: usize, lo: u64, hi: u64) -> Vec<u64> {
+        let (lo, hi) = (lo.max(1) as f64, hi.max(lo.max(1)) as f64);
+        (0..n)
+            .map(|i| {
+                let t = if n > 1 {
+                    i as f64 / (n - 1) as f64
+                } else {
+                    0.0
+                };
+                (lo * (hi / lo).powf(t)).round() as u64
+            })
+            .collect()
+    }
+
+    /// A worker whose total holds exactly the values of its routes.
+    pub fn worker(id: usize, routes: &[(&str, &[u64])]) -> WorkerSnapshot {
+        let all: Vec<u64> = routes.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        let n = all.len() as u64;
+        WorkerSnapshot {
+            id,
+            cpu: id + 2,
+            counters: Counters {
+                accepts: 10 + id as u64,
+                requests: n,
+                rejected: 1,
+                status_2xx: n.saturating_sub(3),
+                status_3xx: 1,
+                status_4xx: 1,
+                status_5xx: 1,
+                bytes_in: 100 * n,
+                enobufs: 7,
+                accept_errors: 2,
+                timeouts: 3,
+                bytes_out: 1000 * n,
+                upstream_errors: 4,
+            },
+            active: 5,
+            ring: RingInfo {
+                sq_entries: 256,
+                cq_entries: 512,
+                cq_overflow: 9,
+                buffers: 64,
+                buffer_size: 4096,
+                features: "NODROP FAST_POLL".to_string(),
+            },
+            total: view(&all),
+            routes: routes
+                .iter()
+                .map(|(name, v)| (name.to_string(), view(v)))
+                .collect(),
+        }
+    }
+
+    pub fn snapshot(workers: Vec<WorkerSnapshot>) -> Snapshot {
+        Snapshot {
+            window: Window::All,
+            uptime_s: 3725,
+            workers,
+        }
+    }
+
+    /// Two workers, two routes ("api" slow and spread, "static" fast), plus an empty route.
+    pub fn sample() -> Snapshot {
+        let api0 = spread(600, 200, 80_000);
+        let api1 = spread(400, 300, 120_000);
+        let st0 = spread(300, 20, 900);
+        let st1 = spread(200, 25, 1500);
+        snapshot(vec![
+            worker(0, &[("api", &api0), ("static", &st0), ("idle", &[])]),
+            worker(1, &[("api", &api1), ("static", &st1), ("idle", &[])]),
+        ])
+    }
+
+    /// Everything as large as the types allow.
+    pub fn huge() -> Snapshot {
+        let mut w = worker(0, &[("r", &[MAX_US, u64::MAX])]);
+        w.counters = Counters {
+            accepts: u64::MAX,
+            requests: u64::MAX,
+            rejected: u64::MAX,
+            status_2xx: u64::MAX,
+            status_3xx: u64::MAX,
+            status_4xx: u64::MAX,
+            status_5xx: u64::MAX,
+            bytes_in: u64::MAX,
+            enobufs: u64::MAX,
+            accept_errors: u64::MAX,
+            timeouts: u64::MAX,
+            bytes_out: u64::MAX,
+            upstream_errors: u64::MAX,
+        };
+        w.active = u64::MAX;
+        w.id = usize::MAX;
+        w.cpu = usize::MAX;
+        w.ring.cq_overflow = u32::MAX;
+        w.ring.sq_entries = u32::MAX;
+        w.total.hist.saturating_record_n(1, u64::MAX);
+        w.total.sum_us = u64::MAX;
+        for (_, v) in &mut w.routes {
+            v.hist.saturating_record_n(MAX_US, u64::MAX);
+            v.sum_us = u64::MAX;
+        }
+        let mut w2 = w.clone();
+        w2.id = 1;
+        Snapshot {
+            window: Window::Last60s,
+            uptime_s: u64::MAX,
+            workers: vec![w, w2],
+        }
+    }
+
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            window: Window::Last10s,
+            uptime_s: 0,
+            workers: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! `/metrics`: the Prometheus text exposition format 0.0.4, one series per worker so that
+//! imbalance between workers (SO_REUSEPORT accept spread, ring exhaustion) stays visible.
+//!
+//! The latency histogram is cumulative, as Prometheus expects, only for a snapshot of the
+//! `all` window; a sliding-window snapshot would make its counters go up and down.
+
+use std::fmt::Write;
+
+use crate::stats::{Counters, Hist, Snapshot, WorkerSnapshot};
+
+/// Upper bounds of the latency buckets: (`le` label as written, same bound in microseconds).
+const BUCKETS: [(&str, u64); 16] = [
+    ("0.0001", 100),
+    ("0.00025", 250),
+    ("0.0005", 500),
+    ("0.001", 1_000),
+    ("0.0025", 2_500),
+    ("0.005", 5_000),
+    ("0.01", 10_000),
+    ("0.025", 25_000),
+    ("0.05", 50_000),
+    ("0.1", 100_000),
+    ("0.25", 250_000),
+    ("0.5", 500_000),
+    ("1", 1_000_000),
+    ("2.5", 2_500_000),
+    ("5", 5_000_000),
+    ("10", 10_000_000),
+];
+
+/// Escapes a label value: backslash, double quote and newline.
+fn escape_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    // HELP texts are constants without backslashes or newlines, so need no escaping.
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Cumulative counts for each bound in `BUCKETS`, in one pass over the recorded values.
+///
+/// HdrHistogram keeps 3 significant digits: a recorded value stands for its whole
+/// equivalence range (for example 2500 and 2501 µs share one counter). A range is counted as
+/// `<= le` when its lowest value is `<= le`, exactly what `count_between(0, le_us)` counts.
+/// So a value up to 0.1% above a bound may be counted below it. The bounds up to 2.5 ms fall
+/// on exact single-value ranges or range starts, and the error elsewhere is under 0.1% of the
+/// bound: far below what the buckets resolve anyway.
+fn bucket_counts(h: &Hist) -> [u64; BUCKETS.len()] {
+    // Counts per bucket; values above the last bound are counted only by +Inf (the total).
+    let mut per = [0u64; BUCKETS.len()];
+    for v in h.iter_recorded() {
+        let low = h.lowest_equivalent(v.value_iterated_to());
+        if let Some(i) = BUCKETS.iter().position(|&(_, le_us)| low <= le_us) {
+            per[i] = per[i].saturating_add(v.count_at_value());
+        }
+    }
+    let mut running: u64 = 0;
+    per.map(|c| {
+        running = running.saturating_add(c);
+        running
+    })
+}
+
+fn latency_family(out: &mut String, s: &Snapshot) {
+    let name = "uringd_request_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Request latency, from the start of the request until the kernel took the last byte of its response.",
+    );
+    for w in &s.workers {
+        for (route, v) in &w.routes {
+            let labels = format!("worker=\"{}\",route=\"{}\"", w.id, escape_label(route));
+            for ((le, _), count) in BUCKETS.iter().zip(bucket_counts(&v.hist)) {
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+            }
+            let count = v.hist.len();
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", v.sum_us as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+        }
+    }
+}
+
+/// A family with one sample per worker.
+fn per_worker(
+    out: &mut String,
+    s: &Snapshot,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: fn(&WorkerSnapshot) -> u64,
+) {
+    header(out, name, kind, help);
+    for w in &s.workers {
+        let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.id, value(w));
+    }
+}
+
+fn counter(out: &mut String, s: &Snapshot, name: &str, help: &str, value: fn(&Counters) -> u64) {
+    header(out, name, "counter", help);
+    for w in &s.workers {
+        let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.id, value(&w.counters));
+    }
+}
+
+pub fn prometheus(s: &Snapshot) -> String {
+    let mut out = String::new();
+    latency_family(&mut out, s);
+
+    counter(
+        &mut out,
+        s,
+        "uringd_requests_total",
+        "Requests answered.",
+        |c| c.requests,
+    );
+
+    let name = "uringd_responses_total";
+    header(&mut out, name, "counter", "Responses by status class.");
+    for w in &s.workers {
+        let c = &w.counters;
+        for (class, n) in [
+            ("2xx", c.status_2xx),
+            ("3xx", c.status_3xx),
+            ("4xx", c.status_4xx),
+            ("5xx", c.status_5xx),
+        ] {
+            let _ = writeln!(out, "{name}{{worker=\"{}\",class=\"{class}\"}} {n}", w.id);
+        }
+    }
+
+    counter(
+        &mut out,
+        s,
+        "uringd_rejected_requests_total",
+        "Requests answered with an error status and a close (malformed, too large, timed out).",
+        |c| c.rejected,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_timeouts_total",
+        "Connections that ran into a timeout.",
+        |c| c.timeouts,
+    );
+    per_worker(
+        &mut out,
+        s,
+        "uringd_active_connections",
+        "gauge",
+        "Connections open now.",
+        |w| w.active,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_accepts_total",
+        "Connections accepted (the spread across workers shows SO_REUSEPORT balance).",
+        |c| c.accepts,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_accept_errors_total",
+        "Failed accepts.",
+        |c| c.accept_errors,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_buffer_ring_exhausted_total",
+        "Receives that found the provided-buffer ring empty (ENOBUFS).",
+        |c| c.enobufs,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_upstream_errors_total",
+        "Requests that failed on the upstream side.",
+        |c| c.upstream_errors,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_received_bytes_total",
+        "Bytes read from clients.",
+        |c| c.bytes_in,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_sent_bytes_total",
+        "Bytes written to clients.",
+        |c| c.bytes_out,
+    );
+    per_worker(
+        &mut out,
+        s,
+        "uringd_cq_overflow_total",
+        "counter",
+        "Completions the kernel dropped or deferred because the completion queue was full.",
+        |w| u64::from(w.ring.cq_overflow),
+    );
+
+    let name = "uringd_uptime_seconds";
+    header(&mut out, name, "gauge", "Seconds since the server started.");
+    let _ = writeln!(out, "{name} {}", s.uptime_s);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::super::fixtures::{empty, huge, sample, snapshot, view, worker};
+    use super::super::promparse::{Sample, parse_exposition};
+    use super::*;
+
+    fn parse(s: &Snapshot) -> Vec<Sample> {
+        let text = prometheus(s);
+        parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// Checks every histogram series: buckets in increasing `le`, non-decreasing counts, the
+    /// last bucket `+Inf` equal to `_count`. Returns `_count` per (worker, route).
+    fn check_histograms(samples: &[Sample]) -> BTreeMap<(String, String), u64> {
+        let key = |s: &Sample| {
+            (
+                s.label("worker").unwrap().to_string(),
+                s.label("route").unwrap().to_string(),
+            )
+        };
+        let mut buckets: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
+        let mut counts = BTreeMap::new();
+        let mut sums = BTreeMap::new();
+        for s in samples.iter().filter(|s| s.kind == "histogram") {
+            assert_eq!(s.family, "uringd_request_duration_seconds");
+            if s.name.ends_with("_bucket") {
+                let le = s.label("le").unwrap();
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap()
+                };
+                buckets.entry(key(s)).or_default().push((le, s.value));
+            } else if s.name.ends_with("_count") {
+                assert!(counts.insert(key(s), s.value as u64).is_none());
+            } else {
+                assert!(sums.insert(key(s), s.value).is_none());
+            }
+        }
+        assert_eq!(buckets.len(), counts.len());
+        assert_eq!(sums.len(), counts.len());
+        for (k, b) in &buckets {
+            assert_eq!(b.len(), BUCKETS.len() + 1, "{k:?}");
+            for pair in b.windows(2) {
+                assert!(pair[0].0 < pair[1].0, "{k:?} le order");
+                assert!(pair[0].1 <= pair[1].1, "{k:?} counts go down");
+            }
+            let last = b.last().unwrap();
+            assert_eq!(last.0, f64::INFINITY);
+            assert_eq!(last.1 as u64, counts[k], "{k:?}");
+        }
+        counts
+    }
+
+    fn by_name<'a>(samples: &'a [Sample], name: &str) -> Vec<&'a Sample> {
+        samples.iter().filter(|s| s.name == name).collect()
+    }
+
+    #[test]
+    fn parses_strictly_and_histograms_hold() {
+        let s = sample();
+        let samples = parse(&s);
+        let counts = check_histograms(&samples);
+        assert_eq!(counts.len(), 6);
+        for w in &s.workers {
+            for (route, v) in &w.routes {
+                assert_eq!(counts[&(w.id.to_string(), route.clone())], v.hist.len());
+            }
+        }
+        assert_eq!(counts[&("0".to_string(), "api".to_string())], 600);
+        assert_eq!(counts[&("1".to_string(), "idle".to_string())], 0);
+
+        let sum = samples
+            .iter()
+            .find(|x| {
+                x.name == "uringd_request_duration_seconds_sum"
+                    && x.label("worker") == Some("1")
+                    && x.label("route") == Some("static")
+            })
+            .unwrap();
+        assert!((sum.value - s.workers[1].routes[1].1.sum_us as f64 / 1e6).abs() < 1e-9);
+
+        // Every family is there, each TYPE once.
+        let text = prometheus(&s);
+        let mut types: HashMap<&str, usize> = HashMap::new();
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
+        }
+        assert!(types.values().all(|&n| n == 1));
+        assert_eq!(types.len(), 14);
+        for f in [
+            "uringd_request_duration_seconds",
+            "uringd_requests_total",
+            "uringd_responses_total",
+            "uringd_rejected_requests_total",
+            "uringd_timeouts_total",
+            "uringd_active_connections",
+            "uringd_accepts_total",
+            "uringd_accept_errors_total",
+            "uringd_buffer_ring_exhausted_total",
+            "uringd_upstream_errors_total",
+            "uringd_received_bytes_total",
+            "uringd_sent_bytes_total",
+            "uringd_cq_overflow_total",
+            "uringd_uptime_seconds",
+        ] {
+            assert!(types.contains_key(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn worker_counters() {
+        let s = sample();
+        let samples = parse(&s);
+        let value = |name: &str, worker: &str| {
+            by_name(&samples, name)
+                .into_iter()
+                .find(|x| x.label("worker") == Some(worker))
+                .map(|x| x.value)
+        };
+        let c = &s.workers[1].counters;
+        assert_eq!(value("uringd_requests_total", "1"), Some(c.requests as f64));
+        assert_eq!(value("uringd_accepts_total", "0"), Some(10.0));
+        assert_eq!(value("uringd_accepts_total", "1"), Some(11.0));
+        assert_eq!(value("uringd_buffer_ring_exhausted_total", "1"), Some(7.0));
+        assert_eq!(value("uringd_upstream_errors_total", "1"), Some(4.0));
+        assert_eq!(value("uringd_timeouts_total", "1"), Some(3.0));
+        assert_eq!(value("uringd_rejected_requests_total", "1"), Some(1.0));
+        assert_eq!(value("uringd_accept_errors_total", "1"), Some(2.0));
+        assert_eq!(value("uringd_active_connections", "1"), Some(5.0));
+        assert_eq!(value("uringd_cq_overflow_total", "1"), Some(9.0));
+        assert_eq!(
+            value("uringd_received_bytes_total", "1"),
+            Some(c.bytes_in as f64)
+        );
+        assert_eq!(
+            value("uringd_sent_bytes_total", "1"),
+            Some(c.bytes_out as f64)
+        );
+        let classes: Vec<(&str, f64)> = by_name(&samples, "uringd_responses_total")
+            .into_iter()
+            .filter(|x| x.label("worker") == Some("1"))
+            .map(|x| (x.label("class").unwrap(), x.value))
+            .collect();
+        assert_eq!(
+            classes,
+            vec![
+                ("2xx", c.status_2xx as f64),
+                ("3xx", 1.0),
+                ("4xx", 1.0),
+                ("5xx", 1.0)
+            ]
+        );
+        let up = by_name(&samples, "uringd_uptime_seconds");
+        assert_eq!(up.len(), 1);
+        assert!(up[0].labels.is_empty());
+        assert_eq!(up[0].value, 3725.0);
+    }
+
+    #[test]
+    fn buckets_match_count_between() {
+        let v = view(
+            &[
+                1,
+                99,
+                100,
+                101,
+                250,
+                251,
+                2_499,
+                2_500,
+                2_501,
+                2_502,
+                9_999,
+                10_000,
+                10_005,
+                99_950,
+                100_000,
+                1_000_000,
+                10_000_000,
+                10_010_000,
+                600_000_000,
+            ][..],
+        );
+        let got = bucket_counts(&v.hist);
+        for (i, &(_, le_us)) in BUCKETS.iter().enumerate() {
+            assert_eq!(got[i], v.hist.count_between(0, le_us), "le {le_us}");
+        }
+        assert_eq!(got[0], 3); // 1, 99, 100
+        assert_eq!(got[1], 5); // + 101, 250
+        assert_eq!(got[BUCKETS.len() - 1], 17);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let s = snapshot(vec![worker(0, &[("a\"b\\c\nd", &[5, 6])])]);
+        let text = prometheus(&s);
+        assert!(text.contains(r#"route="a\"b\\c\nd""#), "{text}");
+        let samples = parse(&s);
+        let c = by_name(&samples, "uringd_request_duration_seconds_count");
+        assert_eq!(c[0].label("route"), Some("a\"b\\c\nd"));
+        assert_eq!(c[0].value, 2.0);
+    }
+
+    #[test]
+    fn empty_and_huge_snapshots() {
+        let samples = parse(&empty());
+        assert_eq!(samples.len(), 1); // only the uptime
+        assert_eq!(samples[0].value, 0.0);
+
+        let s = huge();
+        let samples = parse(&s);
+        let counts = check_histograms(&samples);
+        assert!(counts.values().all(|&c| c == u64::MAX));
+        let req = by_name(&samples, "uringd_requests_total");
+        assert_eq!(req[0].value, u64::MAX as f64);
+        assert!(prometheus(&s).contains(&format!(
+            "uringd_requests_total{{worker=\"{}\"}} {}",
+            usize::MAX,
+            u64::MAX
+        )));
+    }
+}

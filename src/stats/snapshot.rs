@@ -1,0 +1,36 @@
+//! What a scrape collects from each worker, and the merged view the admin pages render.
+
+use super::counters::Counters;
+use super::series::{View, Window};
+
+/// Ring facts for `/_uringd/workers` (like uWSGI's stats server).
+#[derive(Clone, Debug, Default)]
+pub struct RingInfo {
+    pub sq_entries: u32,
+    pub cq_entries: u32,
+    pub cq_overflow: u32,
+    pub buffers: u16,
+    pub buffer_size: u32,
+    pub features: String,
+}
+
+#[derive(Clone)]
+pub struct WorkerSnapshot {
+    pub id: usize,
+    pub cpu: usize,
+    pub counters: Counters,
+    /// Connections open right now.
+    pub active: u64,
+    pub ring: RingInfo,
+    /// All requests in the chosen window.
+    pub total: View,
+    /// Per route, by route name, in config order.
+    pub routes: Vec<(String, View)>,
+}
+
+pub struct Snapshot {
+    pub window: Window,
+    pub uptime_s: u64,
+    /// Sorted by worker id.
+    pub workers: Vec<WorkerSnapshot>,
+}

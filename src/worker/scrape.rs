@@ -1,0 +1,143 @@
+//! Gathering an admin page: the worker that got the request asks every worker (itself
+//! included) for a snapshot over their channels and answers when all have replied. Nobody
+//! blocks: replies arrive as messages, like any other event.
+
+use crate::admin::{self, Ask};
+use crate::stats::{RingInfo, Snapshot, Window, WorkerSnapshot};
+
+use super::Msg;
+use super::event_loop::Worker;
+use super::request;
+
+/// How long a gather may wait for a worker that does not answer (ticks of 100 ms).
+const GATHER_TICKS: u64 = 20;
+
+pub struct Gather {
+    id: u64,
+    idx: u32,
+    generation: u32,
+    ask: Ask,
+    got: Vec<WorkerSnapshot>,
+    started: u64,
+}
+
+impl Worker {
+    /// This worker's part of a snapshot.
+    pub(super) fn snapshot(&mut self, window: Window) -> WorkerSnapshot {
+        let now_s = self.http.now_s();
+        WorkerSnapshot {
+            id: self.id,
+            cpu: self.cpu,
+            counters: self.http.stats.clone(),
+            active: self.live as u64,
+            ring: RingInfo {
+                sq_entries: self.ring.sq_entries(),
+                cq_entries: self.ring.cq_entries(),
+                cq_overflow: self.ring.cq_overflow(),
+                buffers: self.bufs.count(),
+                buffer_size: self.bufs.buf_size(),
+                features: self.ring.features.summary(),
+            },
+            total: self.http.recorder.total(window, now_s),
+            routes: self.http.recorder.routes(window, now_s),
+        }
+    }
+
+    pub(super) fn start_gather(&mut self, idx: usize, ask: Ask) {
+        let id = self.next_gather;
+        self.next_gather += 1;
+        let own = self.snapshot(ask.window);
+        for (i, p) in self.peers.iter().enumerate() {
+            if i != self.id {
+                p.send(Msg::Scrape {
+                    from: self.id,
+                    id,
+                    window: ask.window,
+                });
+            }
+        }
+        self.gathers.push(Gather {
+            id,
+            idx: idx as u32,
+            generation: self.conns[idx].generation,
+            ask,
+            got: vec![own],
+            started: self.http.now_tick,
+        });
+        self.try_finish(id);
+    }
+
+    pub(super) fn on_scrape(&mut self, from: usize, id: u64, window: Window) {
+        let snap = Box::new(self.snapshot(window));
+        if let Some(p) = self.peers.get(from) {
+            p.send(Msg::ScrapeReply { id, snap });
+        }
+    }
+
+    pub(super) fn on_scrape_reply(&mut self, id: u64, snap: Box<WorkerSnapshot>) {
+        if let Some(g) = self.gathers.iter_mut().find(|g| g.id == id) {
+            g.got.push(*snap);
+            self.try_finish(id);
+        }
+    }
+
+    fn try_finish(&mut self, id: u64) {
+        let Some(pos) = self.gathers.iter().position(|g| g.id == id) else {
+            return;
+        };
+        if self.gathers[pos].got.len() >= self.cfg.workers {
+            let g = self.gathers.swap_remove(pos);
+            self.finish(g, true);
+        }
+    }
+
+    /// Answers gathers that waited too long (a worker is stuck or gone) with 503.
+    pub(super) fn expire_gathers(&mut self) {
+        let now = self.http.now_tick;
+        while let Some(pos) = self
+            .gathers
+            .iter()
+            .position(|g| now >= g.started + GATHER_TICKS)
+        {
+            let g = self.gathers.swap_remove(pos);
+            self.finish(g, false);
+        }
+    }
+
+    fn finish(&mut self, mut g: Gather, complete: bool) {
+        let idx = g.idx as usize;
+        let c = &self.conns[idx];
+        if !c.open || c.aborting || c.generation != g.generation {
+            return; // the client left meanwhile
+        }
+        let (status, ctype, body) = if complete {
+            g.got.sort_by_key(|w| w.id);
+            let snap = Snapshot {
+                window: g.ask.window,
+                uptime_s: self.start.elapsed().as_secs(),
+                workers: g.got,
+            };
+            admin::render_page(&g.ask, &snap)
+        } else {
+            (
+                503,
+                "text/plain",
+                b"a worker did not answer in time\n".to_vec(),
+            )
+        };
+        let c = &mut self.conns[idx];
+        request::admin_done(c, &mut self.http, status, ctype, &body, &g.ask);
+        self.settle(idx);
+    }
+
+    /// Clears every worker's histograms (this one at once, the others by message).
+    pub(super) fn broadcast_reset(&mut self) {
+        self.http.reset_requested = false;
+        self.http.recorder.reset();
+        for (i, p) in self.peers.iter().enumerate() {
+            if i != self.id {
+                p.send(Msg::Reset);
+            }
+        }
+    }
+}
