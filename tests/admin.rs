@@ -56,7 +56,22 @@ fn histogram_counts_equal_requests_sent() {
     let s = admin_server("", &[]);
     let admin = s.admin.unwrap();
     traffic(&s, "/", 123);
-    traffic(&s, "/api/x", 77);
+    traffic(&s, "/api/x", 57);
+    // 20 pipelined in one write, mixed routes: one batch, still counted one by one.
+    let mut c = s.connect();
+    let batch: String = (0..20)
+        .map(|i| {
+            if i % 2 == 0 {
+                "GET /api/p HTTP/1.1\r\nHost: t\r\n\r\n"
+            } else {
+                "GET /api/q HTTP/1.1\r\nHost: t\r\n\r\n"
+            }
+        })
+        .collect();
+    c.write_all(batch.as_bytes()).unwrap();
+    for _ in 0..20 {
+        assert_eq!(read_response(&mut c, false).status, 200);
+    }
     // Counts are taken when the last byte is handed to the kernel; give the loop a turn.
     std::thread::sleep(Duration::from_millis(100));
     let j = json(admin, "/_uringd/latency?format=json");

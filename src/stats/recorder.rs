@@ -1,11 +1,13 @@
-//! A worker's latency recorder: one series for all requests and one per route.
+//! A worker's latency recorder: one series per route plus one for requests no route
+//! answered (404s, rejections). Each request touches exactly one series; the total is
+//! merged from all of them when a scrape asks.
 
 use super::series::{Series, View, Window};
 
 pub struct Recorder {
     pub enabled: bool,
-    total: Series,
     routes: Vec<Series>,
+    unrouted: Series,
     names: Vec<String>,
 }
 
@@ -13,25 +15,29 @@ impl Recorder {
     pub fn new(enabled: bool, route_names: Vec<String>) -> Recorder {
         Recorder {
             enabled,
-            total: Series::default(),
             routes: route_names.iter().map(|_| Series::default()).collect(),
+            unrouted: Series::default(),
             names: route_names,
         }
     }
 
-    /// One request's latency in microseconds; `route` None for errors and 404s.
-    pub fn record(&mut self, route: Option<usize>, us: u64, now_s: u64) {
+    /// `n` requests of the same latency in microseconds; `route` None for errors and 404s.
+    pub fn record(&mut self, route: Option<usize>, us: u64, n: u32, now_s: u64) {
         if !self.enabled {
             return;
         }
-        self.total.record(us, now_s);
-        if let Some(s) = route.and_then(|r| self.routes.get_mut(r)) {
-            s.record(us, now_s);
+        match route.and_then(|r| self.routes.get_mut(r)) {
+            Some(s) => s.record(us, n, now_s),
+            None => self.unrouted.record(us, n, now_s),
         }
     }
 
     pub fn total(&self, w: Window, now_s: u64) -> View {
-        self.total.view(w, now_s)
+        let mut v = self.unrouted.view(w, now_s);
+        for s in &self.routes {
+            s.add_view(w, now_s, &mut v);
+        }
+        v
     }
 
     pub fn routes(&self, w: Window, now_s: u64) -> Vec<(String, View)> {
@@ -43,9 +49,31 @@ impl Recorder {
     }
 
     pub fn reset(&mut self) {
-        self.total.reset();
+        self.unrouted.reset();
         for s in &mut self.routes {
             s.reset();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_is_routes_plus_unrouted() {
+        let mut r = Recorder::new(true, vec!["a".into(), "b".into()]);
+        r.record(Some(0), 10, 1, 0);
+        r.record(Some(1), 20, 1, 0);
+        r.record(None, 30, 1, 0);
+        r.record(Some(7), 40, 1, 0); // unknown index: counted as unrouted, not lost
+        let t = r.total(Window::All, 0);
+        assert_eq!(t.hist.len(), 4);
+        assert_eq!(t.sum_us, 100);
+        assert_eq!(r.routes(Window::All, 0)[1].1.hist.len(), 1);
+        // Buckets that age out of the 60 s ring still count since start.
+        r.record(Some(0), 50, 1, 100);
+        assert_eq!(r.total(Window::All, 100).hist.len(), 5);
+        assert_eq!(r.total(Window::Last60s, 100).hist.len(), 1);
     }
 }

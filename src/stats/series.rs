@@ -76,57 +76,66 @@ struct Bucket {
     view: View,
 }
 
+/// Recording touches one histogram: the current 5 s bucket. Buckets that fall out of the
+/// 60 s ring are folded into `retired`, so "since start" = retired + live buckets and is
+/// built only when someone asks (a scrape), not on every request.
 pub struct Series {
-    all: View,
+    retired: View,
     buckets: Vec<Option<Bucket>>,
 }
 
 impl Default for Series {
     fn default() -> Self {
         Series {
-            all: View::empty(),
+            retired: View::empty(),
             buckets: (0..BUCKETS).map(|_| None).collect(),
         }
     }
 }
 
 impl Series {
-    /// Records one latency. `now_s` is seconds since the worker started.
-    pub fn record(&mut self, us: u64, now_s: u64) {
+    /// Records `n` requests of one latency. `now_s` is seconds since the worker started.
+    pub fn record(&mut self, us: u64, n: u32, now_s: u64) {
         let us = us.clamp(1, MAX_US);
-        self.all.hist.saturating_record(us);
-        self.all.sum_us += us;
         let epoch = now_s / BUCKET_SECS;
         let slot = &mut self.buckets[(epoch % BUCKETS as u64) as usize];
-        match slot {
-            Some(b) if b.epoch == epoch => {}
+        if slot.as_ref().is_none_or(|b| b.epoch != epoch) {
             // A fresh histogram rather than clear(): clearing writes every page of the counts
             // array, a new allocation leaves untouched pages unbacked.
-            _ => {
-                *slot = Some(Bucket {
-                    epoch,
-                    view: View::empty(),
-                })
+            let fresh = Bucket {
+                epoch,
+                view: View::empty(),
+            };
+            if let Some(old) = slot.replace(fresh) {
+                self.retired.merge(&old.view);
             }
         }
         if let Some(b) = slot {
-            b.view.hist.saturating_record(us);
-            b.view.sum_us += us;
+            b.view.hist.saturating_record_n(us, u64::from(n));
+            b.view.sum_us = b.view.sum_us.saturating_add(us * u64::from(n));
+        }
+    }
+
+    /// Adds this series' view of window `w` into `into`.
+    pub fn add_view(&self, w: Window, now_s: u64, into: &mut View) {
+        let epoch = now_s / BUCKET_SECS;
+        let oldest = match w {
+            Window::All => {
+                into.merge(&self.retired);
+                0
+            }
+            _ => epoch.saturating_sub(w.buckets()),
+        };
+        for b in self.buckets.iter().flatten() {
+            if b.epoch >= oldest && b.epoch <= epoch {
+                into.merge(&b.view);
+            }
         }
     }
 
     pub fn view(&self, w: Window, now_s: u64) -> View {
-        if w == Window::All {
-            return self.all.clone();
-        }
-        let epoch = now_s / BUCKET_SECS;
-        let oldest = epoch.saturating_sub(w.buckets());
         let mut v = View::empty();
-        for b in self.buckets.iter().flatten() {
-            if b.epoch >= oldest && b.epoch <= epoch {
-                v.merge(&b.view);
-            }
-        }
+        self.add_view(w, now_s, &mut v);
         v
     }
 
@@ -142,9 +151,9 @@ mod tests {
     #[test]
     fn windows_forget_old_buckets() {
         let mut s = Series::default();
-        s.record(100, 0);
-        s.record(200, 30);
-        s.record(300, 61);
+        s.record(100, 1, 0);
+        s.record(200, 1, 30);
+        s.record(300, 1, 61);
         assert_eq!(s.view(Window::All, 61).hist.len(), 3);
         assert_eq!(s.view(Window::Last60s, 61).hist.len(), 2);
         assert_eq!(s.view(Window::Last10s, 61).hist.len(), 1);
@@ -157,8 +166,8 @@ mod tests {
     #[test]
     fn values_are_clamped_not_dropped() {
         let mut s = Series::default();
-        s.record(0, 0);
-        s.record(u64::MAX / 4, 0);
+        s.record(0, 1, 0);
+        s.record(u64::MAX / 4, 1, 0);
         let v = s.view(Window::All, 0);
         assert_eq!(v.hist.len(), 2);
         assert!(v.hist.max() >= MAX_US);

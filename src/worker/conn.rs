@@ -45,6 +45,9 @@ pub struct Pending {
     pub end: u64,
     pub start_us: u64,
     pub route: Option<u16>,
+    /// Responses in this entry: a pipelined batch shares start time and route, so it is
+    /// tracked and recorded once (`record_n`), not once per request.
+    pub count: u32,
 }
 
 pub struct Conn {

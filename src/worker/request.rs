@@ -219,7 +219,7 @@ fn respond(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
         owed.head_only,
         ctx.zc_threshold,
     );
-    track(conn, owed.route);
+    track(conn, ctx, owed.route);
     let body = if owed.head_only { 0 } else { page.body_len() };
     log(conn, ctx, page.status, body);
     conn.requests += 1;
@@ -242,7 +242,7 @@ pub fn fail(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) {
         ctx.zc_threshold,
     );
     if !conn.admin {
-        track(conn, None);
+        track(conn, ctx, None);
         log(conn, ctx, status, page.body_len());
     }
     conn.in_head = false;
@@ -260,11 +260,25 @@ fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
 }
 
 /// Remembers when the response just queued began, to record its latency once sent.
-fn track(conn: &mut Conn, route: Option<usize>) {
+fn track(conn: &mut Conn, ctx: &HttpCtx, route: Option<usize>) {
+    if !ctx.recorder.enabled {
+        return;
+    }
+    let end = conn.out.committed();
+    let route = route.map(|r| r as u16);
+    if let Some(last) = conn.pending.back_mut()
+        && last.start_us == conn.req_start_us
+        && last.route == route
+    {
+        last.end = end;
+        last.count += 1;
+        return;
+    }
     conn.pending.push_back(Pending {
-        end: conn.out.committed(),
+        end,
         start_us: conn.req_start_us,
-        route: route.map(|r| r as u16),
+        route,
+        count: 1,
     });
 }
 
@@ -277,7 +291,8 @@ pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
         }
         let us = ctx.now_us.saturating_sub(p.start_us);
         let now_s = ctx.now_s();
-        ctx.recorder.record(p.route.map(usize::from), us, now_s);
+        ctx.recorder
+            .record(p.route.map(usize::from), us, p.count, now_s);
         conn.pending.pop_front();
     }
 }
