@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod config;
 pub mod http;
+pub mod proxy;
 pub mod ring;
 pub mod serve;
 pub mod stats;

@@ -58,6 +58,9 @@ struct ServeArgs {
     /// File holding the admin bearer token (the token itself is never taken on the command line)
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<String>,
+    /// Proxy every path to this upstream (http://IP:PORT, http://unix:/path, uwsgi://IP:PORT, uwsgi+unix:/path)
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
                 sqpoll: a.sqpoll,
                 sqpoll_cpu: a.sqpoll_cpu,
                 admin_token_file: a.admin_token_file,
+                upstream: a.upstream,
             };
             match config::load(a.config.as_deref(), &ov) {
                 Ok(cfg) => ExitCode::from(uringd::serve::run(cfg) as u8),

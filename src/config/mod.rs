@@ -3,6 +3,7 @@
 mod raw;
 mod suggest;
 mod units;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,6 +32,8 @@ pub struct Config {
     pub access_log: Option<std::path::PathBuf>,
     /// Record latency histograms (off only for measuring their cost).
     pub histograms: bool,
+    pub pools: Vec<upstream::Pool>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +75,8 @@ pub enum Action {
         body: String,
         content_type: String,
     },
+    /// Proxy to `pools[pool]`.
+    Upstream { pool: usize },
 }
 
 /// Overrides from the command line; `None` keeps the file's (or default) value.
@@ -84,6 +89,8 @@ pub struct Overrides {
     pub sqpoll: bool,
     pub sqpoll_cpu: Option<u32>,
     pub admin_token_file: Option<String>,
+    /// `--upstream URL`: proxy every path there (replaces the file's routes).
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug)]
@@ -208,7 +215,34 @@ fn size(v: &Option<SizeValue>, key: &str, default: u64) -> Result<u64, ConfigErr
     }
 }
 
-pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
+pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
+    if let Some(u) = &ov.upstream {
+        raw.route = vec![RawRoute {
+            name: Some("upstream".into()),
+            prefix: Some("/".into()),
+            ret: None,
+            upstream: Some(u.clone()),
+        }];
+    }
+    let mut pools = Vec::new();
+    for (name, rp) in &raw.upstream {
+        let key = format!("upstream.{name}.servers");
+        let servers = rp
+            .servers
+            .iter()
+            .flatten()
+            .map(|u| upstream::parse_server(u, &key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError)?;
+        pools.push(upstream::build_pool(name, rp, servers).map_err(ConfigError)?);
+    }
+    let mut trusted_proxies = Vec::new();
+    for t in raw.trusted_proxies.iter().flatten() {
+        trusted_proxies
+            .push(t.parse().map_err(|_| {
+                ConfigError(format!("trusted_proxies: `{t}` is not an IP address"))
+            })?);
+    }
     let s = &raw.server;
     let listen_strs: Vec<String> = if !ov.listen.is_empty() {
         ov.listen.clone()
@@ -369,7 +403,7 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
 
     let mut routes: Vec<Route> = Vec::new();
     for (i, r) in raw.route.iter().enumerate() {
-        let r = validate_route(i, r)?;
+        let r = validate_route(i, r, &mut pools)?;
         if routes.iter().any(|o| o.prefix == r.prefix) {
             return err(format!(
                 "route[{i}].prefix = \"{}\" is used by an earlier route; each prefix once",
@@ -426,6 +460,8 @@ pub fn validate(raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
             .filter(|p| !p.is_empty())
             .map(std::path::PathBuf::from),
         histograms: s.histograms.unwrap_or(true),
+        pools,
+        trusted_proxies,
     })
 }
 
@@ -449,7 +485,11 @@ fn load_token(path: Option<&str>) -> Result<Option<String>, ConfigError> {
     Ok(Some(token))
 }
 
-fn validate_route(i: usize, r: &RawRoute) -> Result<Route, ConfigError> {
+fn validate_route(
+    i: usize,
+    r: &RawRoute,
+    pools: &mut Vec<upstream::Pool>,
+) -> Result<Route, ConfigError> {
     let key = format!("route[{i}]");
     let prefix = r
         .prefix
@@ -460,10 +500,48 @@ fn validate_route(i: usize, r: &RawRoute) -> Result<Route, ConfigError> {
             "{key}.prefix = \"{prefix}\": must start with '/' and contain no spaces or control characters"
         ));
     }
-    let Some(ret) = &r.ret else {
+    let name = r.name.clone().unwrap_or_else(|| prefix.clone());
+    if name.is_empty() || name.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return err(format!(
-            "{key} (prefix \"{prefix}\"): say what the route does, e.g. return = {{ status = 200, body = \"ok\" }}"
+            "{key}.name must be non-empty without control characters"
         ));
+    }
+    let ret = match (&r.ret, &r.upstream) {
+        (Some(_), Some(_)) => {
+            return err(format!(
+                "{key} (prefix \"{prefix}\"): give either `return` or `upstream`, not both"
+            ));
+        }
+        (None, Some(u)) => {
+            let pool = match pools.iter().position(|p| &p.name == u) {
+                Some(p) => p,
+                None if u.contains("://") || u.contains(':') => {
+                    let server = upstream::parse_server(u, &format!("{key}.upstream"))
+                        .map_err(ConfigError)?;
+                    let p = upstream::build_pool(u, &Default::default(), vec![server])
+                        .map_err(ConfigError)?;
+                    pools.push(p);
+                    pools.len() - 1
+                }
+                None => {
+                    let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+                    return err(format!(
+                        "{key}.upstream = \"{u}\" is neither a URL nor a defined [upstream.NAME] (defined: {known:?})"
+                    ));
+                }
+            };
+            return Ok(Route {
+                name,
+                prefix,
+                action: Action::Upstream { pool },
+            });
+        }
+        (Some(ret), None) => ret,
+        (None, None) => {
+            return err(format!(
+                "{key} (prefix \"{prefix}\"): say what the route does, e.g. return = {{ status = 200, body = \"ok\" }} or upstream = \"http://127.0.0.1:8000\""
+            ));
+        }
     };
     let status = ret.status.unwrap_or(200);
     if !(200..=599).contains(&status) {
@@ -484,12 +562,6 @@ fn validate_route(i: usize, r: &RawRoute) -> Result<Route, ConfigError> {
     if content_type.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return err(format!(
             "{key}.return.content_type must not contain control characters"
-        ));
-    }
-    let name = r.name.clone().unwrap_or_else(|| prefix.clone());
-    if name.is_empty() || name.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return err(format!(
-            "{key}.name must be non-empty without control characters"
         ));
     }
     Ok(Route {

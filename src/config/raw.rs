@@ -14,6 +14,10 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub route: Vec<RawRoute>,
+    #[serde(default)]
+    pub upstream: std::collections::BTreeMap<String, super::upstream::RawPool>,
+    /// Peers whose X-Forwarded-For is extended rather than replaced.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -59,6 +63,7 @@ pub struct RawRoute {
     pub prefix: Option<String>,
     #[serde(rename = "return")]
     pub ret: Option<RawReturn>,
+    pub upstream: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]

@@ -160,7 +160,9 @@ pub struct ErrorPages {
     pages: Vec<Prepared>,
 }
 
-const ERROR_STATUSES: [u16; 11] = [400, 404, 408, 413, 414, 417, 431, 500, 501, 503, 505];
+const ERROR_STATUSES: [u16; 13] = [
+    400, 404, 408, 413, 414, 417, 431, 500, 501, 502, 503, 504, 505,
+];
 
 impl ErrorPages {
     pub fn new(server: &str) -> ErrorPages {
@@ -176,10 +178,16 @@ impl ErrorPages {
         ErrorPages { pages }
     }
 
+    /// The page for `status`; a status without a page is a bug, answered as 500.
     pub fn get(&self, status: u16) -> &Prepared {
+        debug_assert!(
+            ERROR_STATUSES.contains(&status),
+            "no error page for {status}"
+        );
         let i = ERROR_STATUSES
             .iter()
             .position(|&s| s == status)
+            .or_else(|| ERROR_STATUSES.iter().position(|&s| s == 500))
             .unwrap_or(0);
         &self.pages[i]
     }

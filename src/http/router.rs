@@ -3,8 +3,15 @@
 use super::response::Prepared;
 use crate::config::{Action, Config};
 
+/// What a matched route does.
+pub enum Target {
+    Respond(Prepared),
+    /// Proxy to the pool with this index in `Config::pools`.
+    Upstream(usize),
+}
+
 pub struct Router {
-    routes: Vec<(Vec<u8>, Prepared)>,
+    routes: Vec<(Vec<u8>, Target)>,
 }
 
 impl Router {
@@ -13,20 +20,21 @@ impl Router {
             .routes
             .iter()
             .map(|r| {
-                let p = match &r.action {
+                let t = match &r.action {
                     Action::Return {
                         status,
                         body,
                         content_type,
-                    } => Prepared::new(
+                    } => Target::Respond(Prepared::new(
                         *status,
                         &cfg.server_header,
                         content_type,
                         body.as_bytes(),
                         false,
-                    ),
+                    )),
+                    Action::Upstream { pool } => Target::Upstream(*pool),
                 };
-                (r.prefix.as_bytes().to_vec(), p)
+                (r.prefix.as_bytes().to_vec(), t)
             })
             .collect();
         Router { routes }
@@ -37,7 +45,7 @@ impl Router {
         self.routes.iter().position(|(p, _)| path.starts_with(p))
     }
 
-    pub fn response(&self, i: usize) -> &Prepared {
+    pub fn target(&self, i: usize) -> &Target {
         &self.routes[i].1
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod append;
 pub mod bufring;
+pub mod connect;
 pub mod outq;
 mod setup;
 pub mod token;

@@ -15,6 +15,9 @@ pub enum Op {
     Wake = 6,
     Shutdown = 7,
     Log = 8,
+    UpConnect = 9,
+    UpRecv = 10,
+    UpSend = 11,
 }
 
 impl Op {
@@ -28,6 +31,9 @@ impl Op {
             6 => Op::Wake,
             7 => Op::Shutdown,
             8 => Op::Log,
+            9 => Op::UpConnect,
+            10 => Op::UpRecv,
+            11 => Op::UpSend,
             _ => return None,
         })
     }

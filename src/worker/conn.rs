@@ -6,6 +6,7 @@ use std::os::fd::RawFd;
 use crate::admin::Ask;
 
 use super::accesslog::LineParts;
+use super::proxy_req::Proxying;
 
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::scan::HeadScanner;
@@ -21,6 +22,8 @@ pub enum Phase {
     Linger,
     /// An admin page is being gathered from every worker; later requests wait their turn.
     Admin,
+    /// The request is being proxied to an upstream; later requests wait their turn.
+    Proxy(Box<Proxying>),
 }
 
 pub enum BodyLeft {
@@ -60,8 +63,16 @@ pub struct Conn {
     pub pending: VecDeque<Pending>,
     /// An admin page to gather, picked up by the worker after input handling.
     pub admin_ask: Option<Ask>,
-    /// Client address, looked up only when the access log is on.
+    /// Client address, looked up when the access log or a proxy route needs it.
     pub peer: Option<std::net::SocketAddr>,
+    /// Port of the listener that accepted it (uwsgi SERVER_PORT).
+    pub local_port: u16,
+    /// A proxied request was just parsed: the worker starts the upstream exchange.
+    pub proxy_start: bool,
+    /// Request bytes queued towards the upstream (client-side back-pressure).
+    pub up_backlog: usize,
+    /// Status of the proxied response being relayed (for the log and counters).
+    pub proxy_status: u16,
     pub log: LineParts,
     pub generation: u32,
     pub open: bool,
@@ -104,6 +115,10 @@ impl Conn {
             pending: VecDeque::new(),
             admin_ask: None,
             peer: None,
+            local_port: 0,
+            proxy_start: false,
+            up_backlog: 0,
+            proxy_status: 0,
             log: LineParts::default(),
             generation: 0,
             open: false,
@@ -137,6 +152,8 @@ impl Conn {
         self.pending.clear();
         self.admin_ask = None;
         self.peer = None;
+        self.proxy_start = false;
+        self.up_backlog = 0;
         self.log.clear();
         self.open = true;
         self.phase = Phase::Head;

@@ -14,9 +14,11 @@ use crate::ring::outq::SendResult;
 use crate::ring::{Completion, Op, Ring, Token, WakeFd};
 
 use super::conn::{Conn, Phase};
+use super::pools::PoolState;
 use super::request::{self, HttpCtx, OUT_LOW};
 use super::scrape::Gather;
 use super::timer::{TICK_MS, Wheel};
+use super::upstream::UpConn;
 use super::{Msg, Peer};
 
 /// How long a closing connection keeps reading (and discarding) after its last response.
@@ -25,6 +27,7 @@ const LINGER: Duration = Duration::from_secs(2);
 struct Listener {
     fd: Option<OwnedFd>,
     armed: bool,
+    port: u16,
     /// The admin endpoint's listener (its connections get admin pages, not routes).
     admin: bool,
 }
@@ -60,6 +63,14 @@ pub struct Worker {
     pub(super) http: HttpCtx,
     pub(super) start: Instant,
     pub(super) peers: Vec<Peer>,
+    /// Upstream connections (their own slab; tokens say which slab an op belongs to).
+    pub(super) ups: Vec<UpConn>,
+    pub(super) up_free: Vec<u32>,
+    pub(super) up_dirty: Vec<u32>,
+    pub(super) pools: Vec<PoolState>,
+    pub(super) up_scratch: Vec<u8>,
+    /// Client addresses are looked up (getpeername) only if something needs them.
+    need_peer: bool,
     pub(super) gathers: Vec<Gather>,
     pub(super) next_gather: u64,
     date_secs: u64,
@@ -77,7 +88,7 @@ struct Ticks {
     linger: u64,
 }
 
-fn to_ticks(d: Duration) -> u64 {
+pub(super) fn to_ticks(d: Duration) -> u64 {
     (d.as_millis() as u64).div_ceil(TICK_MS).max(1)
 }
 
@@ -103,6 +114,12 @@ impl Worker {
             id,
             cpu,
             peers: Vec::new(),
+            ups: Vec::new(),
+            up_free: Vec::new(),
+            up_dirty: Vec::new(),
+            pools: cfg.pools.iter().map(PoolState::new).collect(),
+            up_scratch: Vec::with_capacity(64 * 1024),
+            need_peer: http.log.is_some() || !cfg.pools.is_empty(),
             gathers: Vec::new(),
             next_gather: 0,
             ring,
@@ -112,6 +129,9 @@ impl Worker {
             listeners: listeners
                 .into_iter()
                 .map(|(fd, admin)| Listener {
+                    port: super::listener::local_addr(&fd)
+                        .map(|a| a.port())
+                        .unwrap_or(0),
                     fd: Some(fd),
                     armed: false,
                     admin,
@@ -154,6 +174,7 @@ impl Worker {
                 }
             }
             self.flush_dirty();
+            self.flush_up_dirty();
             if let Some(l) = &mut self.http.log
                 && l.file.wants_flush()
             {
@@ -217,6 +238,9 @@ impl Worker {
             Op::Recv => self.on_recv(t, c),
             Op::Send => self.on_send(t, c),
             Op::Wake => self.on_wake(),
+            Op::UpConnect => self.on_up_connect(t, c),
+            Op::UpRecv => self.on_up_recv(t, c),
+            Op::UpSend => self.on_up_send(t, c),
             Op::Log => {
                 if let Some(l) = &mut self.http.log {
                     l.file.complete(&c);
@@ -266,7 +290,8 @@ impl Worker {
                 self.ring.close(fd, Token::new(Op::Close, 0, 0));
             } else {
                 let admin = self.listeners.get(li).is_some_and(|l| l.admin);
-                self.open_conn(fd, admin);
+                let port = self.listeners.get(li).map_or(0, |l| l.port);
+                self.open_conn(fd, admin, port);
             }
         } else if c.result != -libc::ECANCELED {
             self.http.stats.accept_errors += 1;
@@ -284,7 +309,7 @@ impl Worker {
         }
     }
 
-    fn open_conn(&mut self, fd: i32, admin: bool) {
+    fn open_conn(&mut self, fd: i32, admin: bool, port: u16) {
         let idx = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -298,7 +323,8 @@ impl Worker {
         let c = &mut self.conns[idx];
         c.open(fd, admin);
         c.since = now;
-        if self.http.log.is_some() {
+        c.local_port = port;
+        if self.need_peer {
             c.peer = super::listener::peer_addr(fd);
         }
         if self.live >= self.cfg.limits.max_connections {
@@ -411,6 +437,12 @@ impl Worker {
         if let Some(ask) = c.admin_ask.take() {
             self.start_gather(idx, ask);
         }
+        if matches!(self.conns[idx].phase, Phase::Proxy(_)) {
+            self.settle_proxy(idx);
+            if !self.conns[idx].open || self.conns[idx].aborting {
+                return;
+            }
+        }
         if self.http.reset_requested {
             self.broadcast_reset();
         }
@@ -478,13 +510,24 @@ impl Worker {
             Phase::Linger => c.since + t.linger,
             // Gathers have their own deadline; keep the connection meanwhile.
             Phase::Admin => c.since + t.keepalive,
+            Phase::Proxy(ref p) => {
+                let pc = &self.cfg.pools[p.pool];
+                let to = match p.up {
+                    Some((u, _)) if !self.up_connected(u as usize) => pc.connect_timeout,
+                    Some((u, _)) if !p.req_done || self.up_backlog(u as usize) > 0 => {
+                        pc.send_timeout
+                    }
+                    _ => pc.read_timeout,
+                };
+                c.since + to_ticks(to)
+            }
             Phase::Body(_) => c.since + t.body,
             Phase::Head if c.idle && c.requests > 0 => c.since + t.keepalive,
             Phase::Head => c.since + t.header,
         }
     }
 
-    fn arm_timer(&mut self, idx: usize) {
+    pub(super) fn arm_timer(&mut self, idx: usize) {
         let d = self.deadline(&self.conns[idx]);
         let c = &mut self.conns[idx];
         c.deadline = d;
@@ -506,6 +549,9 @@ impl Worker {
         }
         if !self.gathers.is_empty() {
             self.expire_gathers();
+        }
+        if now.is_multiple_of(10) && !self.pools.is_empty() {
+            self.sweep_idle_ups();
         }
         self.wheel.advance(now, &mut self.fired);
         let fired = std::mem::take(&mut self.fired);
@@ -532,6 +578,13 @@ impl Worker {
 
     fn expire(&mut self, idx: usize) {
         self.http.stats.timeouts += 1;
+        if let Phase::Proxy(p) = &self.conns[idx].phase {
+            if !p.resp_started && self.conns[idx].out.is_empty() {
+                // The upstream is too slow: 504, and it counts against its health.
+                return self.proxy_timeout(idx);
+            }
+            return self.abort(idx);
+        }
         let c = &mut self.conns[idx];
         let busy = !c.out.is_empty() || c.out.busy();
         let partial =
@@ -553,6 +606,10 @@ impl Worker {
             return;
         }
         c.aborting = true;
+        if matches!(c.phase, Phase::Proxy(_)) {
+            self.abandon_proxy(idx);
+        }
+        let c = &mut self.conns[idx];
         if c.recv_armed && !c.recv_cancelled {
             let t = Token::new(Op::Recv, idx as u32, c.generation);
             self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
@@ -644,6 +701,9 @@ impl Worker {
                 c.close_after_flush |= between;
                 if let Some(o) = c.owed.as_mut() {
                     o.keep_alive = false;
+                }
+                if let Phase::Proxy(p) = &mut c.phase {
+                    p.keep_alive = false;
                 }
                 self.settle(idx);
             }

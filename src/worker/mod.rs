@@ -4,9 +4,12 @@ mod accesslog;
 mod conn;
 mod event_loop;
 pub mod listener;
+mod pools;
+mod proxy_req;
 mod request;
 mod scrape;
 mod timer;
+mod upstream;
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -166,6 +169,8 @@ fn build(
         server_header: cfg.server_header.clone(),
         admin_token: cfg.admin_token.as_ref().map(|t| t.as_bytes().to_vec()),
         reset_requested: false,
+        pools_proto: cfg.pools.iter().map(|p| p.servers[0].proto).collect(),
+        trusted_proxies: cfg.trusted_proxies.clone(),
         log: match &cfg.access_log {
             Some(p) => Some(accesslog::AccessLog::new(
                 AppendFile::open(p).map_err(|e| format!("access log {}: {e}", p.display()))?,

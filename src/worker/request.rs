@@ -6,7 +6,7 @@ use crate::admin::{self, Decision};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version, find_header};
 use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
-use crate::http::router::Router;
+use crate::http::router::{Router, Target};
 use crate::stats::{Counters, Recorder};
 
 use super::accesslog::AccessLog;
@@ -37,6 +37,9 @@ pub struct HttpCtx {
     /// An admin POST /reset arrived: the worker broadcasts it after input handling.
     pub reset_requested: bool,
     pub log: Option<AccessLog>,
+    /// Protocol of each upstream pool, by pool index.
+    pub pools_proto: Vec<crate::config::upstream::Proto>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl HttpCtx {
@@ -93,6 +96,26 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
         match &mut conn.phase {
             Phase::Linger => return data.len(),
             Phase::Admin => return pos,
+            Phase::Proxy(p) => {
+                if p.req_done {
+                    return pos; // the next pipelined request waits for this response
+                }
+                if p.to_up.len() + conn.up_backlog > OUT_HIGH {
+                    conn.recv_paused = true;
+                    return pos;
+                }
+                match super::proxy_req::consume_body(conn, ctx, rest) {
+                    Ok(0) => return pos,
+                    Ok(n) => {
+                        pos += n;
+                        conn.since = ctx.now_tick;
+                    }
+                    Err(status) => {
+                        fail(conn, ctx, status);
+                        return data.len();
+                    }
+                }
+            }
             Phase::Head => {
                 if !conn.in_head {
                     conn.in_head = true;
@@ -174,6 +197,13 @@ fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
     } else {
         ctx.router.find(path)
     };
+    if let Some(r) = route
+        && let Target::Upstream(pool) = ctx.router.target(r)
+    {
+        let pool = *pool;
+        super::proxy_req::begin(conn, ctx, buf, &h, r, pool);
+        return;
+    }
     let owed = Owed {
         route,
         head_only: h.method_kind == Method::Head,
@@ -206,9 +236,9 @@ fn body_done(conn: &mut Conn, ctx: &mut HttpCtx) {
 }
 
 fn respond(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
-    let page = match owed.route {
-        Some(i) => ctx.router.response(i),
-        None => ctx.errors.get(404),
+    let page = match owed.route.map(|i| ctx.router.target(i)) {
+        Some(Target::Respond(p)) => p,
+        _ => ctx.errors.get(404),
     };
     ctx.stats.count_status(page.status);
     page.write(
@@ -256,6 +286,17 @@ fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
     if let Some(l) = &mut ctx.log {
         let secs = ctx.now_us.saturating_sub(conn.req_start_us) as f64 / 1e6;
         l.write(conn.peer, &conn.log, status, body_bytes, secs);
+    }
+}
+
+/// A proxied response has been relayed in full: count, time and log it.
+pub fn proxied_done(conn: &mut Conn, ctx: &mut HttpCtx, route: usize, status: u16) {
+    ctx.stats.count_status(status);
+    track(conn, ctx, Some(route));
+    log(conn, ctx, status, 0);
+    conn.requests += 1;
+    if !conn.inbuf.is_empty() && !conn.close_after_flush {
+        consume_stash(conn, ctx);
     }
 }
 

@@ -1,0 +1,212 @@
+//! Upstream servers and pools: `http://127.0.0.1:8000`, `http://unix:/run/app.sock`,
+//! `uwsgi://127.0.0.1:3031`, `uwsgi+unix:/run/app.sock`, or the name of an [upstream.NAME].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::units::{DurationValue, parse_duration};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Http,
+    Uwsgi,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub url: String,
+    pub proto: Proto,
+    pub addr: Addr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    LeastConn,
+}
+
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub name: String,
+    pub servers: Vec<Server>,
+    pub balance: Balance,
+    /// Idle keep-alive connections kept per server, per worker.
+    pub keepalive: usize,
+    pub keepalive_requests: u64,
+    pub keepalive_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub send_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Passive health: this many failures within `fail_timeout` mark a server down for
+    /// `fail_timeout` (nginx's max_fails / fail_timeout). 0 disables.
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    /// Extra attempts on another server (or a fresh connection) where that is safe.
+    pub retries: u32,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub servers: Option<Vec<String>>,
+    pub balance: Option<String>,
+    pub keepalive: Option<usize>,
+    pub keepalive_requests: Option<u64>,
+    pub keepalive_timeout: Option<DurationValue>,
+    pub connect_timeout: Option<DurationValue>,
+    pub send_timeout: Option<DurationValue>,
+    pub read_timeout: Option<DurationValue>,
+    pub max_fails: Option<u32>,
+    pub fail_timeout: Option<DurationValue>,
+    pub retries: Option<u32>,
+}
+
+/// Parses one server URL; `key` names the config key in errors.
+pub fn parse_server(url: &str, key: &str) -> Result<Server, String> {
+    let bad = |why: &str| {
+        format!(
+            "{key}: `{url}` {why}; write http://127.0.0.1:8000, http://unix:/run/app.sock, uwsgi://127.0.0.1:3031 or uwsgi+unix:/run/app.sock"
+        )
+    };
+    let (proto, rest, unix) = if let Some(r) = url.strip_prefix("http://unix:") {
+        (Proto::Http, r, true)
+    } else if let Some(r) = url.strip_prefix("uwsgi+unix:") {
+        (Proto::Uwsgi, r, true)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (Proto::Http, r, false)
+    } else if let Some(r) = url.strip_prefix("uwsgi://") {
+        (Proto::Uwsgi, r, false)
+    } else if url.starts_with("https://") {
+        return Err(bad(
+            "uses https, which uringd does not speak to upstreams yet",
+        ));
+    } else {
+        return Err(bad("is not an upstream URL"));
+    };
+    let addr = if unix {
+        if !rest.starts_with('/') {
+            return Err(bad("needs an absolute socket path"));
+        }
+        if rest.len() >= 108 {
+            return Err(bad(
+                "has a socket path longer than the 107 bytes Unix sockets allow",
+            ));
+        }
+        Addr::Unix(PathBuf::from(rest))
+    } else {
+        let hostport = rest.trim_end_matches('/');
+        match hostport.parse::<SocketAddr>() {
+            Ok(a) => Addr::Tcp(a),
+            Err(_) => return Err(bad("needs an IP address and port (names are not resolved)")),
+        }
+    };
+    Ok(Server {
+        url: url.to_string(),
+        proto,
+        addr,
+    })
+}
+
+fn dur(v: &Option<DurationValue>, key: String, default: Duration) -> Result<Duration, String> {
+    match v {
+        None => Ok(default),
+        Some(v) => parse_duration(v).map_err(|m| format!("{key}: {m}")),
+    }
+}
+
+/// Builds a pool from its table (or, with `raw` None, the defaults for a single URL).
+pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Pool, String> {
+    let key = |k: &str| format!("upstream.{name}.{k}");
+    let balance = match raw.balance.as_deref() {
+        None | Some("round_robin") => Balance::RoundRobin,
+        Some("least_conn") => Balance::LeastConn,
+        Some(b) => {
+            return Err(format!(
+                "{}: `{b}` is not round_robin or least_conn",
+                key("balance")
+            ));
+        }
+    };
+    if servers.is_empty() {
+        return Err(format!("{}: list at least one server", key("servers")));
+    }
+    if servers.iter().any(|s| s.proto != servers[0].proto) {
+        return Err(format!(
+            "{}: mixes http and uwsgi servers; a pool speaks one protocol (make two pools)",
+            key("servers")
+        ));
+    }
+    Ok(Pool {
+        name: name.to_string(),
+        servers,
+        balance,
+        keepalive: raw.keepalive.unwrap_or(32),
+        keepalive_requests: raw.keepalive_requests.unwrap_or(1000),
+        keepalive_timeout: dur(
+            &raw.keepalive_timeout,
+            key("keepalive_timeout"),
+            Duration::from_secs(60),
+        )?,
+        connect_timeout: dur(
+            &raw.connect_timeout,
+            key("connect_timeout"),
+            Duration::from_secs(5),
+        )?,
+        send_timeout: dur(
+            &raw.send_timeout,
+            key("send_timeout"),
+            Duration::from_secs(60),
+        )?,
+        read_timeout: dur(
+            &raw.read_timeout,
+            key("read_timeout"),
+            Duration::from_secs(60),
+        )?,
+        max_fails: raw.max_fails.unwrap_or(1),
+        fail_timeout: dur(
+            &raw.fail_timeout,
+            key("fail_timeout"),
+            Duration::from_secs(10),
+        )?,
+        retries: raw.retries.unwrap_or(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        let s = parse_server("http://127.0.0.1:8000", "k").unwrap();
+        assert_eq!(
+            (s.proto, s.addr),
+            (Proto::Http, Addr::Tcp("127.0.0.1:8000".parse().unwrap()))
+        );
+        let s = parse_server("uwsgi+unix:/run/a.sock", "k").unwrap();
+        assert_eq!(
+            (s.proto, s.addr),
+            (Proto::Uwsgi, Addr::Unix("/run/a.sock".into()))
+        );
+        assert_eq!(
+            parse_server("http://unix:/x.sock", "k").unwrap().addr,
+            Addr::Unix("/x.sock".into())
+        );
+        assert!(
+            parse_server("http://localhost:80", "k")
+                .unwrap_err()
+                .contains("IP address")
+        );
+        assert!(parse_server("ftp://x", "k").is_err());
+        assert!(parse_server("http://unix:rel.sock", "k").is_err());
+    }
+}

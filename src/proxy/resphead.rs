@@ -1,0 +1,852 @@
+//! An upstream's response head: strict parse (the proxy's framing decision)
+//! and the rewritten head uringd sends to its client.
+//!
+//! Parse rules (every violation is `Invalid`, which the caller answers with 502):
+//! - Status line `HTTP/1.x SP 3DIGIT [SP reason] CRLF`; the reason may be empty
+//!   (`HTTP/1.1 200 \r\n`) or missing with its SP (`HTTP/1.1 200\r\n`). Minor
+//!   versions above 1 are treated as 1.1 (RFC 9110 2.5); other majors are
+//!   invalid. The status must be 100..=599.
+//! - Field lines as in the request parser: tchar name directly followed by ':',
+//!   value of VCHAR/SP/HTAB/obs-text, CRLF endings only; obs-fold, bare CR/LF
+//!   and control bytes are invalid. No leading empty lines.
+//! - Content-Length must be 1-19 plain digits; repeated lines must agree.
+//!   Content-Length together with Transfer-Encoding is invalid (smuggling
+//!   indicator, RFC 9112 6.3), and so is Transfer-Encoding in an HTTP/1.0
+//!   response (RFC 9112 6.1: faulty framing).
+//! - Bodyless: 1xx, 204, 304 and every response to HEAD -> `RespBody::None`
+//!   whatever the framing headers say.
+//! - Otherwise Transfer-Encoding must be exactly `chunked` (all TE lines
+//!   combined) -> `Chunked`. Any other transfer coding (`gzip, chunked`,
+//!   `gzip`, ...) is `Invalid`: uringd removes Transfer-Encoding and re-frames,
+//!   so relaying such a body would hand the client transfer-coded bytes as if
+//!   they were the content (nginx rejects these too).
+//! - Content-Length -> `Length`; neither -> `UntilClose` (any version).
+//! - `keep_alive`: HTTP/1.1 unless a `close` option; HTTP/1.0 only with a
+//!   `keep-alive` option and no `close`; always false for `UntilClose` and 101.
+//! - Interim 1xx responses (100 Continue, 102, 103) come back like any other
+//!   head, with `head_len`, so the caller can skip them and parse again from
+//!   `buf[head_len..]`. 101 sets `upgrade`.
+//!
+//! The whole head is found with one memmem pass for CRLFCRLF, then each line
+//! with memchr, so the cost is linear; nothing is kept between calls.
+
+use super::hop::{ConnNamed, Field, classify, list_elements, push_dec, push_header};
+use crate::http::parser::{HeaderSpan, Span, Version, is_tchar, is_value_byte, trim_ows};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RespBody {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RespHead {
+    /// Bytes of the head including the final CRLFCRLF.
+    pub head_len: usize,
+    pub status: u16,
+    pub version: Version,
+    /// May be empty.
+    pub reason: Span,
+    pub body: RespBody,
+    pub keep_alive: bool,
+    /// Status 101 (the connection switches protocols after this head).
+    pub upgrade: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RespError {
+    /// No CRLFCRLF yet (and still within `max_bytes`): read more.
+    Incomplete,
+    /// The head would exceed `max_bytes`.
+    TooLarge,
+    /// Malformed; the caller answers 502.
+    Invalid(&'static str),
+}
+
+/// uringd's framing towards its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientFraming {
+    Length(u64),
+    Chunked,
+    /// Bodyless or close-delimited.
+    None,
+}
+
+fn invalid(why: &'static str) -> RespError {
+    RespError::Invalid(why)
+}
+
+/// 1-19 ASCII digits (always fits u64).
+fn parse_content_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0')))
+}
+
+/// Parse the status line `line` (without its CRLF): (version, status, reason
+/// offset range within `line`).
+fn parse_status_line(line: &[u8]) -> Result<(Version, u16, usize, usize), RespError> {
+    let version = match line.get(..8) {
+        Some(&[b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'0']) => Version::Http10,
+        Some(&[b'H', b'T', b'T', b'P', b'/', b'1', b'.', m]) if m.is_ascii_digit() => {
+            Version::Http11
+        }
+        Some(&[b'H', b'T', b'T', b'P', b'/', maj, b'.', min])
+            if maj.is_ascii_digit() && min.is_ascii_digit() =>
+        {
+            return Err(invalid("unsupported HTTP version"));
+        }
+        _ => return Err(invalid("invalid status line")),
+    };
+    let status = match line.get(8..12) {
+        Some(&[b' ', a, b, c])
+            if (b'1'..=b'5').contains(&a) && b.is_ascii_digit() && c.is_ascii_digit() =>
+        {
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+        }
+        _ => return Err(invalid("invalid status code")),
+    };
+    match line.get(12) {
+        None => Ok((version, status, 12, 12)),
+        Some(b' ') => {
+            let reason = line.get(13..).unwrap_or(&[]);
+            if reason.iter().all(|&b| is_value_byte(b)) {
+                Ok((version, status, 13, line.len()))
+            } else {
+                Err(invalid("invalid reason phrase"))
+            }
+        }
+        Some(_) => Err(invalid("invalid status code")),
+    }
+}
+
+/// Parse an upstream response head from the start of `buf`. `headers` is
+/// cleared and refilled with spans into `buf`. See the module docs for rules.
+pub fn parse_response_head(
+    buf: &[u8],
+    request_was_head: bool,
+    max_bytes: usize,
+    headers: &mut Vec<HeaderSpan>,
+) -> Result<RespHead, RespError> {
+    headers.clear();
+    // Keep offsets far below u32::MAX so spans never truncate.
+    let cap = max_bytes.min((u32::MAX >> 1) as usize);
+    let window = buf.get(..cap).unwrap_or(buf);
+    let Some(end) = memchr::memmem::find(window, b"\r\n\r\n") else {
+        return Err(if buf.len() >= cap {
+            RespError::TooLarge
+        } else {
+            RespError::Incomplete
+        });
+    };
+    let head_len = end + 4;
+    // Every line of the head, each ending in CRLF; `end + 2` is where the
+    // final empty line starts.
+    let lines_end = end + 2;
+
+    let line_at = |pos: usize| -> Result<(usize, usize), RespError> {
+        // memchr finds the first LF; it must be preceded by CR.
+        let rest = buf.get(pos..lines_end).unwrap_or(&[]);
+        match memchr::memchr(b'\n', rest) {
+            Some(n) if n > 0 && rest.get(n - 1) == Some(&b'\r') => Ok((pos + n - 1, pos + n + 1)),
+            _ => Err(invalid("bare LF")),
+        }
+    };
+
+    let (sl_end, mut pos) = line_at(0)?;
+    let (version, status, r_start, r_end) = parse_status_line(buf.get(..sl_end).unwrap_or(&[]))?;
+    let reason = Span {
+        start: r_start as u32,
+        end: r_end as u32,
+    };
+
+    let mut content_length: Option<u64> = None;
+    let mut te_seen = false;
+    let mut te_chunked = 0usize;
+    let mut te_other = false;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+
+    while pos < lines_end {
+        let (l_end, next) = line_at(pos)?;
+        let line = buf.get(pos..l_end).unwrap_or(&[]);
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            return Err(invalid("obs-fold"));
+        }
+        let name_len = line
+            .iter()
+            .position(|&b| !is_tchar(b))
+            .unwrap_or(line.len());
+        if name_len == 0 || line.get(name_len) != Some(&b':') {
+            return Err(invalid("invalid header name"));
+        }
+        let raw = line.get(name_len + 1..).unwrap_or(&[]);
+        if !raw.iter().all(|&b| is_value_byte(b)) {
+            return Err(invalid("invalid header value"));
+        }
+        let value = trim_ows(raw);
+        // `value` is a subslice of `raw`: locate it by the trimmed lengths.
+        let lead = raw.len() - raw.iter().skip_while(|&&b| b == b' ' || b == b'\t').count();
+        let v_start = pos + name_len + 1 + lead;
+        headers.push(HeaderSpan {
+            name: Span {
+                start: pos as u32,
+                end: (pos + name_len) as u32,
+            },
+            value: Span {
+                start: v_start as u32,
+                end: (v_start + value.len()) as u32,
+            },
+        });
+
+        let name = line.get(..name_len).unwrap_or(&[]);
+        match classify(name) {
+            Field::ContentLength => {
+                let n = parse_content_length(value).ok_or(invalid("invalid Content-Length"))?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(invalid("conflicting Content-Length"));
+                }
+                content_length = Some(n);
+            }
+            Field::TransferEncoding => {
+                te_seen = true;
+                if value.split(|&b| b == b',').any(|e| trim_ows(e).is_empty()) {
+                    te_other = true;
+                }
+                for e in list_elements(value) {
+                    if e.eq_ignore_ascii_case(b"chunked") {
+                        te_chunked += 1;
+                    } else {
+                        te_other = true;
+                    }
+                }
+            }
+            Field::Connection => {
+                for tok in list_elements(value) {
+                    if tok.eq_ignore_ascii_case(b"close") {
+                        conn_close = true;
+                    } else if tok.eq_ignore_ascii_case(b"keep-alive") {
+                        conn_keep_alive = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        pos = next;
+    }
+
+    if te_seen && content_length.is_some() {
+        return Err(invalid("Transfer-Encoding with Content-Length"));
+    }
+    if te_seen && version == Version::Http10 {
+        return Err(invalid("Transfer-Encoding in HTTP/1.0 response"));
+    }
+    let bodyless = request_was_head || status < 200 || status == 204 || status == 304;
+    let body = if bodyless {
+        RespBody::None
+    } else if te_seen {
+        if te_chunked == 1 && !te_other {
+            RespBody::Chunked
+        } else {
+            return Err(invalid("unsupported Transfer-Encoding"));
+        }
+    } else if let Some(n) = content_length {
+        RespBody::Length(n)
+    } else {
+        RespBody::UntilClose
+    };
+    let upgrade = status == 101;
+    let keep_alive = match version {
+        Version::Http11 => !conn_close,
+        Version::Http10 => conn_keep_alive && !conn_close,
+    } && body != RespBody::UntilClose
+        && !upgrade;
+
+    Ok(RespHead {
+        head_len,
+        status,
+        version,
+        reason,
+        body,
+        keep_alive,
+        upgrade,
+    })
+}
+
+/// Appends the response head uringd sends to its client:
+/// - `HTTP/1.1 <status> <reason>` (the SP before an empty reason is kept);
+/// - the upstream fields minus hop-by-hop ones: Connection and every field
+///   a Connection option names, Keep-Alive, TE, Trailer, Transfer-Encoding,
+///   Content-Length, Upgrade (kept for 101), `Proxy-*` and `Proxy`. Names and
+///   values byte-exact, ": " separator;
+/// - exception: with `ClientFraming::None` on a bodyless response that may
+///   describe a representation (HEAD response, 304: `r.body == None` with a
+///   status of at least 200, not 204) the upstream's Content-Length is passed
+///   through (first line only; RFC 9110 8.6), since the client may rely on it;
+/// - uringd's framing: `Content-Length: n`, `Transfer-Encoding: chunked`, or
+///   nothing. The caller must not choose `Chunked` for an HTTP/1.0 client;
+/// - `Connection: upgrade` for 101; nothing for other 1xx; otherwise
+///   `Connection: close` if `!client_keep_alive`, `Connection: keep-alive` for
+///   a keep-alive HTTP/1.0 client, nothing for a keep-alive HTTP/1.1 client;
+/// - CRLF.
+///
+/// uringd adds no Via to responses (optional for a gateway, RFC 9110 7.6.3).
+pub fn write_client_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    r: &RespHead,
+    headers: &[HeaderSpan],
+    framing: ClientFraming,
+    client_keep_alive: bool,
+    client_http10: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_dec(out, r.status.into());
+    out.push(b' ');
+    out.extend_from_slice(r.reason.get(buf));
+    out.extend_from_slice(b"\r\n");
+
+    let is_101 = r.status == 101;
+    let mut pass_cl = framing == ClientFraming::None
+        && r.body == RespBody::None
+        && r.status >= 200
+        && r.status != 204;
+    let conn = ConnNamed::new(buf, headers);
+    for (j, h) in headers.iter().enumerate() {
+        let name = h.name.get(buf);
+        let copy = match classify(name) {
+            Field::Upgrade => is_101,
+            Field::ContentLength => std::mem::replace(&mut pass_cl, false),
+            Field::Connection
+            | Field::KeepAlive
+            | Field::Te
+            | Field::Trailer
+            | Field::TransferEncoding
+            | Field::Proxy => false,
+            _ => !conn.contains(buf, headers, j),
+        };
+        if copy {
+            push_header(out, name, h.value.get(buf));
+        }
+    }
+
+    match framing {
+        ClientFraming::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_dec(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        ClientFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        ClientFraming::None => {}
+    }
+
+    let connection: &[u8] = if is_101 {
+        b"Connection: upgrade\r\n"
+    } else if r.status < 200 {
+        b""
+    } else if !client_keep_alive {
+        b"Connection: close\r\n"
+    } else if client_http10 {
+        b"Connection: keep-alive\r\n"
+    } else {
+        b""
+    };
+    out.extend_from_slice(connection);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(buf: &[u8]) -> Result<RespHead, RespError> {
+        let mut hs = Vec::new();
+        parse_response_head(buf, false, 64 * 1024, &mut hs)
+    }
+
+    fn body(buf: &[u8]) -> RespBody {
+        parse(buf).expect("valid").body
+    }
+
+    fn why(buf: &[u8]) -> &'static str {
+        match parse(buf) {
+            Err(RespError::Invalid(w)) => w,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    fn with(lines: &str) -> Vec<u8> {
+        format!("HTTP/1.1 200 OK\r\n{lines}\r\n").into_bytes()
+    }
+
+    #[test]
+    fn content_length_response() {
+        let buf = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length:  12 \r\n\r\nhello world!";
+        let mut hs = Vec::new();
+        let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
+        assert_eq!(r.head_len, buf.len() - 12);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.version, Version::Http11);
+        assert_eq!(r.reason.get(buf), b"OK");
+        assert_eq!(r.body, RespBody::Length(12));
+        assert!(r.keep_alive);
+        assert!(!r.upgrade);
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[0].name.get(buf), b"Content-Type");
+        assert_eq!(hs[0].value.get(buf), b"text/plain");
+        assert_eq!(hs[1].name.get(buf), b"Content-Length");
+        assert_eq!(hs[1].value.get(buf), b"12");
+    }
+
+    #[test]
+    fn chunked_and_until_close() {
+        assert_eq!(
+            body(&with("Transfer-Encoding: chunked\r\n")),
+            RespBody::Chunked
+        );
+        assert_eq!(
+            body(&with("transfer-encoding:  CHUNKED \r\n")),
+            RespBody::Chunked
+        );
+        let r = parse(&with("X: y\r\n")).unwrap();
+        assert_eq!(r.body, RespBody::UntilClose);
+        assert!(!r.keep_alive);
+        let r = parse(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+        assert_eq!(r.body, RespBody::UntilClose);
+        assert_eq!(r.version, Version::Http10);
+        assert!(!r.keep_alive);
+    }
+
+    #[test]
+    fn unsupported_transfer_codings() {
+        for te in [
+            "gzip, chunked",
+            "gzip",
+            "chunked, gzip",
+            "chunked, chunked",
+            "identity",
+            "chunked,",
+            ", chunked",
+            "",
+        ] {
+            let buf = with(&format!("Transfer-Encoding: {te}\r\n"));
+            assert_eq!(why(&buf), "unsupported Transfer-Encoding", "{te:?}");
+        }
+        let two = with("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n");
+        assert_eq!(why(&two), "unsupported Transfer-Encoding");
+        // Bodyless: the coding does not matter.
+        let mut hs = Vec::new();
+        let buf = with("Transfer-Encoding: gzip\r\n");
+        let r = parse_response_head(&buf, true, 1024, &mut hs).unwrap();
+        assert_eq!(r.body, RespBody::None);
+    }
+
+    #[test]
+    fn bodyless_statuses_and_head() {
+        let mut hs = Vec::new();
+        let buf = with("Content-Length: 1000\r\n");
+        let r = parse_response_head(&buf, true, 1024, &mut hs).unwrap();
+        assert_eq!(r.body, RespBody::None);
+        assert!(r.keep_alive);
+        let r = parse_response_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            true,
+            1024,
+            &mut hs,
+        )
+        .unwrap();
+        assert_eq!(r.body, RespBody::None);
+        assert_eq!(
+            body(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
+            RespBody::None
+        );
+        assert_eq!(
+            body(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"),
+            RespBody::None
+        );
+        assert_eq!(body(b"HTTP/1.1 304 Not Modified\r\n\r\n"), RespBody::None);
+        assert!(
+            parse(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
+        assert_eq!(body(b"HTTP/1.1 205 Reset\r\n\r\n"), RespBody::UntilClose);
+    }
+
+    #[test]
+    fn framing_errors() {
+        assert_eq!(
+            why(&with("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n")),
+            "Transfer-Encoding with Content-Length"
+        );
+        assert_eq!(
+            why(b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"),
+            "Transfer-Encoding with Content-Length"
+        );
+        assert_eq!(
+            why(b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            "Transfer-Encoding in HTTP/1.0 response"
+        );
+        for cl in [
+            "",
+            "+5",
+            "-5",
+            "5 5",
+            "0x5",
+            "5, 5",
+            "5,5",
+            "5.0",
+            "\"5\"",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                why(&with(&format!("Content-Length: {cl}\r\n"))),
+                "invalid Content-Length",
+                "{cl:?}"
+            );
+        }
+        assert_eq!(
+            why(&with("Content-Length: 5\r\nContent-Length: 6\r\n")),
+            "conflicting Content-Length"
+        );
+        assert_eq!(
+            body(&with("Content-Length: 5\r\ncontent-length: 005\r\n")),
+            RespBody::Length(5)
+        );
+        assert_eq!(
+            body(&with("Content-Length: 9999999999999999999\r\n")),
+            RespBody::Length(9_999_999_999_999_999_999)
+        );
+        // A bad Content-Length is invalid even where no body is read.
+        assert_eq!(
+            why(b"HTTP/1.1 204 No Content\r\nContent-Length: x\r\n\r\n"),
+            "invalid Content-Length"
+        );
+    }
+
+    #[test]
+    fn header_syntax_errors() {
+        assert_eq!(why(&with("X: a\r\n b\r\n")), "obs-fold");
+        assert_eq!(why(&with("X: a\r\n\tb\r\n")), "obs-fold");
+        assert_eq!(why(&with(" X: a\r\n")), "obs-fold");
+        assert_eq!(why(&with("X : a\r\n")), "invalid header name");
+        assert_eq!(why(&with(": a\r\n")), "invalid header name");
+        assert_eq!(why(&with("X(Y): a\r\n")), "invalid header name");
+        assert_eq!(why(&with("NoColon\r\n")), "invalid header name");
+        assert_eq!(why(&with("X: a\x00b\r\n")), "invalid header value");
+        assert_eq!(why(&with("X: a\x7fb\r\n")), "invalid header value");
+        assert_eq!(why(&with("X: a\rb\r\n")), "invalid header value");
+        assert_eq!(why(&with("X: a\nY: b\r\n")), "bare LF");
+        assert_eq!(why(b"HTTP/1.1 200 OK\nX: a\r\n\r\n"), "bare LF");
+        assert_eq!(
+            why(b"HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n"),
+            "invalid header value"
+        );
+        // Allowed bytes: HTAB, obs-text, empty value, all tchars.
+        let buf = b"HTTP/1.1 200 OK\r\nX-!#$%&'*+-.^_`|~09: a\tb \xff\r\nE:\r\n\r\n";
+        let buf = &buf[..];
+        let mut hs = Vec::new();
+        parse_response_head(buf, false, 1024, &mut hs).unwrap();
+        assert_eq!(hs[0].value.get(buf), b"a\tb \xff");
+        assert!(hs[1].value.is_empty());
+    }
+
+    #[test]
+    fn status_lines() {
+        let buf = b"HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n";
+        let r = parse(buf).unwrap();
+        assert_eq!(r.status, 200);
+        assert!(r.reason.is_empty());
+        let buf = b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n";
+        let r = parse(buf).unwrap();
+        assert_eq!(r.status, 404);
+        assert!(r.reason.is_empty());
+        let buf = b"HTTP/1.1 500  Internal \t Error \xe2\x9c\x93\r\n\r\n";
+        assert_eq!(
+            parse(buf).unwrap().reason.get(buf),
+            b" Internal \t Error \xe2\x9c\x93"
+        );
+        assert_eq!(
+            parse(b"HTTP/1.2 200 OK\r\n\r\n").unwrap().version,
+            Version::Http11
+        );
+        for bad in [&b"HTTP/2.0 200 OK\r\n\r\n"[..], b"HTTP/0.9 200 OK\r\n\r\n"] {
+            assert_eq!(why(bad), "unsupported HTTP version");
+        }
+        assert_eq!(why(b"HTTP/1.1\r\n\r\n"), "invalid status code");
+        for bad in [
+            &b"http/1.1 200 OK\r\n\r\n"[..],
+            b"HTTP/1.x 200 OK\r\n\r\n",
+            b"\r\nHTTP/1.1 200 OK\r\n\r\n",
+            b"ICY 200 OK\r\n\r\n",
+        ] {
+            assert_eq!(why(bad), "invalid status line");
+        }
+        for bad in [
+            &b"HTTP/1.1 20 OK\r\n\r\n"[..],
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 099 OK\r\n\r\n",
+            b"HTTP/1.1 600 OK\r\n\r\n",
+            b"HTTP/1.1  200 OK\r\n\r\n",
+            b"HTTP/1.1 2x0 OK\r\n\r\n",
+            b"HTTP/1.1 200\tOK\r\n\r\n",
+        ] {
+            assert_eq!(
+                why(bad),
+                "invalid status code",
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(why(b"HTTP/1.1 200 O\x00K\r\n\r\n"), "invalid reason phrase");
+        assert_eq!(why(b"HTTP/1.1 200 O\rK\r\n\r\n"), "invalid reason phrase");
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        assert!(
+            !parse(&with("Connection: close\r\nContent-Length: 0\r\n"))
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            !parse(&with("Connection: foo, CLOSE\r\nContent-Length: 0\r\n"))
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            parse(&with("Connection: keep-alive\r\nContent-Length: 0\r\n"))
+                .unwrap()
+                .keep_alive
+        );
+        let r = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert!(!r.keep_alive);
+        let r = parse(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        assert!(r.keep_alive);
+        let r = parse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert!(!r.keep_alive);
+        let r = parse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        assert_eq!(r.body, RespBody::UntilClose);
+        assert!(!r.keep_alive);
+    }
+
+    #[test]
+    fn continue_then_final_in_one_buffer() {
+        let buf = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let mut hs = Vec::new();
+        let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
+        assert_eq!(r.status, 100);
+        assert_eq!(r.head_len, 25);
+        assert_eq!(r.body, RespBody::None);
+        assert!(!r.upgrade);
+        assert!(hs.is_empty());
+        let rest = &buf[r.head_len..];
+        let r2 = parse_response_head(rest, false, 1024, &mut hs).unwrap();
+        assert_eq!(r2.status, 200);
+        assert_eq!(r2.body, RespBody::Length(2));
+        assert_eq!(&rest[r2.head_len..], b"ok");
+        assert_eq!(hs[0].value.get(rest), b"2");
+        // 103 Early Hints with headers is interim too.
+        let buf = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n";
+        let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
+        assert_eq!(
+            (r.status, r.body, r.head_len),
+            (103, RespBody::None, buf.len())
+        );
+    }
+
+    #[test]
+    fn switching_protocols() {
+        let buf = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: abc=\r\n\r\n";
+        let mut hs = Vec::new();
+        let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
+        assert!(r.upgrade);
+        assert!(!r.keep_alive);
+        assert_eq!(r.body, RespBody::None);
+        let mut out = Vec::new();
+        write_client_head(&mut out, buf, &r, &hs, ClientFraming::None, true, false);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc=\r\nConnection: upgrade\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn incomplete_and_too_large() {
+        let mut hs = Vec::new();
+        let full = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(
+                parse_response_head(&full[..cut], false, 1024, &mut hs),
+                Err(RespError::Incomplete),
+                "cut {cut}"
+            );
+        }
+        // Exactly max_bytes is fine; one less is too large.
+        assert!(parse_response_head(full, false, full.len(), &mut hs).is_ok());
+        assert_eq!(
+            parse_response_head(full, false, full.len() - 1, &mut hs),
+            Err(RespError::TooLarge)
+        );
+        // Still incomplete below the limit, too large once it is reached.
+        assert_eq!(
+            parse_response_head(&full[..20], false, 21, &mut hs),
+            Err(RespError::Incomplete)
+        );
+        assert_eq!(
+            parse_response_head(&full[..20], false, 20, &mut hs),
+            Err(RespError::TooLarge)
+        );
+        assert_eq!(
+            parse_response_head(b"", false, 0, &mut hs),
+            Err(RespError::TooLarge)
+        );
+        // A huge buffer without an end is rejected after scanning max_bytes only.
+        let big = vec![b'a'; 1 << 20];
+        assert_eq!(
+            parse_response_head(&big, false, 4096, &mut hs),
+            Err(RespError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn headers_vec_is_cleared() {
+        let mut hs = vec![HeaderSpan {
+            name: Span { start: 0, end: 1 },
+            value: Span { start: 0, end: 1 },
+        }];
+        let r = parse_response_head(b"HTTP/1.1 204 x\r\n\r\n", false, 100, &mut hs).unwrap();
+        assert!(hs.is_empty());
+        assert_eq!(r.head_len, 18);
+        let _ = parse_response_head(b"garbage\r\n\r\n", false, 100, &mut hs);
+        assert!(hs.is_empty());
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        // Cheap deterministic fuzz: every prefix and single-byte mutation of a
+        // head, with both head/no-head requests and small limits.
+        let base = b"HTTP/1.1 200 OK\r\nConnection: a, close\r\nTransfer-Encoding: chunked\r\nA: b\r\n\r\n".to_vec();
+        let mut hs = Vec::new();
+        let mut out = Vec::new();
+        for i in 0..base.len() {
+            for b in [0u8, b'\r', b'\n', b' ', b':', b',', b'0', 0xff] {
+                let mut m = base.clone();
+                m[i] = b;
+                for lim in [0, 10, 64, 1000] {
+                    if let Ok(r) = parse_response_head(&m, i % 2 == 0, lim, &mut hs) {
+                        out.clear();
+                        write_client_head(
+                            &mut out,
+                            &m,
+                            &r,
+                            &hs,
+                            ClientFraming::Chunked,
+                            false,
+                            true,
+                        );
+                        assert!(out.ends_with(b"\r\n\r\n"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn client(resp: &[u8], req_head: bool, framing: ClientFraming, ka: bool, h10: bool) -> String {
+        let mut hs = Vec::new();
+        let r = parse_response_head(resp, req_head, 4096, &mut hs).unwrap();
+        let mut out = b"x".to_vec();
+        write_client_head(&mut out, resp, &r, &hs, framing, ka, h10);
+        String::from_utf8(out)
+            .unwrap()
+            .strip_prefix('x')
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn client_head_filters_hop_by_hop() {
+        let resp =
+            b"HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nConnection: keep-alive\r\n\
+            Keep-Alive: timeout=5\r\nContent-Type: text/html\r\nContent-Length: 42\r\n\
+            Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\n\
+            Upgrade: h2c\r\nTE: x\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::Length(42), true, false),
+            "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Type: text/html\r\n\
+             Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 42\r\n\r\n"
+        );
+        assert_eq!(
+            client(resp, false, ClientFraming::Length(42), false, false),
+            "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Type: text/html\r\n\
+             Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 42\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            client(resp, false, ClientFraming::Length(42), true, true),
+            "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Type: text/html\r\n\
+             Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 42\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn client_head_connection_named_and_reframing() {
+        let resp = b"HTTP/1.1 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\n\
+            Transfer-Encoding: chunked\r\nX-Public: 2\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::Chunked, true, false),
+            "HTTP/1.1 200 OK\r\nX-Public: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        // Close-delimited to the client.
+        let resp = b"HTTP/1.0 200 Fine\r\nServer: g\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::None, false, true),
+            "HTTP/1.1 200 Fine\r\nServer: g\r\nConnection: close\r\n\r\n"
+        );
+        // Reasonless status line keeps the SP.
+        let resp = b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::Length(0), true, false),
+            "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn client_head_content_length_metadata() {
+        // HEAD response and 304 keep the upstream's Content-Length (first only).
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n";
+        assert_eq!(
+            client(resp, true, ClientFraming::None, true, false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n"
+        );
+        let resp = b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 7\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::None, true, false),
+            "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 7\r\n\r\n"
+        );
+        // 204 never carries it.
+        let resp = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::None, true, false),
+            "HTTP/1.1 204 No Content\r\n\r\n"
+        );
+        // With explicit framing the caller's value wins.
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::Length(5), true, false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn client_head_interim() {
+        let resp = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+        assert_eq!(
+            client(resp, false, ClientFraming::None, false, false),
+            "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        );
+    }
+}

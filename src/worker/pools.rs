@@ -1,0 +1,127 @@
+//! Per-worker upstream pool state: idle keep-alive connections, balancing, passive health.
+//! Owned by one worker; nothing here is shared.
+
+use crate::config::upstream::{Balance, Pool};
+
+pub struct ServerState {
+    /// Idle pooled connections (upstream slab indices), most recently used last.
+    pub idle: Vec<u32>,
+    /// Connections busy with a request (for least_conn).
+    pub active: u32,
+    fails: u32,
+    fail_window_start: u64,
+    down_until: u64,
+}
+
+pub struct PoolState {
+    rr: usize,
+    pub servers: Vec<ServerState>,
+}
+
+impl PoolState {
+    pub fn new(p: &Pool) -> PoolState {
+        PoolState {
+            rr: 0,
+            servers: p
+                .servers
+                .iter()
+                .map(|_| ServerState {
+                    idle: Vec::new(),
+                    active: 0,
+                    fails: 0,
+                    fail_window_start: 0,
+                    down_until: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Picks a server that is up, not in `skip` (servers already tried for this request).
+    /// None: every server is down (the caller answers 503).
+    pub fn pick(&mut self, p: &Pool, now: u64, skip: u64) -> Option<usize> {
+        let n = self.servers.len();
+        let up = |i: usize, s: &ServerState| s.down_until <= now && (skip >> (i % 64)) & 1 == 0;
+        match p.balance {
+            Balance::RoundRobin => {
+                for k in 0..n {
+                    let i = (self.rr + k) % n;
+                    if up(i, &self.servers[i]) {
+                        self.rr = (i + 1) % n;
+                        return Some(i);
+                    }
+                }
+                None
+            }
+            Balance::LeastConn => (0..n)
+                .filter(|&i| up(i, &self.servers[i]))
+                .min_by_key(|&i| (self.servers[i].active, (i + n - self.rr % n) % n))
+                .inspect(|&i| self.rr = i + 1),
+        }
+    }
+
+    /// Passive health: `max_fails` failures within `fail_window` ticks take a server out
+    /// for `fail_window` ticks (nginx's max_fails / fail_timeout).
+    pub fn failed(&mut self, server: usize, max_fails: u32, fail_window: u64, now: u64) -> bool {
+        let s = &mut self.servers[server];
+        if max_fails == 0 {
+            return false;
+        }
+        if now >= s.fail_window_start + fail_window {
+            s.fails = 0;
+            s.fail_window_start = now;
+        }
+        s.fails += 1;
+        if s.fails >= max_fails {
+            s.down_until = now + fail_window;
+            s.fails = 0;
+            return true;
+        }
+        false
+    }
+
+    pub fn succeeded(&mut self, server: usize) {
+        self.servers[server].fails = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::upstream::{build_pool, parse_server};
+
+    fn pool(n: usize, b: &str) -> Pool {
+        let servers = (0..n)
+            .map(|i| parse_server(&format!("http://127.0.0.1:{}", 9000 + i), "k").unwrap())
+            .collect();
+        let raw = crate::config::upstream::RawPool {
+            balance: Some(b.into()),
+            ..Default::default()
+        };
+        build_pool("p", &raw, servers).unwrap()
+    }
+
+    #[test]
+    fn round_robin_skips_down_and_tried() {
+        let p = pool(3, "round_robin");
+        let mut s = PoolState::new(&p);
+        assert_eq!(
+            (s.pick(&p, 0, 0), s.pick(&p, 0, 0), s.pick(&p, 0, 0)),
+            (Some(0), Some(1), Some(2))
+        );
+        assert!(s.failed(1, 1, 100, 0));
+        assert_eq!(
+            (s.pick(&p, 0, 0), s.pick(&p, 0, 0), s.pick(&p, 0, 0)),
+            (Some(0), Some(2), Some(0))
+        );
+        assert_eq!(s.pick(&p, 0, 0b101), None, "0 and 2 tried, 1 down");
+        assert_eq!(s.pick(&p, 100, 0b101), Some(1), "back after fail_timeout");
+    }
+
+    #[test]
+    fn least_conn_prefers_idle_servers() {
+        let p = pool(2, "least_conn");
+        let mut s = PoolState::new(&p);
+        s.servers[0].active = 3;
+        assert_eq!(s.pick(&p, 0, 0), Some(1));
+    }
+}

@@ -1,0 +1,279 @@
+//! The client side of a proxied request: build the forwarded head when the request head is
+//! parsed, then move the request body (re-framed by uringd) towards the upstream. The worker
+//! (`upstream.rs`) owns the upstream connection and moves `to_up` into its send queue.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::config::upstream::Proto;
+use crate::http::chunked::{ChunkedDecoder, ChunkedError};
+use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version};
+use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
+use crate::proxy::reqhead::{Forward, Framing, write_request_head};
+use crate::proxy::uwsgi::{self, UwsgiVars};
+
+use super::conn::{Conn, Phase};
+use super::request::HttpCtx;
+
+/// How the request body travels to the upstream.
+pub enum ReqBody {
+    None,
+    /// Content-Length: forwarded as is, streaming.
+    Length(u64),
+    /// Chunked from the client, re-chunked by uringd towards an HTTP upstream.
+    Chunked(ChunkedDecoder),
+    /// Chunked from the client to a uwsgi upstream, which frames bodies by CONTENT_LENGTH
+    /// only: buffered (up to the body limit) and sent once complete, with the head.
+    Buffered {
+        dec: ChunkedDecoder,
+        head: Vec<u8>,
+        body: Vec<u8>,
+    },
+}
+
+/// A request being proxied. Boxed inside `Phase::Proxy` so idle connections stay small.
+pub struct Proxying {
+    pub pool: usize,
+    pub route: usize,
+    /// Safe to send again on another connection (idempotent method, no body).
+    pub retryable: bool,
+    pub head_only: bool,
+    pub keep_alive: bool,
+    pub http10: bool,
+    /// The forwarded head, kept until the upstream answers so a retry can resend it.
+    pub req_head: Vec<u8>,
+    pub body: ReqBody,
+    /// Body bytes produced by the client side, not yet in the upstream's send queue.
+    pub to_up: Vec<u8>,
+    /// The whole request has been read from the client.
+    pub req_done: bool,
+    /// The upstream connection serving this request: (slab index, generation).
+    pub up: Option<(u32, u32)>,
+    /// Servers already tried for this request (bit per server index).
+    pub tried: u64,
+    pub attempts: u32,
+    /// A response head has been written to the client (after this, errors cut the connection).
+    pub resp_started: bool,
+    /// Close the client connection after this response (HTTP/1.0 close-delimited, etc.).
+    pub close_after: bool,
+}
+
+fn client_ip(conn: &Conn) -> IpAddr {
+    conn.peer
+        .map(|p| p.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// Starts proxying the request whose head is `buf`. Returns false if it was answered with
+/// an error instead (the caller must not continue with this request).
+pub fn begin(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    buf: &[u8],
+    h: &Head,
+    route: usize,
+    pool: usize,
+) -> bool {
+    let proto = ctx.pools_proto[pool];
+    let idempotent = matches!(
+        h.method_kind,
+        Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete | Method::Trace
+    );
+    let ip = client_ip(conn);
+    let trusted = ctx.trusted_proxies.contains(&ip);
+    let mut req_head = Vec::with_capacity(buf.len() + 128);
+    let body = match (h.body, proto) {
+        (BodyKind::Length(n), _) if n > ctx.max_body => return reject(conn, ctx, 413),
+        (BodyKind::None | BodyKind::Length(0), _) => ReqBody::None,
+        (BodyKind::Length(n), _) => ReqBody::Length(n),
+        (BodyKind::Chunked, Proto::Http) => ReqBody::Chunked(ChunkedDecoder::new(
+            ctx.max_body,
+            ctx.limits.max_header_bytes,
+        )),
+        (BodyKind::Chunked, Proto::Uwsgi) => ReqBody::Buffered {
+            dec: ChunkedDecoder::new(ctx.max_body, ctx.limits.max_header_bytes),
+            head: buf.to_vec(),
+            body: Vec::new(),
+        },
+    };
+    match proto {
+        Proto::Http => {
+            let framing = match &body {
+                ReqBody::None => Framing::None,
+                ReqBody::Length(n) => Framing::Length(*n),
+                _ => Framing::Chunked,
+            };
+            let f = Forward {
+                client_ip: ip,
+                client_trusted: trusted,
+                scheme: "http",
+                framing,
+                upgrade: false,
+                via: "1.1 uringd",
+            };
+            write_request_head(&mut req_head, buf, h, &ctx.headers, &f);
+        }
+        Proto::Uwsgi => {
+            if let ReqBody::None | ReqBody::Length(_) = body {
+                let len = if let ReqBody::Length(n) = body { n } else { 0 };
+                let peer = Peer {
+                    addr: conn.peer,
+                    local_port: conn.local_port,
+                };
+                if !write_uwsgi(
+                    &mut req_head,
+                    &ctx.trusted_proxies,
+                    peer,
+                    buf,
+                    h,
+                    &ctx.headers,
+                    len,
+                ) {
+                    return reject(conn, ctx, 431);
+                }
+            }
+        }
+    }
+    if h.expect_continue && h.version == Version::Http11 && !matches!(body, ReqBody::None) {
+        // We take the body ourselves (and re-frame it), so we invite it ourselves.
+        conn.out
+            .bytes()
+            .extend_from_slice(crate::http::response::CONTINUE_100);
+        conn.out.commit(crate::http::response::CONTINUE_100.len());
+    }
+    let req_done = matches!(body, ReqBody::None);
+    conn.phase = Phase::Proxy(Box::new(Proxying {
+        pool,
+        route,
+        retryable: idempotent && req_done,
+        head_only: h.method_kind == Method::Head,
+        keep_alive: h.keep_alive && !ctx.draining,
+        http10: h.version == Version::Http10,
+        req_head,
+        body,
+        to_up: Vec::new(),
+        req_done,
+        up: None,
+        tried: 0,
+        attempts: 0,
+        resp_started: false,
+        close_after: false,
+    }));
+    conn.proxy_start = true;
+    true
+}
+
+/// The client's address and our port, as the uwsgi vars need them.
+#[derive(Clone, Copy)]
+struct Peer {
+    addr: Option<SocketAddr>,
+    local_port: u16,
+}
+
+fn write_uwsgi(
+    out: &mut Vec<u8>,
+    trusted: &[IpAddr],
+    peer: Peer,
+    buf: &[u8],
+    h: &Head,
+    headers: &[HeaderSpan],
+    len: u64,
+) -> bool {
+    let ip = peer
+        .addr
+        .map(|p| p.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let v = UwsgiVars {
+        remote_addr: ip,
+        remote_port: peer.addr.map(|p| p.port()).unwrap_or(0),
+        server_name: "uringd",
+        server_port: peer.local_port,
+        scheme: "http",
+        content_length: len,
+        client_trusted: trusted.contains(&ip),
+    };
+    uwsgi::write_request(out, buf, h, headers, &v).is_ok()
+}
+
+fn reject(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) -> bool {
+    super::request::fail(conn, ctx, status);
+    false
+}
+
+/// Consumes request body bytes for a proxied request. Returns bytes used; stops (keeping
+/// the rest stashed) once the request is complete, so a pipelined next request waits.
+pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<usize, u16> {
+    let peer = Peer {
+        addr: conn.peer,
+        local_port: conn.local_port,
+    };
+    let Phase::Proxy(p) = &mut conn.phase else {
+        return Ok(0);
+    };
+    if p.req_done {
+        return Ok(0);
+    }
+    let used = match &mut p.body {
+        ReqBody::None => {
+            p.req_done = true;
+            0
+        }
+        ReqBody::Length(left) => {
+            let take = (*left).min(rest.len() as u64) as usize;
+            p.to_up.extend_from_slice(&rest[..take]);
+            *left -= take as u64;
+            p.req_done = *left == 0;
+            take
+        }
+        ReqBody::Chunked(dec) => {
+            let to_up = &mut p.to_up;
+            let (used, done) = dec
+                .feed(rest, &mut |d: &[u8]| {
+                    chunk_header(to_up, d.len());
+                    to_up.extend_from_slice(d);
+                    to_up.extend_from_slice(b"\r\n");
+                })
+                .map_err(chunk_status)?;
+            if done {
+                to_up.extend_from_slice(LAST_CHUNK);
+                p.req_done = true;
+            }
+            used
+        }
+        ReqBody::Buffered { dec, head, body } => {
+            let (used, done) = dec
+                .feed(rest, &mut |d: &[u8]| body.extend_from_slice(d))
+                .map_err(chunk_status)?;
+            if done {
+                // Now the length is known: the uwsgi vars (with CONTENT_LENGTH), then the body.
+                let head = std::mem::take(head);
+                let body = std::mem::take(body);
+                let h = parser::parse_head(&head, &ctx.limits, &mut ctx.headers)
+                    .map_err(|e| e.status())?;
+                let len = body.len() as u64;
+                if !write_uwsgi(
+                    &mut p.req_head,
+                    &ctx.trusted_proxies,
+                    peer,
+                    &head,
+                    &h,
+                    &ctx.headers,
+                    len,
+                ) {
+                    return Err(431);
+                }
+                p.to_up.extend_from_slice(&body);
+                p.req_done = true;
+                return Ok(used);
+            }
+            used
+        }
+    };
+    Ok(used)
+}
+
+fn chunk_status(e: ChunkedError) -> u16 {
+    match e {
+        ChunkedError::TooLarge => 413,
+        ChunkedError::Malformed(_) => 400,
+    }
+}

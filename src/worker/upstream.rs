@@ -1,0 +1,821 @@
+//! The upstream side of proxying: connections in their own slab, per-worker pools, the
+//! response parsed and re-framed towards the client with back-pressure both ways, and the
+//! error answers a front process owes (502 bad/refused, 503 nobody healthy, 504 timeout).
+
+use std::os::fd::RawFd;
+
+use crate::config::upstream::{Addr, Proto};
+use crate::http::chunked::ChunkedDecoder;
+use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
+use crate::proxy::resphead::{
+    ClientFraming, RespBody, RespError, parse_response_head, write_client_head,
+};
+use crate::ring::connect::Connector;
+use crate::ring::outq::{OutQueue, SendResult};
+use crate::ring::{Completion, Op, Token};
+
+use super::conn::Phase;
+use super::event_loop::Worker;
+use super::proxy_req::Proxying;
+use super::request::{self, OUT_HIGH, OUT_LOW};
+
+/// Where the upstream's response body is.
+enum Resp {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+    Done,
+}
+
+pub struct UpConn {
+    fd: RawFd,
+    pub generation: u32,
+    pub open: bool,
+    pool: usize,
+    server: usize,
+    proto: Proto,
+    connector: Option<Connector>,
+    connected: bool,
+    /// Serving this client request: (slab index, generation).
+    client: Option<(u32, u32)>,
+    pub out: OutQueue,
+    dirty: bool,
+    recv_armed: bool,
+    recv_cancelled: bool,
+    /// Reading paused because the client is not taking the response fast enough.
+    paused: bool,
+    head_buf: Vec<u8>,
+    resp: Option<Resp>,
+    /// Client framing for the body: re-chunk, or copy.
+    chunk_to_client: bool,
+    requests: u64,
+    reused: bool,
+    got_bytes: bool,
+    keep_alive: bool,
+    aborting: bool,
+    /// Tick of the last activity (idle pooled connections expire from it).
+    pub since: u64,
+}
+
+impl UpConn {
+    fn ops_in_flight(&self) -> bool {
+        self.recv_armed || self.out.busy() || self.connector.as_ref().is_some_and(|c| c.busy())
+    }
+}
+
+fn tok(op: Op, u: usize, g: u32) -> Token {
+    Token::new(op, u as u32, g)
+}
+
+fn new_socket(family: i32) -> std::io::Result<RawFd> {
+    // SAFETY: plain socket creation; the result is checked.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if family != libc::AF_UNIX {
+        let one: i32 = 1;
+        // SAFETY: pointer to a live i32 and its size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&one as *const i32).cast(),
+                4,
+            );
+        }
+    }
+    Ok(fd)
+}
+
+impl Worker {
+    fn proxying(&mut self, ci: usize) -> Option<&mut Proxying> {
+        match &mut self.conns[ci].phase {
+            Phase::Proxy(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Starts (or retries) the exchange for client `ci`.
+    pub(super) fn proxy_attempt(&mut self, ci: usize) {
+        let now = self.http.now_tick;
+        let Some(p) = self.proxying(ci) else { return };
+        let (pool, tried) = (p.pool, p.tried);
+        let cfg = self.cfg.clone();
+        let pc = &cfg.pools[pool];
+        let Some(server) = self.pools[pool].pick(pc, now, tried) else {
+            return self.proxy_error(ci, if tried == 0 { 503 } else { 502 });
+        };
+        // Reuse an idle keep-alive connection if one is alive and fresh.
+        let keep_ticks = super::event_loop::to_ticks(pc.keepalive_timeout);
+        let mut reuse = None;
+        while let Some(u) = self.pools[pool].servers[server].idle.pop() {
+            let u = u as usize;
+            let up = &self.ups[u];
+            if up.open && !up.aborting && up.since + keep_ticks > now {
+                reuse = Some(u);
+                break;
+            }
+            self.close_up(u);
+        }
+        let u = match reuse {
+            Some(u) => {
+                self.ups[u].reused = true;
+                u
+            }
+            None => match self.open_up(pool, server) {
+                Ok(u) => u,
+                Err(_) => {
+                    let p = self.proxying(ci).expect("proxying");
+                    p.tried |= 1 << (server % 64);
+                    self.pools[pool].failed(
+                        server,
+                        pc.max_fails,
+                        super::event_loop::to_ticks(pc.fail_timeout),
+                        now,
+                    );
+                    return self.proxy_attempt(ci);
+                }
+            },
+        };
+        self.pools[pool].servers[server].active += 1;
+        let cgen = self.conns[ci].generation;
+        let p = self.proxying(ci).expect("proxying");
+        p.tried |= 1 << (server % 64);
+        p.attempts += 1;
+        p.up = Some((u as u32, 0));
+        let head = p.req_head.clone();
+        let body = std::mem::take(&mut p.to_up);
+        let up = &mut self.ups[u];
+        up.client = Some((ci as u32, cgen));
+        up.head_buf.clear();
+        up.resp = None;
+        up.got_bytes = false;
+        up.since = now;
+        let v = up.out.bytes();
+        v.extend_from_slice(&head);
+        v.extend_from_slice(&body);
+        up.out.commit(head.len() + body.len());
+        let g = up.generation;
+        if let Some(p) = self.proxying(ci) {
+            p.up = Some((u as u32, g));
+        }
+        self.conns[ci].since = now;
+        self.settle_up(u);
+    }
+
+    fn open_up(&mut self, pool: usize, server: usize) -> std::io::Result<usize> {
+        let s = &self.cfg.pools[pool].servers[server];
+        let mut connector = match &s.addr {
+            Addr::Tcp(a) => Connector::tcp(a),
+            Addr::Unix(p) => Connector::unix(p)?,
+        };
+        let fd = new_socket(connector.family())?;
+        let proto = s.proto;
+        let u = match self.up_free.pop() {
+            Some(u) => u as usize,
+            None => {
+                self.ups.push(UpConn {
+                    fd: -1,
+                    generation: 0,
+                    open: false,
+                    pool: 0,
+                    server: 0,
+                    proto,
+                    connector: None,
+                    connected: false,
+                    client: None,
+                    out: OutQueue::default(),
+                    dirty: false,
+                    recv_armed: false,
+                    recv_cancelled: false,
+                    paused: false,
+                    head_buf: Vec::new(),
+                    resp: None,
+                    chunk_to_client: false,
+                    requests: 0,
+                    reused: false,
+                    got_bytes: false,
+                    keep_alive: false,
+                    aborting: false,
+                    since: 0,
+                });
+                self.ups.len() - 1
+            }
+        };
+        let g = self.ups[u].generation;
+        connector.connect(&mut self.ring, fd, tok(Op::UpConnect, u, g));
+        let up = &mut self.ups[u];
+        up.fd = fd;
+        up.open = true;
+        up.pool = pool;
+        up.server = server;
+        up.proto = proto;
+        up.connector = Some(connector);
+        up.connected = false;
+        up.client = None;
+        up.dirty = false;
+        up.recv_armed = false;
+        up.recv_cancelled = false;
+        up.paused = false;
+        up.requests = 0;
+        up.reused = false;
+        up.keep_alive = false;
+        up.aborting = false;
+        Ok(u)
+    }
+
+    fn live_up(&self, t: Token) -> Option<usize> {
+        let u = t.index as usize;
+        self.ups
+            .get(u)
+            .filter(|up| up.open && up.generation == t.generation)
+            .map(|_| u)
+    }
+
+    pub(super) fn on_up_connect(&mut self, t: Token, c: Completion) {
+        let Some(u) = self.live_up(t) else { return };
+        if let Some(cn) = &mut self.ups[u].connector {
+            cn.completed();
+        }
+        if c.result < 0 {
+            return self.up_failed(u, true);
+        }
+        self.ups[u].connected = true;
+        self.settle_up(u);
+        // The client's deadline moves from connect_timeout to send/read_timeout.
+        if let Some((ci, _)) = self.ups[u].client {
+            self.arm_timer(ci as usize);
+        }
+    }
+
+    pub(super) fn on_up_send(&mut self, t: Token, c: Completion) {
+        let Some(u) = self.live_up(t) else { return };
+        let now = self.http.now_tick;
+        match self.ups[u].out.complete(&c) {
+            SendResult::Progress => {
+                self.ups[u].since = now;
+                if let Some((ci, _)) = self.ups[u].client {
+                    let ci = ci as usize;
+                    self.conns[ci].since = now;
+                    self.conns[ci].up_backlog = self.ups[u].out.len();
+                    if self.conns[ci].recv_paused {
+                        self.settle(ci);
+                    } else {
+                        self.arm_timer(ci); // from send_timeout to read_timeout once sent
+                    }
+                }
+            }
+            SendResult::Notif => {}
+            SendResult::Failed(_) => {
+                // The upstream may still have answered (e.g. an early 413): let recv decide
+                // unless nothing can come any more.
+                if !self.ups[u].recv_armed {
+                    return self.up_failed(u, false);
+                }
+                self.ups[u].out.clear();
+            }
+        }
+        self.settle_up(u);
+    }
+
+    pub(super) fn on_up_recv(&mut self, t: Token, c: Completion) {
+        let buf = self.bufs.take(c.flags, c.result);
+        let Some(u) = self.live_up(t) else {
+            if let Some(b) = buf {
+                self.bufs.recycle(b);
+            }
+            return;
+        };
+        if !c.more() {
+            self.ups[u].recv_armed = false;
+            self.ups[u].recv_cancelled = false;
+        }
+        if c.result > 0 {
+            if let Some(b) = buf {
+                // One copy into a reused scratch buffer lets the receive buffer go back to
+                // the kernel before the state machines (which need the worker) run.
+                let mut data = std::mem::take(&mut self.up_scratch);
+                data.clear();
+                data.extend_from_slice(self.bufs.data(&b));
+                self.bufs.recycle(b);
+                self.on_up_data(u, &data);
+                self.up_scratch = data;
+            }
+        } else if c.result == 0 {
+            self.on_up_eof(u);
+        } else {
+            match -c.result {
+                libc::ENOBUFS => self.http.stats.enobufs += 1,
+                libc::ECANCELED => {}
+                _ => self.on_up_eof(u),
+            }
+        }
+        if u < self.ups.len() {
+            self.settle_up(u);
+        }
+    }
+
+    fn on_up_data(&mut self, u: usize, data: &[u8]) {
+        let now = self.http.now_tick;
+        let up = &mut self.ups[u];
+        up.got_bytes = true;
+        up.since = now;
+        let Some((ci, cg)) = up.client else {
+            // Bytes on an idle pooled connection: it is out of step, drop it.
+            return self.close_up(u);
+        };
+        let ci = ci as usize;
+        if self.conns[ci].generation != cg || !self.conns[ci].open {
+            return self.close_up(u);
+        }
+        self.conns[ci].since = now;
+        let mut rest: &[u8] = data;
+        if self.ups[u].resp.is_none() {
+            let up = &mut self.ups[u];
+            up.head_buf.extend_from_slice(data);
+            let head_only = matches!(&self.conns[ci].phase, Phase::Proxy(p) if p.head_only);
+            let max = self.cfg.limits.max_header_bytes;
+            let (r, len) = loop {
+                match parse_response_head(&up.head_buf, head_only, max, &mut self.http.headers) {
+                    Err(RespError::Incomplete) => return,
+                    Err(_) => return self.bad_upstream(u, ci),
+                    // Interim 1xx (not 101): skip it, the final answer follows.
+                    Ok(r) if r.status < 200 && r.status != 101 => {
+                        up.head_buf.drain(..r.head_len);
+                    }
+                    Ok(r) => break (r, r.head_len),
+                }
+            };
+            if r.status == 101 {
+                // No tunnel (yet): an Upgrade was never asked of this upstream.
+                return self.bad_upstream(u, ci);
+            }
+            let Phase::Proxy(p) = &mut self.conns[ci].phase else {
+                return;
+            };
+            let (framing, chunk, resp) = match r.body {
+                RespBody::None => (ClientFraming::None, false, Resp::Done),
+                RespBody::Length(n) => (
+                    ClientFraming::Length(n),
+                    false,
+                    if n == 0 { Resp::Done } else { Resp::Length(n) },
+                ),
+                RespBody::Chunked if !p.http10 => (
+                    ClientFraming::Chunked,
+                    true,
+                    Resp::Chunked(ChunkedDecoder::new(u64::MAX, max)),
+                ),
+                RespBody::Chunked => {
+                    p.close_after = true;
+                    (
+                        ClientFraming::None,
+                        false,
+                        Resp::Chunked(ChunkedDecoder::new(u64::MAX, max)),
+                    )
+                }
+                RespBody::UntilClose if !p.http10 => {
+                    (ClientFraming::Chunked, true, Resp::UntilClose)
+                }
+                RespBody::UntilClose => {
+                    p.close_after = true;
+                    (ClientFraming::None, false, Resp::UntilClose)
+                }
+            };
+            let keep = p.keep_alive && !p.close_after;
+            let http10 = p.http10;
+            p.resp_started = true;
+            p.req_head = Vec::new();
+            let status = r.status;
+            let c = &mut self.conns[ci];
+            let v = c.out.bytes();
+            let start = v.len();
+            write_client_head(
+                v,
+                &up.head_buf,
+                &r,
+                &self.http.headers,
+                framing,
+                keep,
+                http10,
+            );
+            let n = v.len() - start;
+            c.out.commit(n);
+            c.proxy_status = status;
+            up.keep_alive = r.keep_alive && up.proto == Proto::Http;
+            up.resp = Some(resp);
+            up.chunk_to_client = chunk;
+            let tail = std::mem::take(&mut up.head_buf);
+            self.up_body(u, ci, &tail[len..]);
+            let mut tail = tail;
+            tail.clear();
+            self.ups[u].head_buf = tail;
+            return self.after_up_data(u, ci);
+        }
+        self.up_body(u, ci, std::mem::take(&mut rest));
+        self.after_up_data(u, ci)
+    }
+
+    /// Moves response body bytes to the client, re-framed.
+    fn up_body(&mut self, u: usize, ci: usize, data: &[u8]) {
+        let up = &mut self.ups[u];
+        let c = &mut self.conns[ci];
+        let chunk = up.chunk_to_client;
+        let emit = |out: &mut OutQueue, d: &[u8]| {
+            if d.is_empty() {
+                return;
+            }
+            let v = out.bytes();
+            let start = v.len();
+            if chunk {
+                chunk_header(v, d.len());
+                v.extend_from_slice(d);
+                v.extend_from_slice(b"\r\n");
+            } else {
+                v.extend_from_slice(d);
+            }
+            let n = v.len() - start;
+            out.commit(n);
+        };
+        let mut done = false;
+        match up.resp.as_mut() {
+            Some(Resp::Length(left)) => {
+                let take = (*left).min(data.len() as u64) as usize;
+                emit(&mut c.out, &data[..take]);
+                *left -= take as u64;
+                done = *left == 0;
+                if take < data.len() {
+                    up.keep_alive = false; // more than it announced: out of step
+                }
+            }
+            Some(Resp::Chunked(dec)) => match dec.feed(data, &mut |d: &[u8]| emit(&mut c.out, d)) {
+                Ok((used, fin)) => {
+                    done = fin;
+                    if used < data.len() {
+                        up.keep_alive = false;
+                    }
+                }
+                Err(_) => {
+                    // Broken framing mid-body: the client cannot be told any more; cut it.
+                    up.keep_alive = false;
+                    up.resp = Some(Resp::Done);
+                    self.conns[ci].close_after_flush = true;
+                    return self.finish_exchange(u, ci, false);
+                }
+            },
+            Some(Resp::UntilClose) => emit(&mut c.out, data),
+            Some(Resp::Done) => {
+                if !data.is_empty() {
+                    up.keep_alive = false;
+                }
+                done = true;
+            }
+            None => {}
+        }
+        if done {
+            if chunk {
+                c.out.bytes().extend_from_slice(LAST_CHUNK);
+                c.out.commit(LAST_CHUNK.len());
+            }
+            self.ups[u].resp = Some(Resp::Done);
+            let reusable = self.ups[u].keep_alive;
+            self.finish_exchange(u, ci, reusable);
+        }
+    }
+
+    fn after_up_data(&mut self, u: usize, ci: usize) {
+        // Back-pressure: stop reading the upstream while the client has a lot unread.
+        if self.conns[ci].out.len() > OUT_HIGH && self.ups[u].client.is_some() {
+            self.ups[u].paused = true;
+        }
+        self.settle(ci);
+    }
+
+    fn on_up_eof(&mut self, u: usize) {
+        let Some((ci, cg)) = self.ups[u].client else {
+            return self.close_up(u); // an idle pooled connection was closed by the upstream
+        };
+        let ci = ci as usize;
+        self.ups[u].keep_alive = false;
+        if self.conns[ci].generation != cg || !self.conns[ci].open {
+            return self.close_up(u);
+        }
+        match self.ups[u].resp {
+            Some(Resp::UntilClose) => {
+                if self.ups[u].chunk_to_client {
+                    let c = &mut self.conns[ci];
+                    c.out.bytes().extend_from_slice(LAST_CHUNK);
+                    c.out.commit(LAST_CHUNK.len());
+                }
+                self.ups[u].resp = Some(Resp::Done);
+                self.finish_exchange(u, ci, false)
+            }
+            Some(Resp::Done) => {}
+            Some(_) => {
+                // Cut mid-body: the client sees a short body and a close, never a fake end.
+                self.conns[ci].close_after_flush = true;
+                self.finish_exchange(u, ci, false)
+            }
+            None => self.up_failed(u, false),
+        }
+    }
+
+    /// The upstream failed before answering: retry where safe, else 502.
+    fn up_failed(&mut self, u: usize, connect: bool) {
+        let now = self.http.now_tick;
+        let up = &self.ups[u];
+        let (pool, server, reused, got) = (up.pool, up.server, up.reused, up.got_bytes);
+        let client = up.client;
+        self.release_up(u, false);
+        let Some((ci, cg)) = client else { return };
+        let ci = ci as usize;
+        if self.conns[ci].generation != cg || !self.conns[ci].open {
+            return;
+        }
+        let pc = &self.cfg.pools[pool];
+        let stale = reused && !got && !connect; // a pooled connection the upstream had closed
+        if !stale {
+            self.pools[pool].failed(
+                server,
+                pc.max_fails,
+                super::event_loop::to_ticks(pc.fail_timeout),
+                now,
+            );
+            self.http.stats.upstream_errors += 1;
+        }
+        let retries = pc.retries;
+        let Some(p) = self.proxying(ci) else { return };
+        if p.resp_started {
+            self.conns[ci].close_after_flush = true;
+            return self.settle(ci);
+        }
+        p.up = None;
+        // Safe to send again: nothing reached the upstream (connect failed), or the request
+        // is idempotent without a body. A stale pooled connection may retry the same server.
+        let may = (connect || p.retryable) && p.attempts <= retries;
+        if stale && p.retryable {
+            p.tried &= !(1u64 << (server % 64));
+            return self.proxy_attempt(ci);
+        }
+        if may {
+            return self.proxy_attempt(ci);
+        }
+        self.proxy_error(ci, 502)
+    }
+
+    fn bad_upstream(&mut self, u: usize, ci: usize) {
+        self.http.stats.upstream_errors += 1;
+        self.release_up(u, false);
+        self.proxy_error(ci, 502);
+    }
+
+    /// Answers the client with an error in place of the upstream's answer.
+    pub(super) fn proxy_error(&mut self, ci: usize, status: u16) {
+        self.http.stats.upstream_errors += u64::from(status != 503);
+        if let Some((u, g)) = self.proxying(ci).and_then(|p| p.up.take()) {
+            let u = u as usize;
+            if self
+                .ups
+                .get(u)
+                .is_some_and(|up| up.generation == g && up.open)
+            {
+                self.release_up(u, false);
+            }
+        }
+        let c = &mut self.conns[ci];
+        request::fail(c, &mut self.http, status);
+        self.settle(ci);
+    }
+
+    /// The response is complete (or the exchange is over): hand the upstream connection
+    /// back to its pool or close it, and let the client's next request through.
+    fn finish_exchange(&mut self, u: usize, ci: usize, reusable: bool) {
+        let req_sent = matches!(&self.conns[ci].phase, Phase::Proxy(p) if p.req_done)
+            && self.ups[u].out.is_empty();
+        self.pools[self.ups[u].pool].succeeded(self.ups[u].server);
+        self.release_up(u, reusable && req_sent);
+        let c = &mut self.conns[ci];
+        let Phase::Proxy(p) = std::mem::replace(&mut c.phase, Phase::Head) else {
+            return;
+        };
+        if p.close_after || !p.keep_alive || !p.req_done {
+            c.close_after_flush = true;
+        }
+        request::proxied_done(c, &mut self.http, p.route, c.proxy_status);
+        self.settle(ci);
+    }
+
+    /// Detaches an upstream connection from its client: back to the idle pool, or closed.
+    fn release_up(&mut self, u: usize, reusable: bool) {
+        let now = self.http.now_tick;
+        let pc = &self.cfg.pools[self.ups[u].pool];
+        let (keepalive, max_req) = (pc.keepalive, pc.keepalive_requests);
+        let up = &mut self.ups[u];
+        if up.client.take().is_some() {
+            let s = &mut self.pools[up.pool].servers[up.server];
+            s.active = s.active.saturating_sub(1);
+        }
+        up.requests += 1;
+        let idle = &mut self.pools[up.pool].servers[up.server].idle;
+        if reusable
+            && up.keep_alive
+            && up.requests < max_req
+            && idle.len() < keepalive
+            && !up.aborting
+        {
+            up.since = now;
+            up.resp = None;
+            up.paused = false; // an idle connection keeps a recv armed to notice a close
+            idle.push(u as u32);
+            self.settle_up(u);
+        } else {
+            self.close_up(u);
+        }
+    }
+
+    pub(super) fn close_up(&mut self, u: usize) {
+        let up = &mut self.ups[u];
+        if !up.open || up.aborting {
+            return;
+        }
+        up.aborting = true;
+        if up.recv_armed && !up.recv_cancelled {
+            self.ring.cancel(
+                tok(Op::UpRecv, u, up.generation),
+                Token::new(Op::Cancel, 0, 0),
+            );
+            up.recv_cancelled = true;
+        }
+        if up.out.busy() {
+            self.ring.cancel(
+                tok(Op::UpSend, u, up.generation),
+                Token::new(Op::Cancel, 0, 0),
+            );
+        }
+        if up.connector.as_ref().is_some_and(|c| c.busy()) {
+            self.ring.cancel(
+                tok(Op::UpConnect, u, up.generation),
+                Token::new(Op::Cancel, 0, 0),
+            );
+        }
+        self.settle_up(u);
+    }
+
+    /// After any event on an upstream connection: send what is queued, keep a recv armed,
+    /// free the slot once the kernel holds nothing of it.
+    pub(super) fn settle_up(&mut self, u: usize) {
+        let up = &mut self.ups[u];
+        if !up.open {
+            return;
+        }
+        if up.aborting {
+            if !up.ops_in_flight() {
+                self.ring.close(up.fd, Token::new(Op::Close, 0, 0));
+                up.open = false;
+                up.fd = -1;
+                up.generation = up.generation.wrapping_add(1) & crate::ring::token::GEN_MASK;
+                up.connector = None;
+                up.out.clear();
+                up.out.shrink();
+                up.head_buf = Vec::new();
+                self.up_free.push(u as u32);
+            }
+            return;
+        }
+        if !up.connected {
+            return;
+        }
+        if !up.out.is_empty() && !up.dirty {
+            up.dirty = true;
+            self.up_dirty.push(u as u32);
+        }
+        if !up.recv_armed && !up.paused {
+            self.ring
+                .recv_multi(up.fd, self.bufs.group(), tok(Op::UpRecv, u, up.generation));
+            up.recv_armed = true;
+        } else if up.paused && up.recv_armed && !up.recv_cancelled {
+            self.ring.cancel(
+                tok(Op::UpRecv, u, up.generation),
+                Token::new(Op::Cancel, 0, 0),
+            );
+            up.recv_cancelled = true;
+        }
+    }
+
+    pub(super) fn flush_up_dirty(&mut self) {
+        for i in 0..self.up_dirty.len() {
+            let u = self.up_dirty[i] as usize;
+            let up = &mut self.ups[u];
+            up.dirty = false;
+            if up.open && !up.aborting && up.connected {
+                up.out.flush(
+                    &mut self.ring,
+                    up.fd,
+                    tok(Op::UpSend, u, up.generation),
+                    usize::MAX,
+                );
+            }
+        }
+        self.up_dirty.clear();
+    }
+
+    /// Called from the client's settle: move request bytes to the upstream, resume a
+    /// paused upstream once the client has caught up, start the exchange if it is new.
+    pub(super) fn settle_proxy(&mut self, ci: usize) {
+        if std::mem::take(&mut self.conns[ci].proxy_start) {
+            return self.proxy_attempt(ci);
+        }
+        let Phase::Proxy(p) = &mut self.conns[ci].phase else {
+            return;
+        };
+        let Some((u, g)) = p.up else { return };
+        let u = u as usize;
+        if !self
+            .ups
+            .get(u)
+            .is_some_and(|up| up.open && up.generation == g)
+        {
+            return;
+        }
+        if !p.to_up.is_empty() {
+            let body = std::mem::take(&mut p.to_up);
+            let up = &mut self.ups[u];
+            up.out.bytes().extend_from_slice(&body);
+            up.out.commit(body.len());
+            let mut body = body;
+            body.clear();
+            p.to_up = body;
+        }
+        self.conns[ci].up_backlog = self.ups[u].out.len();
+        if self.ups[u].paused && self.conns[ci].out.len() < OUT_LOW {
+            self.ups[u].paused = false;
+        }
+        self.settle_up(u);
+    }
+
+    /// Closes idle pooled connections past their keepalive_timeout (once a second).
+    pub(super) fn sweep_idle_ups(&mut self) {
+        let now = self.http.now_tick;
+        for pool in 0..self.pools.len() {
+            let keep = super::event_loop::to_ticks(self.cfg.pools[pool].keepalive_timeout);
+            for server in 0..self.pools[pool].servers.len() {
+                let idle = std::mem::take(&mut self.pools[pool].servers[server].idle);
+                let (keep_list, expired): (Vec<u32>, Vec<u32>) = idle.into_iter().partition(|&u| {
+                    let up = &self.ups[u as usize];
+                    up.open && !up.aborting && up.since + keep > now
+                });
+                self.pools[pool].servers[server].idle = keep_list;
+                for u in expired {
+                    self.close_up(u as usize);
+                }
+            }
+        }
+    }
+
+    pub(super) fn up_connected(&self, u: usize) -> bool {
+        self.ups.get(u).is_some_and(|up| up.connected)
+    }
+
+    /// Request bytes not yet taken by the upstream's kernel.
+    pub(super) fn up_backlog(&self, u: usize) -> usize {
+        self.ups.get(u).map_or(0, |up| up.out.len())
+    }
+
+    /// No answer from the upstream in time: 504, and it counts against the server's health.
+    pub(super) fn proxy_timeout(&mut self, ci: usize) {
+        let now = self.http.now_tick;
+        if let Some((u, g)) = self.proxying(ci).and_then(|p| p.up) {
+            let u = u as usize;
+            if self
+                .ups
+                .get(u)
+                .is_some_and(|up| up.generation == g && up.open)
+            {
+                let (pool, server) = (self.ups[u].pool, self.ups[u].server);
+                let pc = &self.cfg.pools[pool];
+                self.pools[pool].failed(
+                    server,
+                    pc.max_fails,
+                    super::event_loop::to_ticks(pc.fail_timeout),
+                    now,
+                );
+            }
+        }
+        self.proxy_error(ci, 504);
+    }
+
+    /// The client went away (or timed out): drop its upstream connection, never pool it.
+    pub(super) fn abandon_proxy(&mut self, ci: usize) {
+        if let Some((u, g)) = self.proxying(ci).and_then(|p| p.up.take()) {
+            let u = u as usize;
+            if self
+                .ups
+                .get(u)
+                .is_some_and(|up| up.generation == g && up.open)
+            {
+                self.release_up(u, false);
+            }
+        }
+    }
+}

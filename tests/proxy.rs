@@ -1,0 +1,378 @@
+//! The reverse proxy against real backends: gunicorn (HTTP over TCP and Unix sockets), uWSGI
+//! (uwsgi protocol over TCP and Unix sockets), and an in-process raw backend for exact bytes
+//! and failures. scripts/setup installs gunicorn and uWSGI.
+
+#[path = "common/backend.rs"]
+mod backend;
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use backend::{Gunicorn, Mode, RawBackend, Uwsgi, http_request, refused_addr};
+use common::Server;
+
+fn proxy_to(url: &str, extra: &str) -> Server {
+    let cfg = format!("{extra}\n[[route]]\nname = \"app\"\nprefix = \"/\"\nupstream = \"{url}\"\n");
+    Server::start(Some(&cfg), &["--workers", "1"])
+}
+
+fn pool_cfg(servers: &[String], opts: &str) -> String {
+    let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "[upstream.app]\nservers = [{}]\n{opts}\n[[route]]\nprefix = \"/\"\nupstream = \"app\"\n",
+        list.join(", ")
+    )
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    // The echo app reports sha256; compute it with the system tool rather than a new crate.
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn forwarded_head_is_reframed_and_cleaned() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let r = http_request(
+        s.addr,
+        "GET",
+        "/a/b?c=d",
+        &[
+            ("Host", "example.test"),
+            ("Connection", "keep-alive, X-Secret"),
+            ("X-Secret", "drop me"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Proxy-Authorization", "Basic Zm9v"),
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Kept", "yes"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let seen = String::from_utf8(r.body).unwrap();
+    assert!(seen.starts_with("GET /a/b?c=d HTTP/1.1\r\n"), "{seen}");
+    let has = |h: &str| seen.to_ascii_lowercase().contains(&h.to_ascii_lowercase());
+    assert!(has("\r\nHost: example.test\r\n"), "{seen}");
+    assert!(has("\r\nX-Kept: yes\r\n"));
+    for gone in [
+        "X-Secret",
+        "\r\nKeep-Alive:",
+        "\r\nTE:",
+        "Proxy-Authorization",
+        "6.6.6.6",
+    ] {
+        assert!(!has(gone), "{gone} forwarded: {seen}");
+    }
+    assert!(has("\r\nX-Forwarded-For: 127.0.0.1\r\n"), "{seen}");
+    assert!(has("\r\nX-Forwarded-Proto: http\r\n"));
+    assert!(has("\r\nX-Forwarded-Host: example.test\r\n"));
+    assert!(has("\r\nVia: 1.1 uringd\r\n"));
+    assert_eq!(seen.matches("\r\nHost:").count(), 1);
+}
+
+#[test]
+fn trusted_proxy_extends_x_forwarded_for() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(
+        &format!("http://{}", b.addr),
+        "trusted_proxies = [\"127.0.0.1\"]",
+    );
+    let r = http_request(
+        s.addr,
+        "GET",
+        "/",
+        &[("X-Forwarded-For", "203.0.113.7")],
+        b"",
+    );
+    let seen = String::from_utf8(r.body).unwrap();
+    assert!(
+        seen.contains("\r\nX-Forwarded-For: 203.0.113.7, 127.0.0.1\r\n"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn bodies_are_forwarded_with_uringds_own_framing() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let r = http_request(s.addr, "POST", "/p", &[], b"0123456789");
+    let seen = String::from_utf8(r.body).unwrap();
+    assert!(seen.contains("\r\nContent-Length: 10\r\n"), "{seen}");
+    assert!(seen.ends_with("\r\n\r\n0123456789"), "{seen}");
+    // A chunked client body is decoded and re-chunked by uringd (its extensions dropped).
+    let raw = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let r = backend::http_raw(s.addr, raw, false).unwrap();
+    let seen = String::from_utf8(r.body).unwrap();
+    assert!(
+        seen.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{seen}"
+    );
+    assert!(
+        seen.ends_with("\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+        "{seen}"
+    );
+    assert!(!seen.contains("ext=1"));
+}
+
+#[test]
+fn upstream_connections_are_pooled() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let mut c = s.connect();
+    for _ in 0..20 {
+        c.write_all(b"GET /k HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(common::read_response(&mut c, false).status, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(http_request(s.addr, "GET", "/n", &[], b"").status, 200);
+    }
+    assert_eq!(
+        b.connections(),
+        1,
+        "30 sequential requests, one upstream connection"
+    );
+}
+
+#[test]
+fn pipelined_requests_through_the_proxy_stay_in_order() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let mut c = s.connect();
+    let batch: String = (0..10)
+        .map(|i| format!("GET /seq/{i} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
+    c.write_all(batch.as_bytes()).unwrap();
+    for i in 0..10 {
+        let r = common::read_response(&mut c, false);
+        assert!(
+            String::from_utf8_lossy(&r.body).starts_with(&format!("GET /seq/{i} ")),
+            "response {i}"
+        );
+    }
+}
+
+#[test]
+fn stale_pooled_connection_is_retried_on_a_fresh_one() {
+    let b = RawBackend::start(Mode::CloseAfter(1));
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    for i in 0..5 {
+        let r = http_request(s.addr, "GET", "/", &[], b"");
+        assert_eq!(r.status, 200, "request {i}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn refused_is_502_then_the_server_is_down_503() {
+    let dead = refused_addr();
+    let s = Server::start(
+        Some(&pool_cfg(
+            &[format!("http://{dead}")],
+            "max_fails = 1\nfail_timeout = \"30s\"",
+        )),
+        &["--workers", "1"],
+    );
+    assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 502);
+    assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 503);
+}
+
+#[test]
+fn a_refused_server_is_skipped_for_a_healthy_one() {
+    let b = RawBackend::start(Mode::Echo);
+    let cfg = pool_cfg(
+        &[
+            format!("http://{}", refused_addr()),
+            format!("http://{}", b.addr),
+        ],
+        "retries = 1",
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    for _ in 0..4 {
+        assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 200);
+    }
+}
+
+#[test]
+fn dead_and_lying_upstreams_are_502() {
+    let dead = RawBackend::start(Mode::Dead);
+    let s = proxy_to(&format!("http://{}", dead.addr), "");
+    assert_eq!(http_request(s.addr, "POST", "/", &[], b"x").status, 502);
+    for bad in [
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello",
+        "HTTP/9 200 OK\r\n\r\n",
+        "garbage\r\n\r\n",
+    ] {
+        let b = RawBackend::start(Mode::Fixed(bad.into()));
+        let s = proxy_to(&format!("http://{}", b.addr), "");
+        assert_eq!(
+            http_request(s.addr, "GET", "/", &[], b"").status,
+            502,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn slow_upstream_is_504() {
+    let b = RawBackend::start(Mode::Slow(Duration::from_secs(3)));
+    let s = Server::start(
+        Some(&pool_cfg(
+            &[format!("http://{}", b.addr)],
+            "read_timeout = \"500ms\"",
+        )),
+        &["--workers", "1"],
+    );
+    let t0 = std::time::Instant::now();
+    assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 504);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn upstream_dying_mid_body_cuts_the_client() {
+    let b = RawBackend::start(Mode::CloseMidBody);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let mut c = s.connect();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("Content-Length: 100000"));
+    let body = got.len() - text.find("\r\n\r\n").unwrap() - 4;
+    assert!(
+        body < 100_000,
+        "a short body and a close, never a fake end: {body}"
+    );
+}
+
+#[test]
+fn gunicorn_over_tcp_and_unix() {
+    for g in [Gunicorn::tcp(2), Gunicorn::unix()] {
+        let url = match (&g.addr, &g.unix) {
+            (Some(a), _) => format!("http://{a}"),
+            (_, Some(p)) => format!("http://unix:{}", p.display()),
+            _ => unreachable!(),
+        };
+        let s = proxy_to(&url, "");
+        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let r = http_request(s.addr, "POST", "/echo/path?x=1", &[("X-Test", "t")], &body);
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        let j = json(&r.body);
+        assert_eq!(j["method"], "POST");
+        assert_eq!(j["path"], "/echo/path");
+        assert_eq!(j["query"], "x=1");
+        assert_eq!(j["body_len"], 100_000);
+        assert_eq!(j["body_sha256"], sha256_hex(&body));
+        assert_eq!(j["headers"]["HTTP_X_TEST"], "t");
+        assert_eq!(j["headers"]["HTTP_X_FORWARDED_FOR"], "127.0.0.1");
+        // A large streamed response (no Content-Length upstream) arrives whole, re-chunked.
+        let r = http_request(s.addr, "GET", "/big/3000000", &[], b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body.len(), 3_000_000);
+        assert!(r.chunked);
+        assert_eq!(&r.body[..10], b"abcdefghij");
+        let r = http_request(s.addr, "GET", "/status/418", &[], b"");
+        assert_eq!(r.status, 418);
+        let r = http_request(s.addr, "GET", "/headers-out", &[], b"");
+        assert_eq!(r.headers_named("set-cookie").len(), 2, "{:?}", r.headers);
+        let r = http_request(s.addr, "HEAD", "/big-cl/5000", &[], b"");
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_empty());
+    }
+}
+
+#[test]
+fn uwsgi_over_tcp_and_unix() {
+    for u in [Uwsgi::tcp(), Uwsgi::unix()] {
+        let url = match (&u.addr, &u.unix) {
+            (Some(a), _) => format!("uwsgi://{a}"),
+            (_, Some(p)) => format!("uwsgi+unix:{}", p.display()),
+            _ => unreachable!(),
+        };
+        let s = proxy_to(&url, "");
+        let r = http_request(
+            s.addr,
+            "GET",
+            "/some%20path/x?q=1&r=2",
+            &[
+                ("X-Custom", "v"),
+                ("X_Under", "collides"),
+                ("Uwsgi-Script", "evil"),
+            ],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        let j = json(&r.body);
+        assert_eq!(j["server"], "uwsgi");
+        assert_eq!(j["path"], "/some path/x");
+        assert_eq!(j["query"], "q=1&r=2");
+        assert_eq!(j["headers"]["HTTP_X_CUSTOM"], "v");
+        assert!(
+            j["headers"].get("HTTP_X_UNDER").is_none(),
+            "a header with '_' must be dropped: {j}"
+        );
+        assert_eq!(
+            j["environ_uwsgi"],
+            serde_json::json!([]),
+            "no UWSGI_* var from a client"
+        );
+        // A chunked request body is de-chunked for uwsgi, which frames by CONTENT_LENGTH.
+        let raw = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let r = backend::http_raw(s.addr, raw, false).unwrap();
+        let j = json(&r.body);
+        assert_eq!(j["body_len"], 11);
+        assert_eq!(j["body_sha256"], sha256_hex(b"hello world"));
+        let r = http_request(s.addr, "GET", "/big/1000000", &[], b"");
+        assert_eq!(r.body.len(), 1_000_000);
+    }
+}
+
+#[test]
+fn a_slow_client_does_not_make_uringd_buffer_the_whole_response() {
+    let g = Gunicorn::tcp(1);
+    let s = proxy_to(&format!("http://{}", g.addr.unwrap()), "");
+    let mut c = s.connect();
+    c.write_all(b"GET /big/200000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = c.read(&mut buf).unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // the client stalls; gunicorn keeps writing
+    let rss = rss_kib(s.pid());
+    assert!(
+        rss < 64 * 1024,
+        "uringd buffered the response: RSS {rss} KiB"
+    );
+    while got < 200_000_000 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early at {got}");
+        got += n;
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
