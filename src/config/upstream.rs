@@ -149,7 +149,7 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
         name: name.to_string(),
         servers,
         balance,
-        keepalive: raw.keepalive.unwrap_or(32),
+        keepalive: raw.keepalive.unwrap_or(128),
         keepalive_requests: raw.keepalive_requests.unwrap_or(1000),
         keepalive_timeout: dur(
             &raw.keepalive_timeout,
