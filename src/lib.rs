@@ -6,5 +6,6 @@ pub mod http;
 pub mod proxy;
 pub mod ring;
 pub mod serve;
+pub mod statics;
 pub mod stats;
 pub mod worker;

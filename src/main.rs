@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Proxy every path to this upstream (http://IP:PORT, http://unix:/path, uwsgi://IP:PORT, uwsgi+unix:/path)
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
+    /// Serve files: PREFIX=DIR (repeatable), e.g. --static /assets/=/srv/www
+    #[arg(long = "static", value_name = "PREFIX=DIR")]
+    statics: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
                 sqpoll_cpu: a.sqpoll_cpu,
                 admin_token_file: a.admin_token_file,
                 upstream: a.upstream,
+                statics: a.statics,
             };
             match config::load(a.config.as_deref(), &ov) {
                 Ok(cfg) => ExitCode::from(uringd::serve::run(cfg) as u8),

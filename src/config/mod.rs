@@ -77,6 +77,12 @@ pub enum Action {
     },
     /// Proxy to `pools[pool]`.
     Upstream { pool: usize },
+    /// Serve files under `dir`.
+    Static {
+        dir: std::path::PathBuf,
+        index: String,
+        confine: bool,
+    },
 }
 
 /// Overrides from the command line; `None` keeps the file's (or default) value.
@@ -91,6 +97,8 @@ pub struct Overrides {
     pub admin_token_file: Option<String>,
     /// `--upstream URL`: proxy every path there (replaces the file's routes).
     pub upstream: Option<String>,
+    /// `--static PREFIX=DIR` (repeatable): static routes added in front of the others.
+    pub statics: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -222,7 +230,29 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             prefix: Some("/".into()),
             ret: None,
             upstream: Some(u.clone()),
+            static_dir: None,
+            index: None,
+            follow_symlinks_outside: None,
         }];
+    }
+    for (i, s) in ov.statics.iter().enumerate() {
+        let Some((prefix, dir)) = s.split_once('=') else {
+            return err(format!(
+                "--static `{s}`: write it as PREFIX=DIR, e.g. --static /assets/=/srv/www"
+            ));
+        };
+        raw.route.insert(
+            i,
+            RawRoute {
+                name: None,
+                prefix: Some(prefix.to_string()),
+                ret: None,
+                upstream: None,
+                static_dir: Some(dir.to_string()),
+                index: None,
+                follow_symlinks_outside: None,
+            },
+        );
     }
     let mut pools = Vec::new();
     for (name, rp) in &raw.upstream {
@@ -505,6 +535,32 @@ fn validate_route(
         return err(format!(
             "{key}.name must be non-empty without control characters"
         ));
+    }
+    if let Some(dir) = &r.static_dir {
+        if r.ret.is_some() || r.upstream.is_some() {
+            return err(format!(
+                "{key} (prefix \"{prefix}\"): give one of `return`, `upstream` or `static`"
+            ));
+        }
+        let path = std::path::PathBuf::from(dir);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return err(format!("{key}.static = \"{dir}\" is not a directory")),
+            Err(e) => return err(format!("{key}.static = \"{dir}\": {e}")),
+        }
+        let index = r.index.clone().unwrap_or_else(|| "index.html".into());
+        if index.is_empty() || index.contains('/') {
+            return err(format!("{key}.index must be a file name without '/'"));
+        }
+        return Ok(Route {
+            name,
+            prefix,
+            action: Action::Static {
+                dir: path,
+                index,
+                confine: !r.follow_symlinks_outside.unwrap_or(false),
+            },
+        });
     }
     let ret = match (&r.ret, &r.upstream) {
         (Some(_), Some(_)) => {

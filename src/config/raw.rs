@@ -64,6 +64,12 @@ pub struct RawRoute {
     #[serde(rename = "return")]
     pub ret: Option<RawReturn>,
     pub upstream: Option<String>,
+    /// Serve files from this directory.
+    #[serde(rename = "static")]
+    pub static_dir: Option<String>,
+    pub index: Option<String>,
+    /// Allow symlinks under a static root to point outside it (off: they 404).
+    pub follow_symlinks_outside: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Clone)]

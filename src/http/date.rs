@@ -43,6 +43,40 @@ pub fn format_log_time(unix_secs: u64, out: &mut [u8; 26]) {
     put2(&mut out[18..20], sod % 60);
 }
 
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds. The obsolete
+/// RFC 850 and asctime forms are not accepted (None: the caller ignores the header).
+pub fn parse_http_date(s: &[u8]) -> Option<u64> {
+    if s.len() != 29 || &s[25..] != b" GMT" || s[3] != b',' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let t = std::str::from_utf8(s.get(r)?).ok()?;
+        if !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let day = num(5..7)?;
+    let month = MONTH_NAMES.iter().position(|m| &s[8..11] == *m)? as u64 + 1;
+    let year = num(12..16)?;
+    let (h, mi, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
+    if !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 || year < 1970 {
+        return None;
+    }
+    // Days from civil (the inverse of civil_from_days), March-based years.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec)
+}
+
 fn put2(dst: &mut [u8], v: u64) {
     if let [hi, lo] = dst {
         *hi = b'0' + (v / 10 % 10) as u8;
@@ -75,6 +109,23 @@ mod tests {
         let mut out = [0u8; 29];
         format_http_date(t, &mut out);
         String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn parse_round_trips() {
+        for t in [0u64, 784_111_777, 951_782_400, 1_700_000_000, 4_102_444_800] {
+            let mut b = [0u8; 29];
+            format_http_date(t, &mut b);
+            assert_eq!(
+                parse_http_date(&b),
+                Some(t),
+                "{}",
+                String::from_utf8_lossy(&b)
+            );
+        }
+        assert_eq!(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(parse_http_date(b"Sun, 06 Xyz 1994 08:49:37 GMT"), None);
     }
 
     #[test]

@@ -160,8 +160,8 @@ pub struct ErrorPages {
     pages: Vec<Prepared>,
 }
 
-const ERROR_STATUSES: [u16; 13] = [
-    400, 404, 408, 413, 414, 417, 431, 500, 501, 502, 503, 504, 505,
+const ERROR_STATUSES: [u16; 16] = [
+    400, 403, 404, 405, 408, 413, 414, 416, 417, 431, 500, 501, 502, 503, 504, 505,
 ];
 
 impl ErrorPages {
@@ -170,8 +170,8 @@ impl ErrorPages {
             .iter()
             .map(|&s| {
                 let mut p = Prepared::error(s, server);
-                // A 404 is an answer, not a framing doubt: the connection stays usable.
-                p.closes = s != 404;
+                // 403/404/405 are answers, not framing doubts: the connection stays usable.
+                p.closes = !matches!(s, 403..=405);
                 p
             })
             .collect();

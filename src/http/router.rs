@@ -8,6 +8,8 @@ pub enum Target {
     Respond(Prepared),
     /// Proxy to the pool with this index in `Config::pools`.
     Upstream(usize),
+    /// Serve files; the prefix to strip is kept alongside.
+    Static(Box<crate::statics::Site>, usize),
 }
 
 pub struct Router {
@@ -15,11 +17,11 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(cfg: &Config) -> Router {
+    pub fn new(cfg: &Config) -> std::io::Result<Router> {
         let routes = cfg
             .routes
             .iter()
-            .map(|r| {
+            .map(|r| -> std::io::Result<(Vec<u8>, Target)> {
                 let t = match &r.action {
                     Action::Return {
                         status,
@@ -33,11 +35,19 @@ impl Router {
                         false,
                     )),
                     Action::Upstream { pool } => Target::Upstream(*pool),
+                    Action::Static {
+                        dir,
+                        index,
+                        confine,
+                    } => Target::Static(
+                        Box::new(crate::statics::Site::open(dir, index, *confine)?),
+                        r.prefix.len(),
+                    ),
                 };
-                (r.prefix.as_bytes().to_vec(), t)
+                Ok((r.prefix.as_bytes().to_vec(), t))
             })
-            .collect();
-        Router { routes }
+            .collect::<std::io::Result<_>>()?;
+        Ok(Router { routes })
     }
 
     /// The index of the longest route whose prefix the path starts with.

@@ -7,7 +7,7 @@
 //! SEND_ZC when they are at least `zc_threshold` bytes, without a copy into the queue.
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use io_uring::{opcode, types};
@@ -17,15 +17,63 @@ use super::{Completion, Ring, SEND_FLAGS, Token};
 enum Seg {
     Bytes(Vec<u8>),
     Shared(Arc<[u8]>),
+    /// A file range, moved file -> pipe -> socket by the kernel (splice): no userspace copy.
+    File {
+        fd: OwnedFd,
+        pos: u64,
+        end: u64,
+    },
 }
 
 impl Seg {
+    /// The bytes of a memory segment (empty for a file segment).
     fn as_slice(&self) -> &[u8] {
         match self {
             Seg::Bytes(v) => v,
             Seg::Shared(a) => a,
+            Seg::File { .. } => &[],
         }
     }
+}
+
+/// The pipe a connection splices file data through, and what is in it.
+struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+    filled: u32,
+    cap: u32,
+}
+
+impl Pipe {
+    fn new() -> std::io::Result<Pipe> {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 writes two descriptors into the array we pass.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors are fresh and owned by nobody else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // A bigger pipe means fewer splice round trips; the default (64 KiB) if refused.
+        // SAFETY: fcntl on a pipe we own.
+        let got = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        let cap = if got > 0 { got as u32 } else { 64 * 1024 };
+        Ok(Pipe {
+            r,
+            w,
+            filled: 0,
+            cap,
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Stage {
+    #[default]
+    Send,
+    /// file -> pipe
+    SpliceIn,
+    /// pipe -> socket
+    SpliceOut,
 }
 
 /// Bodies at least this large are sent from their shared buffer rather than copied: below
@@ -50,6 +98,9 @@ pub struct OutQueue {
     /// byte is at offset E has been handed to the kernel once `sent >= E`.
     committed: u64,
     sent: u64,
+    /// What the op in flight is (a send, or one half of a splice).
+    stage: Stage,
+    pipe: Option<Pipe>,
 }
 
 /// What a send completion meant for the connection.
@@ -126,10 +177,98 @@ impl OutQueue {
         }
     }
 
+    /// Queues `len` bytes of a file from `pos` (the file is closed when sent).
+    pub fn push_file(&mut self, fd: OwnedFd, pos: u64, len: u64) {
+        self.segs.push_back(Seg::File {
+            fd,
+            pos,
+            end: pos + len,
+        });
+        self.queued += len as usize;
+        self.committed += len;
+    }
+
+    /// Starts the next splice step for a file segment at the front.
+    fn flush_file(&mut self, ring: &mut Ring, sock: RawFd, token: Token) -> bool {
+        if self.pipe.is_none() {
+            match Pipe::new() {
+                Ok(p) => self.pipe = Some(p),
+                Err(_) => return self.file_to_bytes(),
+            }
+        }
+        let (Some(pipe), Some(Seg::File { fd, pos, end })) = (&self.pipe, self.segs.front()) else {
+            return false;
+        };
+        let e = if pipe.filled > 0 {
+            self.stage = Stage::SpliceOut;
+            opcode::Splice::new(
+                types::Fd(pipe.r.as_raw_fd()),
+                -1,
+                types::Fd(sock),
+                -1,
+                pipe.filled,
+            )
+        } else if pos < end {
+            self.stage = Stage::SpliceIn;
+            let len = (end - pos).min(u64::from(pipe.cap)) as u32;
+            opcode::Splice::new(
+                types::Fd(fd.as_raw_fd()),
+                *pos as i64,
+                types::Fd(pipe.w.as_raw_fd()),
+                -1,
+                len,
+            )
+        } else {
+            return false;
+        };
+        // The file and pipe descriptors stay open while the op is in flight (they are owned
+        // here and the ring holds its own references to the files).
+        ring.push(e.build().user_data(token.pack()));
+        self.in_flight = true;
+        true
+    }
+
+    /// Fallback when no pipe can be had (fd exhaustion): read the file into memory.
+    fn file_to_bytes(&mut self) -> bool {
+        let Some(Seg::File { fd, pos, end }) = self.segs.front() else {
+            return false;
+        };
+        let mut v = vec![0u8; (end - pos) as usize];
+        let mut got = 0;
+        while got < v.len() {
+            // SAFETY: reads into the unfilled tail of a live buffer of that length.
+            let n = unsafe {
+                libc::pread(
+                    fd.as_raw_fd(),
+                    v[got..].as_mut_ptr().cast(),
+                    v.len() - got,
+                    (*pos + got as u64) as libc::off_t,
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            got += n as usize;
+        }
+        v.resize(v.len().max(got), 0);
+        if let Some(front) = self.segs.front_mut() {
+            *front = Seg::Bytes(v);
+        }
+        false
+    }
+
     /// Starts a send of the front segment if none is in flight. Returns true if one started.
     pub fn flush(&mut self, ring: &mut Ring, fd: RawFd, token: Token, zc_threshold: usize) -> bool {
         if self.in_flight {
             return false;
+        }
+        if matches!(self.segs.front(), Some(Seg::File { .. })) {
+            if self.flush_file(ring, fd, token) {
+                return true;
+            }
+            if matches!(self.segs.front(), Some(Seg::File { .. })) {
+                return false;
+            }
         }
         // Drop empty byte segments left at the front.
         while let Some(Seg::Bytes(v)) = self.segs.front() {
@@ -163,7 +302,40 @@ impl OutQueue {
         // in_flight is set (and its Arc is held in zc_hold until the ZC notification).
         ring.push(e.user_data(token.pack()));
         self.in_flight = true;
+        self.stage = Stage::Send;
         true
+    }
+
+    /// Applies the completion of one splice step.
+    fn complete_splice(&mut self, c: &Completion) -> SendResult {
+        let stage = std::mem::take(&mut self.stage);
+        if c.result < 0 {
+            return SendResult::Failed(c.result);
+        }
+        let n = c.result as u32;
+        let (Some(pipe), Some(Seg::File { pos, end, .. })) =
+            (&mut self.pipe, self.segs.front_mut())
+        else {
+            return SendResult::Failed(-libc::EIO);
+        };
+        if stage == Stage::SpliceIn {
+            if n == 0 {
+                return SendResult::Failed(-libc::EIO); // the file shrank under us
+            }
+            pipe.filled = n;
+            *pos += u64::from(n);
+            return SendResult::Progress;
+        }
+        if n == 0 {
+            return SendResult::Failed(-libc::EPIPE);
+        }
+        pipe.filled -= n.min(pipe.filled);
+        self.sent += u64::from(n);
+        self.queued = self.queued.saturating_sub(n as usize);
+        if pipe.filled == 0 && *pos >= *end {
+            self.segs.pop_front();
+        }
+        SendResult::Progress
     }
 
     /// Applies a send completion (or a SEND_ZC notification).
@@ -176,6 +348,9 @@ impl OutQueue {
             return SendResult::Notif;
         }
         self.in_flight = false;
+        if self.stage != Stage::Send {
+            return self.complete_splice(c);
+        }
         let zc_more = c.more();
         if zc_more {
             // A notification will follow: the front buffer must outlive it.
@@ -200,9 +375,8 @@ impl OutQueue {
             .is_some_and(|f| self.off >= f.as_slice().len());
         if done {
             self.off = 0;
-            match self.segs.pop_front() {
-                Some(Seg::Bytes(v)) => self.recycle(v),
-                Some(Seg::Shared(_)) | None => {}
+            if let Some(Seg::Bytes(v)) = self.segs.pop_front() {
+                self.recycle(v);
             }
         }
         SendResult::Progress
@@ -225,6 +399,7 @@ impl OutQueue {
         self.segs.clear();
         self.off = 0;
         self.queued = 0;
+        self.pipe = None; // it may hold bytes of a response that will never be sent
     }
 
     /// Releases memory held for reuse (an idle connection should hold none).
@@ -232,6 +407,7 @@ impl OutQueue {
         if !self.busy() && self.queued == 0 {
             self.segs.clear();
             self.spare = None;
+            self.pipe = None; // an idle connection holds no pipe either
         }
     }
 }

@@ -147,7 +147,7 @@ fn build(
     let summary = ring.features.summary();
     let l = &cfg.limits;
     let http = request::HttpCtx {
-        router: Router::new(&cfg),
+        router: Router::new(&cfg).map_err(|e| format!("cannot open a static root: {e}"))?,
         errors: ErrorPages::new(&cfg.server_header),
         limits: parser::Limits {
             max_header_bytes: l.max_header_bytes,

@@ -197,12 +197,16 @@ fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
     } else {
         ctx.router.find(path)
     };
-    if let Some(r) = route
-        && let Target::Upstream(pool) = ctx.router.target(r)
-    {
-        let pool = *pool;
-        super::proxy_req::begin(conn, ctx, buf, &h, r, pool);
-        return;
+    if let Some(r) = route {
+        match ctx.router.target(r) {
+            Target::Upstream(pool) => {
+                let pool = *pool;
+                super::proxy_req::begin(conn, ctx, buf, &h, r, pool);
+                return;
+            }
+            Target::Static(..) => return static_file(conn, ctx, buf, &h, r),
+            Target::Respond(_) => {}
+        }
     }
     let owed = Owed {
         route,
@@ -286,6 +290,88 @@ fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
     if let Some(l) = &mut ctx.log {
         let secs = ctx.now_us.saturating_sub(conn.req_start_us) as f64 / 1e6;
         l.write(conn.peer, &conn.log, status, body_bytes, secs);
+    }
+}
+
+/// A `static` route: answered at once from the file (GET and HEAD only, no request body).
+fn static_file(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, route: usize) {
+    let Target::Static(site, strip) = ctx.router.target(route) else {
+        return;
+    };
+    if !matches!(h.method_kind, Method::Get | Method::Head) {
+        // With a body we cannot stay in step (we do not drain it here): 400 and close.
+        let status = if matches!(h.body, BodyKind::None | BodyKind::Length(0)) {
+            405
+        } else {
+            400
+        };
+        return fail(conn, ctx, status);
+    }
+    if h.body != BodyKind::None && h.body != BodyKind::Length(0) {
+        return fail(conn, ctx, 400);
+    }
+    let path = h.path_or_root(buf);
+    let rel = path.get(*strip..).unwrap_or(b"");
+    let hdr = |n: &[u8]| find_header(buf, &ctx.headers, n);
+    let req = crate::statics::Req {
+        head_only: h.method_kind == Method::Head,
+        if_none_match: hdr(b"if-none-match"),
+        if_modified_since: hdr(b"if-modified-since"),
+        range: hdr(b"range"),
+        if_range: hdr(b"if-range"),
+    };
+    let keep_alive = h.keep_alive && !ctx.draining;
+    let http10 = h.version == Version::Http10;
+    let r = crate::statics::respond(
+        &mut conn.out,
+        site,
+        rel,
+        &req,
+        &ctx.date,
+        &ctx.server_header,
+        keep_alive,
+        http10 && keep_alive,
+    );
+    match r {
+        Ok(reply) => {
+            ctx.stats.count_status(reply.status);
+            track(conn, ctx, Some(route));
+            log(conn, ctx, reply.status, reply.body_len as usize);
+            conn.requests += 1;
+            if !keep_alive || reply.cut {
+                conn.close_after_flush = true;
+            }
+        }
+        Err(status) if matches!(status, 403 | 404) => {
+            let owed = Owed {
+                route: None,
+                head_only: req.head_only,
+                keep_alive,
+                http10,
+            };
+            respond_error(conn, ctx, owed, status);
+        }
+        Err(status) => fail(conn, ctx, status),
+    }
+}
+
+/// A non-closing error page (403, 404) as the answer to a well-formed request.
+fn respond_error(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed, status: u16) {
+    let page = ctx.errors.get(status);
+    ctx.stats.count_status(status);
+    page.write(
+        &mut conn.out,
+        &ctx.date,
+        owed.keep_alive,
+        owed.http10 && owed.keep_alive,
+        owed.head_only,
+        ctx.zc_threshold,
+    );
+    track(conn, ctx, None);
+    log(conn, ctx, status, page.body_len());
+    conn.requests += 1;
+    if !owed.keep_alive {
+        conn.close_after_flush = true;
     }
 }
 

@@ -288,12 +288,12 @@ pub fn read_response<R: BufRead>(r: &mut R, head: bool) -> io::Result<Response> 
     let te = resp
         .header("transfer-encoding")
         .map(str::to_ascii_lowercase);
-    if let Some(te) = te {
-        if te.rsplit(',').next().map(str::trim) == Some("chunked") {
-            resp.chunked = true;
-            read_chunked(r, &mut resp.body)?;
-            return Ok(resp);
-        }
+    if let Some(te) = te
+        && te.rsplit(',').next().map(str::trim) == Some("chunked")
+    {
+        resp.chunked = true;
+        read_chunked(r, &mut resp.body)?;
+        return Ok(resp);
     }
     if let Some(cl) = resp.header("content-length") {
         let n: usize = cl

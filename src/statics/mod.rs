@@ -1,0 +1,258 @@
+//! `static` routes: files under a root, with validators (ETag, Last-Modified), conditional
+//! requests (304), a single byte range (206/416) and HEAD. Bodies of `SPLICE_MIN` bytes or
+//! more go file -> pipe -> socket in the kernel (splice), never through user space.
+
+pub mod mime;
+pub mod resolve;
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::http::date::{format_http_date, parse_http_date};
+use crate::http::response::reason;
+use crate::ring::outq::OutQueue;
+
+use resolve::{Miss, clean_path, open_file, open_root};
+
+/// Below this a file is read into the send queue (one copy beats a pipe round trip).
+const SPLICE_MIN: u64 = 64 * 1024;
+
+pub struct Site {
+    root: OwnedFd,
+    index: String,
+    /// Refuse to follow symlinks out of the root (RESOLVE_BENEATH).
+    confine: bool,
+}
+
+impl Site {
+    pub fn open(dir: &Path, index: &str, confine: bool) -> std::io::Result<Site> {
+        Ok(Site {
+            root: open_root(dir)?,
+            index: index.to_string(),
+            confine,
+        })
+    }
+}
+
+/// The request facts a static answer depends on.
+pub struct Req<'a> {
+    pub head_only: bool,
+    pub if_none_match: Option<&'a [u8]>,
+    pub if_modified_since: Option<&'a [u8]>,
+    pub range: Option<&'a [u8]>,
+    pub if_range: Option<&'a [u8]>,
+}
+
+/// How a response should be written; errors (`Err(status)`) use the error pages.
+pub struct Reply {
+    pub status: u16,
+    pub body_len: u64,
+    /// The file shrank while being read: the connection must close after this.
+    pub cut: bool,
+}
+
+fn etag(f: &resolve::Found) -> String {
+    format!("\"{:x}-{:x}{:x}\"", f.size, f.mtime_s, f.mtime_ns)
+}
+
+/// True if any entity-tag in an If-None-Match list matches (weak comparison).
+fn etag_matches(list: &[u8], tag: &str) -> bool {
+    let tag = tag.as_bytes();
+    list.split(|&b| b == b',').any(|t| {
+        let t = t.trim_ascii();
+        t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag
+    })
+}
+
+/// A single `bytes=` range against `size`: Some(Ok((start, end_inclusive))) to serve,
+/// Some(Err(())) when unsatisfiable (416), None to ignore the header (serve it all).
+fn byte_range(v: &[u8], size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = v.strip_prefix(b"bytes=")?;
+    if spec.contains(&b',') {
+        return None; // several ranges: allowed to answer with the whole file
+    }
+    let dash = spec.iter().position(|&b| b == b'-')?;
+    let num = |s: &[u8]| -> Option<u64> {
+        let s = s.trim_ascii();
+        (!s.is_empty() && s.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(s).ok()?.parse().ok())?
+    };
+    let (a, b) = (&spec[..dash], &spec[dash + 1..]);
+    let r = match (num(a), num(b)) {
+        (Some(s), Some(e)) if s <= e => (s, e.min(size.saturating_sub(1))),
+        (Some(s), None) if b.trim_ascii().is_empty() => (s, size.saturating_sub(1)),
+        (None, Some(n)) if a.trim_ascii().is_empty() && n > 0 => {
+            (size.saturating_sub(n), size.saturating_sub(1))
+        }
+        _ => return None, // malformed: ignored, as RFC 9110 allows
+    };
+    if size == 0 || r.0 >= size {
+        return Some(Err(()));
+    }
+    Some(Ok(r))
+}
+
+/// Writes the answer for `rel` under `site` into `out`. Returns the status and body length,
+/// or Err(status) for the caller's error page (400, 403, 404).
+#[allow(clippy::too_many_arguments)]
+pub fn respond(
+    out: &mut OutQueue,
+    site: &Site,
+    rel: &[u8],
+    req: &Req,
+    date: &[u8; 29],
+    server: &str,
+    keep_alive: bool,
+    http10_keep_alive: bool,
+) -> Result<Reply, u16> {
+    let miss = |m: Miss| -> u16 {
+        match m {
+            Miss::Bad => 400,
+            Miss::Forbidden => 403,
+            Miss::NotFound => 404,
+        }
+    };
+    let path = clean_path(rel).map_err(miss)?;
+    let f = open_file(&site.root, &path, &site.index, site.confine).map_err(miss)?;
+    let tag = etag(&f);
+    let mut lm = [0u8; 29];
+    format_http_date(f.mtime_s.max(0) as u64, &mut lm);
+
+    // Conditionals: If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    let not_modified = match (req.if_none_match, req.if_modified_since) {
+        (Some(inm), _) => etag_matches(inm, &tag),
+        (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| f.mtime_s.max(0) as u64 <= t),
+        _ => false,
+    };
+    let range = if not_modified
+        || req
+            .if_range
+            .is_some_and(|ir| ir.trim_ascii() != tag.as_bytes())
+    {
+        None
+    } else {
+        req.range.and_then(|r| byte_range(r, f.size))
+    };
+    let (status, start, len) = match range {
+        _ if not_modified => (304, 0, 0),
+        Some(Err(())) => (416, 0, 0),
+        Some(Ok((s, e))) => (206, s, e - s + 1),
+        None => (200, 0, f.size),
+    };
+
+    let v = out.bytes();
+    let at = v.len();
+    let _ = write!(v, "HTTP/1.1 {status} {}\r\n", reason(status));
+    if !server.is_empty() {
+        let _ = write!(v, "Server: {server}\r\n");
+    }
+    v.extend_from_slice(b"ETag: ");
+    v.extend_from_slice(tag.as_bytes());
+    v.extend_from_slice(b"\r\nLast-Modified: ");
+    v.extend_from_slice(&lm);
+    v.extend_from_slice(b"\r\n");
+    if status != 304 {
+        let _ = write!(
+            v,
+            "Content-Type: {}\r\nAccept-Ranges: bytes\r\nContent-Length: {len}\r\n",
+            if status == 416 {
+                "text/plain"
+            } else {
+                mime::content_type(&f.name)
+            }
+        );
+    }
+    match status {
+        206 => {
+            let _ = write!(
+                v,
+                "Content-Range: bytes {start}-{}/{}\r\n",
+                start + len - 1,
+                f.size
+            );
+        }
+        416 => {
+            let _ = write!(v, "Content-Range: bytes */{}\r\n", f.size);
+        }
+        _ => {}
+    }
+    v.extend_from_slice(b"Date: ");
+    v.extend_from_slice(date);
+    if !keep_alive {
+        v.extend_from_slice(b"\r\nConnection: close");
+    } else if http10_keep_alive {
+        v.extend_from_slice(b"\r\nConnection: keep-alive");
+    }
+    v.extend_from_slice(b"\r\n\r\n");
+    let n = v.len() - at;
+    out.commit(n);
+
+    let send_body = !req.head_only && (status == 200 || status == 206) && len > 0;
+    let mut cut = false;
+    if send_body {
+        if len >= SPLICE_MIN {
+            out.push_file(f.fd, start, len);
+        } else {
+            cut = !read_into(out, &f.fd, start, len);
+        }
+    }
+    Ok(Reply {
+        status,
+        body_len: if send_body { len } else { 0 },
+        cut,
+    })
+}
+
+/// Copies a small file range into the send queue. Returns false on a short read (the file
+/// shrank): the announced length is then unmet and the caller must close the connection.
+fn read_into(out: &mut OutQueue, fd: &OwnedFd, start: u64, len: u64) -> bool {
+    let v = out.bytes();
+    let at = v.len();
+    v.resize(at + len as usize, 0);
+    let mut got = 0usize;
+    while got < len as usize {
+        // SAFETY: reads into the unfilled tail of the buffer we just sized.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                v[at + got..].as_mut_ptr().cast(),
+                len as usize - got,
+                (start + got as u64) as libc::off_t,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    // Never pad a short read: send what there is and let the caller cut the connection.
+    v.truncate(at + got);
+    out.commit(got);
+    got == len as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(byte_range(b"bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(byte_range(b"bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range(b"bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range(b"bytes=95-200", 100), Some(Ok((95, 99))));
+        assert_eq!(byte_range(b"bytes=100-", 100), Some(Err(())));
+        assert_eq!(byte_range(b"bytes=0-1,5-6", 100), None);
+        assert_eq!(byte_range(b"bytes=9-1", 100), None);
+        assert_eq!(byte_range(b"items=0-1", 100), None);
+        assert_eq!(byte_range(b"bytes=-0", 100), None);
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches(b"\"a\", W/\"b\"", "\"b\""));
+        assert!(etag_matches(b"*", "\"x\""));
+        assert!(!etag_matches(b"\"a\"", "\"b\""));
+    }
+}
