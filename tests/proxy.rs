@@ -376,3 +376,74 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+#[test]
+fn upgrade_tunnels_only_after_101() {
+    use backend::Action;
+    let head101 = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nserver-hello".to_vec();
+    let b = RawBackend::start(Mode::Script(vec![
+        Action::ReadRequest,
+        Action::Write(head101),
+        Action::ReadRequest,
+        Action::Write(b"got-it".to_vec()),
+        Action::Sleep(Duration::from_millis(100)),
+        Action::Close,
+    ]));
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let mut c = s.connect();
+    c.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"server-hello") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("\r\nupgrade: websocket\r\n"),
+        "{text}"
+    );
+    c.write_all(b"ping\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert_eq!(rest, b"got-it", "tunnel relayed both ways, then closed");
+    let seen = b.requests();
+    let first = String::from_utf8_lossy(&seen[0]).to_ascii_lowercase();
+    assert!(
+        first.contains("\r\nupgrade: websocket\r\n")
+            && first.contains("\r\nconnection: upgrade\r\n"),
+        "{first}"
+    );
+    assert_eq!(seen[1], b"ping\r\n\r\n");
+}
+
+#[test]
+fn an_upgrade_answered_without_101_stays_http() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let mut c = s.connect();
+    c.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(common::read_response(&mut c, false).status, 200);
+    c.write_all(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let r = common::read_response(&mut c, false);
+    assert!(
+        String::from_utf8_lossy(&r.body).starts_with("GET /next "),
+        "still HTTP after the refused upgrade"
+    );
+}
+
+#[test]
+fn an_unrequested_101_is_refused() {
+    let b = RawBackend::start(Mode::Fixed(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: Upgrade\r\n\r\n".into(),
+    ));
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 502);
+}

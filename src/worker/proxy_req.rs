@@ -55,6 +55,10 @@ pub struct Proxying {
     pub resp_started: bool,
     /// Close the client connection after this response (HTTP/1.0 close-delimited, etc.).
     pub close_after: bool,
+    /// The client asked to upgrade (WebSocket); forwarded, and a tunnel only after a 101.
+    pub upgrade: bool,
+    /// The upstream answered 101: bytes now flow both ways untouched until either closes.
+    pub tunnel: bool,
 }
 
 fn client_ip(conn: &Conn) -> IpAddr {
@@ -80,6 +84,12 @@ pub fn begin(
     );
     let ip = client_ip(conn);
     let trusted = ctx.trusted_proxies.contains(&ip);
+    // An upgrade is attempted only where it can be: a bodyless HTTP/1.1 GET to an HTTP upstream.
+    let upgrade = h.upgrade
+        && proto == Proto::Http
+        && h.method_kind == Method::Get
+        && h.version == Version::Http11
+        && matches!(h.body, BodyKind::None | BodyKind::Length(0));
     let mut req_head = Vec::with_capacity(buf.len() + 128);
     let body = match (h.body, proto) {
         (BodyKind::Length(n), _) if n > ctx.max_body => return reject(conn, ctx, 413),
@@ -107,7 +117,7 @@ pub fn begin(
                 client_trusted: trusted,
                 scheme: "http",
                 framing,
-                upgrade: false,
+                upgrade,
                 via: "1.1 uringd",
             };
             write_request_head(&mut req_head, buf, h, &ctx.headers, &f);
@@ -157,6 +167,8 @@ pub fn begin(
         attempts: 0,
         resp_started: false,
         close_after: false,
+        upgrade,
+        tunnel: false,
     }));
     conn.proxy_start = true;
     true
@@ -209,6 +221,11 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
     let Phase::Proxy(p) = &mut conn.phase else {
         return Ok(0);
     };
+    if p.tunnel {
+        // After a 101 the client's bytes are the new protocol's: relayed untouched.
+        p.to_up.extend_from_slice(rest);
+        return Ok(rest.len());
+    }
     if p.req_done {
         return Ok(0);
     }

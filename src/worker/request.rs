@@ -97,7 +97,7 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
             Phase::Linger => return data.len(),
             Phase::Admin => return pos,
             Phase::Proxy(p) => {
-                if p.req_done {
+                if p.req_done && !p.tunnel {
                     return pos; // the next pipelined request waits for this response
                 }
                 if p.to_up.len() + conn.up_backlog > OUT_HIGH {

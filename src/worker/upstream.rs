@@ -24,6 +24,8 @@ enum Resp {
     Length(u64),
     Chunked(ChunkedDecoder),
     UntilClose,
+    /// After a 101: raw bytes both ways until either side closes.
+    Tunnel,
     Done,
 }
 
@@ -348,14 +350,20 @@ impl Worker {
                     Ok(r) => break (r, r.head_len),
                 }
             };
-            if r.status == 101 {
-                // No tunnel (yet): an Upgrade was never asked of this upstream.
-                return self.bad_upstream(u, ci);
-            }
             let Phase::Proxy(p) = &mut self.conns[ci].phase else {
                 return;
             };
+            if r.status == 101 && !p.upgrade {
+                // Switching protocols nobody asked for: refuse to tunnel.
+                return self.bad_upstream(u, ci);
+            }
+            let tunnel = r.status == 101;
             let (framing, chunk, resp) = match r.body {
+                _ if tunnel => {
+                    p.tunnel = true;
+                    p.close_after = true;
+                    (ClientFraming::None, false, Resp::Tunnel)
+                }
                 RespBody::None => (ClientFraming::None, false, Resp::Done),
                 RespBody::Length(n) => (
                     ClientFraming::Length(n),
@@ -464,7 +472,7 @@ impl Worker {
                     return self.finish_exchange(u, ci, false);
                 }
             },
-            Some(Resp::UntilClose) => emit(&mut c.out, data),
+            Some(Resp::UntilClose | Resp::Tunnel) => emit(&mut c.out, data),
             Some(Resp::Done) => {
                 if !data.is_empty() {
                     up.keep_alive = false;
@@ -502,6 +510,12 @@ impl Worker {
             return self.close_up(u);
         }
         match self.ups[u].resp {
+            Some(Resp::Tunnel) => {
+                // The upstream ended the tunnel: close the client once it has everything.
+                self.ups[u].resp = Some(Resp::Done);
+                self.conns[ci].close_after_flush = true;
+                self.finish_exchange(u, ci, false)
+            }
             Some(Resp::UntilClose) => {
                 if self.ups[u].chunk_to_client {
                     let c = &mut self.conns[ci];

@@ -13,10 +13,10 @@
 //!   of every request it receives and answers according to a [`Mode`].
 //! - A small client: [`http_get`], [`http_request`], [`read_response`], [`uwsgi_request`].
 //!
-//! Everything listens on 127.0.0.1 or on a Unix socket in a temp dir. Every process started
-//! here runs in its own process group under a tiny `sh` watchdog: dropping the handle kills
-//! the whole group, and if the test process dies without dropping it (a `static`, a crash, a
-//! SIGKILL), the watchdog sees its stdin close and kills the group.
+//! Everything listens on 127.0.0.1 or on a Unix socket in a temp dir. Each Python server runs
+//! in its own process group: dropping the handle stops the server and its workers and reaps
+//! them (no zombies). A tiny `sh` watchdog beside it kills the group if the test process dies
+//! without dropping the handle (a `static`, an abort, a SIGKILL).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -456,19 +456,48 @@ pub fn uwsgi_request(
 unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+const SIGINT: i32 = 2;
 const SIGKILL: i32 = 9;
 
-/// Runs "$@" in the background and waits for stdin to close (the test process dropped the
-/// handle or died), then kills its whole process group. When the server exits on its own,
-/// a marker line goes to stderr.
-const WATCHDOG: &str = r#"( "$@" </dev/null; echo "backend.rs: server exited with status $?" >&2 ) &
-read -r _; kill -9 0"#;
-const EXITED: &str = "backend.rs: server exited with status";
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory effects. Callers only signal processes (or the group) of
+    // a child they have not reaped yet, so the id cannot have been reused.
+    unsafe {
+        kill(pid, sig);
+    }
+}
 
-/// A process group: the watchdog shell, the server and its workers. Killed on drop.
+/// (state, process group) of a live or zombie process, from /proc/<pid>/stat.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    let _ppid = f.next()?;
+    Some((state, f.next()?.parse().ok()?))
+}
+
+/// Pids of the processes in process group `pgid` that have not exited (zombies excluded).
+pub fn process_group_members(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| matches!(proc_stat(pid), Some((s, g)) if g == pgid && s != 'Z' && s != 'X'))
+        .collect()
+}
+
+/// Kills process group `$1` when its stdin closes: the test process died without dropping
+/// the handle (a `static`, an abort, a SIGKILL). Drop kills this watchdog first.
+const WATCHDOG: &str = r#"read -r _; kill -9 -- "-$1" 2>/dev/null"#;
+
+/// A server process (its own process group leader) with its workers, its stderr collected,
+/// and a watchdog. Drop ends them all and reaps them.
 struct Group {
     child: Child,
-    _stdin: ChildStdin,
+    watchdog: Child,
     log: Arc<Mutex<String>>,
 }
 
@@ -476,24 +505,35 @@ const LOG_CAP: usize = 1 << 20;
 
 impl Group {
     fn spawn(program: &str, args: &[String], envs: &[(&str, &str)]) -> Group {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(WATCHDOG)
-            .arg("backend-watchdog")
-            .arg(program)
+        let mut child = Command::new(program)
             .args(args)
             .envs(envs.iter().copied())
             // Imports must not leave __pycache__ in the source tree.
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
+            .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("start /bin/sh for {program}: {e}"));
-        let stdin = child.stdin.take().unwrap();
+            .unwrap_or_else(|e| {
+                panic!("cannot run {program} ({e}); scripts/setup installs it (as root)")
+            });
+        let watchdog = Command::new("/bin/sh")
+            .args(["-c", WATCHDOG, "backend-watchdog"])
+            .arg(child.id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let watchdog = match watchdog {
+            Ok(w) => w,
+            Err(e) => {
+                signal(-(child.id() as i32), SIGKILL);
+                let _ = child.wait();
+                panic!("start /bin/sh watchdog: {e}");
+            }
+        };
         let mut stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
@@ -517,7 +557,7 @@ impl Group {
         });
         Group {
             child,
-            _stdin: stdin,
+            watchdog,
             log,
         }
     }
@@ -526,8 +566,13 @@ impl Group {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits for one of `ok` (true) or `fail` (false) to show in stderr, or the server to exit
-    /// (false); panics after `START_TIMEOUT`.
+    /// The server exited (it stays a zombie until `stop` reaps it).
+    fn exited(&self) -> bool {
+        matches!(proc_stat(self.child.id()), Some(('Z' | 'X', _)) | None)
+    }
+
+    /// Waits for `ok` (true) or one of `fail` (false) to show in stderr, or the server to
+    /// exit (false); panics after `START_TIMEOUT`.
     fn wait_log(&self, what: &str, ok: &str, fail: &[&str]) -> bool {
         let end = Instant::now() + START_TIMEOUT;
         loop {
@@ -535,7 +580,12 @@ impl Group {
             if log.contains(ok) {
                 return true;
             }
-            if log.contains(EXITED) || fail.iter().any(|f| log.contains(f)) {
+            if fail.iter().any(|f| log.contains(f)) {
+                return false;
+            }
+            if self.exited() {
+                // Let the stderr reader catch up with the last lines.
+                std::thread::sleep(Duration::from_millis(50));
                 return false;
             }
             if Instant::now() >= end {
@@ -545,19 +595,31 @@ impl Group {
         }
     }
 
-    fn kill(&mut self) {
-        // SAFETY: kill(2) on our own process group; the group leader is our unreaped child,
-        // so its id cannot have been reused.
-        unsafe {
-            kill(-(self.child.id() as i32), SIGKILL);
+    /// Ends the server and its workers and reaps them, leaving no zombie: SIGKILL to the
+    /// workers (the server reaps them), SIGINT to the server (gunicorn and uWSGI then stop at
+    /// once), SIGKILL to whatever is left after 3 s, then wait.
+    fn stop(&mut self) {
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+        let pid = self.child.id();
+        if !self.exited() {
+            for p in process_group_members(pid) {
+                if p != pid {
+                    signal(p as i32, SIGKILL);
+                }
+            }
+            signal(pid as i32, SIGINT);
+            wait_until(Duration::from_secs(3), || self.exited());
         }
+        // The leader is not reaped yet, so the group id is still ours.
+        signal(-(pid as i32), SIGKILL);
         let _ = self.child.wait();
     }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
-        self.kill();
+        self.stop();
     }
 }
 
@@ -624,7 +686,7 @@ fn start_python(spec: &PySpec, listen: Listen, dir: &ScratchDir) -> (Group, Endp
         let mut group = Group::spawn(what, &(spec.args)(&ep), spec.envs);
         if !group.wait_log(what, &(spec.ok_line)(&ep), spec.clash) {
             let log = group.log();
-            group.kill();
+            group.stop();
             if attempt < attempts && spec.clash.iter().any(|c| log.contains(c)) {
                 continue;
             }
@@ -632,7 +694,7 @@ fn start_python(spec: &PySpec, listen: Listen, dir: &ScratchDir) -> (Group, Endp
         }
         if !wait_until(START_TIMEOUT, || (spec.health)(&ep)) {
             let log = group.log();
-            group.kill();
+            group.stop();
             panic!("{what} on {ep} never answered /health; its stderr:\n{log}");
         }
         return (group, ep);
@@ -741,7 +803,7 @@ impl Gunicorn {
         self.group.log()
     }
 
-    /// The watchdog's pid, which is also the process group id of gunicorn and its workers.
+    /// The gunicorn master's pid, which is also the process group id of it and its workers.
     pub fn pgid(&self) -> u32 {
         self.group.child.id()
     }
@@ -844,7 +906,7 @@ impl Uwsgi {
         self.group.log()
     }
 
-    /// The watchdog's pid, which is also the process group id of uWSGI and its workers.
+    /// The uWSGI master's pid, which is also the process group id of it and its workers.
     pub fn pgid(&self) -> u32 {
         self.group.child.id()
     }
