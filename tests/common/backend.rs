@@ -26,7 +26,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -489,9 +489,10 @@ pub fn process_group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Kills process group `$1` when its stdin closes: the test process died without dropping
-/// the handle (a `static`, an abort, a SIGKILL). Drop kills this watchdog first.
-const WATCHDOG: &str = r#"read -r _; kill -9 -- "-$1" 2>/dev/null"#;
+/// Kills process group `$1` and removes the scratch dir `$2` when its stdin closes: the test
+/// process died without dropping the handle (a `static`, an abort, a SIGKILL). Drop kills
+/// this watchdog first. (dash's kill wants `-PGID` and rejects `--`.)
+const WATCHDOG: &str = r#"read -r _; kill -9 "-$1" 2>/dev/null; rm -rf "$2""#;
 
 /// A server process (its own process group leader) with its workers, its stderr collected,
 /// and a watchdog. Drop ends them all and reaps them.
@@ -504,7 +505,7 @@ struct Group {
 const LOG_CAP: usize = 1 << 20;
 
 impl Group {
-    fn spawn(program: &str, args: &[String], envs: &[(&str, &str)]) -> Group {
+    fn spawn(program: &str, args: &[String], envs: &[(&str, &str)], dir: &Path) -> Group {
         let mut child = Command::new(program)
             .args(args)
             .envs(envs.iter().copied())
@@ -522,6 +523,7 @@ impl Group {
         let watchdog = Command::new("/bin/sh")
             .args(["-c", WATCHDOG, "backend-watchdog"])
             .arg(child.id().to_string())
+            .arg(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -683,7 +685,7 @@ fn start_python(spec: &PySpec, listen: Listen, dir: &ScratchDir) -> (Group, Endp
             Listen::Tcp => Endpoint::Tcp(SocketAddr::from(([127, 0, 0, 1], free_port()))),
             Listen::Unix => Endpoint::Unix(dir.0.join(format!("{what}.sock"))),
         };
-        let mut group = Group::spawn(what, &(spec.args)(&ep), spec.envs);
+        let mut group = Group::spawn(what, &(spec.args)(&ep), spec.envs, &dir.0);
         if !group.wait_log(what, &(spec.ok_line)(&ep), spec.clash) {
             let log = group.log();
             group.stop();
