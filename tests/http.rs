@@ -350,14 +350,6 @@ fn a_client_that_does_not_read_is_paused_not_buffered_without_bound() {
     }
 }
 
-pub fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn server_header_is_configurable() {
     let s = Server::start(

@@ -357,7 +357,7 @@ fn a_slow_client_does_not_make_uringd_buffer_the_whole_response() {
     let mut buf = vec![0u8; 1 << 20];
     let mut got = c.read(&mut buf).unwrap();
     std::thread::sleep(Duration::from_millis(1500)); // the client stalls; gunicorn keeps writing
-    let rss = rss_kib(s.pid());
+    let rss = common::rss_kib(s.pid());
     assert!(
         rss < 64 * 1024,
         "uringd buffered the response: RSS {rss} KiB"
@@ -367,14 +367,6 @@ fn a_slow_client_does_not_make_uringd_buffer_the_whole_response() {
         assert!(n > 0, "closed early at {got}");
         got += n;
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]

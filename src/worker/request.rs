@@ -240,8 +240,15 @@ fn body_done(conn: &mut Conn, ctx: &mut HttpCtx) {
 }
 
 fn respond(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
-    let page = match owed.route.map(|i| ctx.router.target(i)) {
-        Some(Target::Respond(p)) => p,
+    answer(conn, ctx, owed, None);
+}
+
+/// Writes the answer to a well-formed request: its route's prepared response, or the
+/// (non-closing) error page `error` (403, 404, or 404 when no route answers).
+fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed, error: Option<u16>) {
+    let page = match (error, owed.route.map(|i| ctx.router.target(i))) {
+        (Some(status), _) => ctx.errors.get(status),
+        (None, Some(Target::Respond(p))) => p,
         _ => ctx.errors.get(404),
     };
     ctx.stats.count_status(page.status);
@@ -253,9 +260,11 @@ fn respond(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
         owed.head_only,
         ctx.zc_threshold,
     );
-    track(conn, ctx, owed.route);
+    let status = page.status;
     let body = if owed.head_only { 0 } else { page.body_len() };
-    log(conn, ctx, page.status, body);
+    let route = if error.is_some() { None } else { owed.route };
+    track(conn, ctx, route);
+    log(conn, ctx, status, body);
     conn.requests += 1;
     if !owed.keep_alive {
         conn.close_after_flush = true;
@@ -349,29 +358,9 @@ fn static_file(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, route: 
                 keep_alive,
                 http10,
             };
-            respond_error(conn, ctx, owed, status);
+            answer(conn, ctx, owed, Some(status));
         }
         Err(status) => fail(conn, ctx, status),
-    }
-}
-
-/// A non-closing error page (403, 404) as the answer to a well-formed request.
-fn respond_error(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed, status: u16) {
-    let page = ctx.errors.get(status);
-    ctx.stats.count_status(status);
-    page.write(
-        &mut conn.out,
-        &ctx.date,
-        owed.keep_alive,
-        owed.http10 && owed.keep_alive,
-        owed.head_only,
-        ctx.zc_threshold,
-    );
-    track(conn, ctx, None);
-    log(conn, ctx, status, page.body_len());
-    conn.requests += 1;
-    if !owed.keep_alive {
-        conn.close_after_flush = true;
     }
 }
 

@@ -587,16 +587,7 @@ impl Worker {
     /// Answers the client with an error in place of the upstream's answer.
     pub(super) fn proxy_error(&mut self, ci: usize, status: u16) {
         self.http.stats.upstream_errors += u64::from(status != 503);
-        if let Some((u, g)) = self.proxying(ci).and_then(|p| p.up.take()) {
-            let u = u as usize;
-            if self
-                .ups
-                .get(u)
-                .is_some_and(|up| up.generation == g && up.open)
-            {
-                self.release_up(u, false);
-            }
-        }
+        self.detach_up(ci);
         let c = &mut self.conns[ci];
         request::fail(c, &mut self.http, status);
         self.settle(ci);
@@ -821,6 +812,12 @@ impl Worker {
 
     /// The client went away (or timed out): drop its upstream connection, never pool it.
     pub(super) fn abandon_proxy(&mut self, ci: usize) {
+        self.detach_up(ci);
+    }
+
+    /// Takes the client's upstream connection away from it and closes it (never pooled:
+    /// it may be mid-exchange).
+    fn detach_up(&mut self, ci: usize) {
         if let Some((u, g)) = self.proxying(ci).and_then(|p| p.up.take()) {
             let u = u as usize;
             if self

@@ -240,3 +240,12 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Res
     write!(s, "{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}\r\n").unwrap();
     read_response(&mut s, method == "HEAD")
 }
+
+/// Resident memory of a process in KiB (from /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
