@@ -171,3 +171,20 @@ fn workers_are_pinned_to_their_cpus() {
         .collect();
     assert_eq!(seen, want);
 }
+
+#[test]
+fn sqpoll_mode_serves() {
+    let s = Server::start(None, &["--sqpoll"]);
+    let out = raw(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.ends_with("Hello, World!"), "{out}");
+    assert!(
+        s.startup
+            .iter()
+            .any(|l| l.contains("worker 0") && l.contains("sqpoll")),
+        "the worker reports the SQPOLL ring it got: {:?}",
+        s.startup
+    );
+}

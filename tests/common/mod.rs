@@ -15,6 +15,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The admin endpoint, when started with `--admin 127.0.0.1:0`.
     pub admin: Option<SocketAddr>,
+    /// What it printed before it was listening (worker lines with ring features).
+    pub startup: Vec<String>,
     pub log: mpsc::Receiver<String>,
     _dir: Option<TempDir>,
 }
@@ -100,6 +102,7 @@ impl Server {
                             child,
                             addr,
                             admin,
+                            startup: seen,
                             log: rx,
                             _dir: dir,
                         };
