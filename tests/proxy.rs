@@ -439,3 +439,42 @@ fn an_unrequested_101_is_refused() {
     let s = proxy_to(&format!("http://{}", b.addr), "");
     assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 502);
 }
+
+#[test]
+fn upstream_time_is_recorded_per_phase() {
+    let b = RawBackend::start(Mode::Slow(Duration::from_millis(300)));
+    let cfg = format!(
+        "[[route]]\nname = \"app\"\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1", "--admin", "127.0.0.1:0"]);
+    for _ in 0..3 {
+        assert_eq!(http_request(s.addr, "GET", "/", &[], b"").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let admin = s.admin.unwrap();
+    let r = common::request(admin, "GET", "/_uringd/latency?format=json", "");
+    let j = json(&r.body);
+    let up = &j["routes"]["app"]["upstream"];
+    assert_eq!(up["whole"]["count"], 3, "{j}");
+    let connect = up["connect"]["p50"].as_u64().unwrap();
+    let first = up["first_byte"]["p50"].as_u64().unwrap();
+    let whole = up["whole"]["p50"].as_u64().unwrap();
+    assert!(connect < 50_000, "connect {connect} us");
+    assert!(
+        (290_000..1_000_000).contains(&first),
+        "first byte {first} us"
+    );
+    assert!(whole >= first, "whole {whole} < first byte {first}");
+    let r = common::request(admin, "GET", "/_uringd/metrics", "");
+    let text = String::from_utf8(r.body).unwrap();
+    let samples = uringd::stats::render::parse_exposition(&text).unwrap();
+    let n: f64 = samples
+        .iter()
+        .filter(|x| {
+            x.name == "uringd_upstream_duration_seconds_count" && x.label("phase") == Some("whole")
+        })
+        .map(|x| x.value)
+        .sum();
+    assert_eq!(n, 3.0);
+}

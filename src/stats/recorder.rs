@@ -9,16 +9,51 @@ pub struct Recorder {
     routes: Vec<Series>,
     unrouted: Series,
     names: Vec<String>,
+    /// Per route, for proxied routes only: [connect, first byte, whole] upstream times.
+    upstream: Vec<Option<Box<[Series; 3]>>>,
 }
 
 impl Recorder {
-    pub fn new(enabled: bool, route_names: Vec<String>) -> Recorder {
+    /// `proxied[i]` says whether route i proxies (and so has upstream timings).
+    pub fn new(enabled: bool, route_names: Vec<String>, proxied: &[bool]) -> Recorder {
         Recorder {
             enabled,
             routes: route_names.iter().map(|_| Series::default()).collect(),
             unrouted: Series::default(),
+            upstream: proxied.iter().map(|&p| p.then(Box::default)).collect(),
             names: route_names,
         }
+    }
+
+    /// One proxied exchange: microseconds to connect, to the first response byte, and to
+    /// the end of the response, each from the start of the attempt.
+    pub fn record_upstream(&mut self, route: usize, us: [u64; 3], now_s: u64) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(Some(s)) = self.upstream.get_mut(route) {
+            for (series, v) in s.iter_mut().zip(us) {
+                series.record(v, 1, now_s);
+            }
+        }
+    }
+
+    pub fn upstream(&self, w: Window, now_s: u64) -> Vec<(String, [View; 3])> {
+        self.names
+            .iter()
+            .zip(&self.upstream)
+            .filter_map(|(n, s)| {
+                let s = s.as_ref()?;
+                Some((
+                    n.clone(),
+                    [
+                        s[0].view(w, now_s),
+                        s[1].view(w, now_s),
+                        s[2].view(w, now_s),
+                    ],
+                ))
+            })
+            .collect()
     }
 
     /// `n` requests of the same latency in microseconds; `route` None for errors and 404s.
@@ -53,6 +88,9 @@ impl Recorder {
         for s in &mut self.routes {
             s.reset();
         }
+        for s in self.upstream.iter_mut().flatten() {
+            s.iter_mut().for_each(Series::reset);
+        }
     }
 }
 
@@ -62,7 +100,7 @@ mod tests {
 
     #[test]
     fn total_is_routes_plus_unrouted() {
-        let mut r = Recorder::new(true, vec!["a".into(), "b".into()]);
+        let mut r = Recorder::new(true, vec!["a".into(), "b".into()], &[false, true]);
         r.record(Some(0), 10, 1, 0);
         r.record(Some(1), 20, 1, 0);
         r.record(None, 30, 1, 0);
@@ -75,5 +113,14 @@ mod tests {
         r.record(Some(0), 50, 1, 100);
         assert_eq!(r.total(Window::All, 100).hist.len(), 5);
         assert_eq!(r.total(Window::Last60s, 100).hist.len(), 1);
+        // Upstream timings exist for proxied routes only.
+        r.record_upstream(0, [1, 2, 3], 0);
+        r.record_upstream(1, [10, 20, 30], 0);
+        let up = r.upstream(Window::All, 0);
+        assert_eq!(up.len(), 1);
+        assert_eq!(
+            (up[0].0.as_str(), up[0].1[1].hist.len(), up[0].1[2].sum_us),
+            ("b", 1, 30)
+        );
     }
 }

@@ -26,6 +26,8 @@ pub struct WorkerSnapshot {
     pub total: View,
     /// Per route, by route name, in config order.
     pub routes: Vec<(String, View)>,
+    /// Proxied routes only: upstream time as [connect, first byte, whole exchange].
+    pub upstream: Vec<(String, [View; 3])>,
 }
 
 pub struct Snapshot {

@@ -165,6 +165,10 @@ fn build(
         recorder: Recorder::new(
             cfg.histograms,
             cfg.routes.iter().map(|r| r.name.clone()).collect(),
+            &cfg.routes
+                .iter()
+                .map(|r| matches!(r.action, crate::config::Action::Upstream { .. }))
+                .collect::<Vec<_>>(),
         ),
         server_header: cfg.server_header.clone(),
         admin_token: cfg.admin_token.as_ref().map(|t| t.as_bytes().to_vec()),

@@ -40,6 +40,7 @@ impl Worker {
             },
             total: self.http.recorder.total(window, now_s),
             routes: self.http.recorder.routes(window, now_s),
+            upstream: self.http.recorder.upstream(window, now_s),
         }
     }
 

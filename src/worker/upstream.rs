@@ -57,6 +57,10 @@ pub struct UpConn {
     aborting: bool,
     /// Tick of the last activity (idle pooled connections expire from it).
     pub since: u64,
+    /// This exchange's timeline in microseconds: attempt start, connected, first byte.
+    t_start: u64,
+    t_connected: u64,
+    t_first: u64,
 }
 
 impl UpConn {
@@ -149,7 +153,11 @@ impl Worker {
         p.up = Some((u as u32, 0));
         let head = p.req_head.clone();
         let body = std::mem::take(&mut p.to_up);
+        let now_us = self.http.now_us;
         let up = &mut self.ups[u];
+        up.t_start = now_us;
+        up.t_connected = if up.connected { now_us } else { 0 };
+        up.t_first = 0;
         up.client = Some((ci as u32, cgen));
         up.head_buf.clear();
         up.resp = None;
@@ -202,6 +210,9 @@ impl Worker {
                     keep_alive: false,
                     aborting: false,
                     since: 0,
+                    t_start: 0,
+                    t_connected: 0,
+                    t_first: 0,
                 });
                 self.ups.len() - 1
             }
@@ -245,6 +256,7 @@ impl Worker {
             return self.up_failed(u, true);
         }
         self.ups[u].connected = true;
+        self.ups[u].t_connected = self.http.now_us;
         self.settle_up(u);
         // The client's deadline moves from connect_timeout to send/read_timeout.
         if let Some((ci, _)) = self.ups[u].client {
@@ -321,7 +333,11 @@ impl Worker {
 
     fn on_up_data(&mut self, u: usize, data: &[u8]) {
         let now = self.http.now_tick;
+        let now_us = self.http.now_us;
         let up = &mut self.ups[u];
+        if up.t_first == 0 {
+            up.t_first = now_us;
+        }
         up.got_bytes = true;
         up.since = now;
         let Some((ci, cg)) = up.client else {
@@ -598,6 +614,13 @@ impl Worker {
     fn finish_exchange(&mut self, u: usize, ci: usize, reusable: bool) {
         let req_sent = matches!(&self.conns[ci].phase, Phase::Proxy(p) if p.req_done)
             && self.ups[u].out.is_empty();
+        if let Phase::Proxy(p) = &self.conns[ci].phase {
+            let up = &self.ups[u];
+            let at = |t: u64| t.max(up.t_start) - up.t_start;
+            let times = [at(up.t_connected), at(up.t_first), at(self.http.now_us)];
+            let (route, now_s) = (p.route, self.http.now_s());
+            self.http.recorder.record_upstream(route, times, now_s);
+        }
         self.pools[self.ups[u].pool].succeeded(self.ups[u].server);
         self.release_up(u, reusable && req_sent);
         let c = &mut self.conns[ci];

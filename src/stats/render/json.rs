@@ -44,7 +44,16 @@ pub fn latency_json(s: &Snapshot, route: Option<&str>) -> Option<String> {
     let mut routes = Map::new();
     for name in &names {
         let v = summary::merged_route(s, name).unwrap_or_else(View::empty);
-        routes.insert(name.clone(), Value::Object(latency_entries(&v)));
+        let mut entry = latency_entries(&v);
+        // Proxied routes: where the time went upstream (each from the attempt's start).
+        if let Some([connect, first, whole]) = summary::merged_upstream(s, name) {
+            let mut up = Map::new();
+            up.insert("connect".into(), Value::Object(latency_entries(&connect)));
+            up.insert("first_byte".into(), Value::Object(latency_entries(&first)));
+            up.insert("whole".into(), Value::Object(latency_entries(&whole)));
+            entry.insert("upstream".into(), Value::Object(up));
+        }
+        routes.insert(name.clone(), Value::Object(entry));
     }
 
     let workers: Vec<Value> = s

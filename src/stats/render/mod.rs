@@ -84,6 +84,7 @@ pub(crate) mod fixtures {
                 .iter()
                 .map(|(name, v)| (name.to_string(), view(v)))
                 .collect(),
+            upstream: Vec::new(),
         }
     }
 

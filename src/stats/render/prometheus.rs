@@ -94,6 +94,38 @@ fn latency_family(out: &mut String, s: &Snapshot) {
     }
 }
 
+/// Upstream time of proxied routes, per phase (connect, first byte, whole exchange).
+fn upstream_family(out: &mut String, s: &Snapshot) {
+    let name = "uringd_upstream_duration_seconds";
+    if s.workers.iter().all(|w| w.upstream.is_empty()) {
+        return;
+    }
+    header(
+        out,
+        name,
+        "histogram",
+        "Upstream time of proxied requests from the start of the attempt: to connected, to the first response byte, to the end of the response.",
+    );
+    for w in &s.workers {
+        for (route, views) in &w.upstream {
+            for (phase, v) in ["connect", "first_byte", "whole"].iter().zip(views) {
+                let labels = format!(
+                    "worker=\"{}\",route=\"{}\",phase=\"{phase}\"",
+                    w.id,
+                    escape_label(route)
+                );
+                for ((le, _), count) in BUCKETS.iter().zip(bucket_counts(&v.hist)) {
+                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+                }
+                let count = v.hist.len();
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", v.sum_us as f64 / 1e6);
+                let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+            }
+        }
+    }
+}
+
 /// A family with one sample per worker.
 fn per_worker(
     out: &mut String,
@@ -119,6 +151,7 @@ fn counter(out: &mut String, s: &Snapshot, name: &str, help: &str, value: fn(&Co
 pub fn prometheus(s: &Snapshot) -> String {
     let mut out = String::new();
     latency_family(&mut out, s);
+    upstream_family(&mut out, s);
 
     counter(
         &mut out,

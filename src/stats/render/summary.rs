@@ -51,6 +51,24 @@ pub fn worker_route(w: &WorkerSnapshot, name: &str) -> View {
     v
 }
 
+/// A proxied route's upstream timings ([connect, first byte, whole]) merged across
+/// workers; None if no worker has any for it.
+pub fn merged_upstream(s: &Snapshot, name: &str) -> Option<[View; 3]> {
+    let mut found = false;
+    let mut out = [View::empty(), View::empty(), View::empty()];
+    for w in &s.workers {
+        for (n, vs) in &w.upstream {
+            if n == name {
+                found = true;
+                for (o, v) in out.iter_mut().zip(vs) {
+                    merge_into(o, v);
+                }
+            }
+        }
+    }
+    found.then_some(out)
+}
+
 /// Route names in config order, each once. Unlike `Snapshot::route_names` this looks at every
 /// worker, not only the first, so a route is never hidden by a worker that lacks it.
 pub fn route_names(s: &Snapshot) -> Vec<String> {
