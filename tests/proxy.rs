@@ -478,3 +478,63 @@ fn upstream_time_is_recorded_per_phase() {
         .sum();
     assert_eq!(n, 3.0);
 }
+
+#[test]
+fn active_health_checks_take_a_failing_server_out() {
+    let bad = RawBackend::start(Mode::Fixed(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nbad!".into(),
+    ));
+    let good = RawBackend::start(Mode::Echo);
+    let cfg = pool_cfg(
+        &[
+            format!("http://{}", bad.addr),
+            format!("http://{}", good.addr),
+        ],
+        "max_fails = 0\nhealth_interval = \"100ms\"\nhealth_path = \"/healthz\"",
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    std::thread::sleep(Duration::from_millis(600));
+    for i in 0..10 {
+        let r = http_request(s.addr, "GET", "/x", &[], b"");
+        assert_eq!(r.status, 200, "request {i} went to the failing server");
+    }
+    let probes = bad.requests_text();
+    assert!(
+        probes
+            .iter()
+            .any(|r| r.starts_with("GET /healthz HTTP/1.1\r\n")),
+        "{probes:?}"
+    );
+}
+
+#[test]
+fn a_pool_with_no_healthy_server_answers_503_itself() {
+    let bad = RawBackend::start(Mode::Fixed(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nbad!".into(),
+    ));
+    let cfg = pool_cfg(
+        &[format!("http://{}", bad.addr)],
+        "max_fails = 0\nhealth_interval = \"100ms\"",
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    std::thread::sleep(Duration::from_millis(600));
+    let r = http_request(s.addr, "GET", "/", &[], b"");
+    assert_eq!(r.status, 503);
+    assert_ne!(
+        r.body, b"bad!",
+        "uringd's own 503, not the backend's answer"
+    );
+}
+
+#[test]
+fn uwsgi_health_checks_keep_a_live_server_healthy() {
+    let u = Uwsgi::tcp();
+    let cfg = pool_cfg(
+        &[format!("uwsgi://{}", u.addr.unwrap())],
+        "health_interval = \"100ms\"\nhealth_path = \"/health\"",
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    std::thread::sleep(Duration::from_millis(600));
+    let r = http_request(s.addr, "GET", "/health", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+}

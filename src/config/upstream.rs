@@ -52,6 +52,10 @@ pub struct Pool {
     pub fail_timeout: Duration,
     /// Extra attempts on another server (or a fresh connection) where that is safe.
     pub retries: u32,
+    /// Active health checks every interval (with jitter): `GET health_path` for HTTP
+    /// pools, a uwsgi ping for uwsgi pools. None: passive health only.
+    pub health_interval: Option<Duration>,
+    pub health_path: String,
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -68,6 +72,8 @@ pub struct RawPool {
     pub max_fails: Option<u32>,
     pub fail_timeout: Option<DurationValue>,
     pub retries: Option<u32>,
+    pub health_interval: Option<DurationValue>,
+    pub health_path: Option<String>,
 }
 
 /// Parses one server URL; `key` names the config key in errors.
@@ -178,6 +184,29 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
             Duration::from_secs(10),
         )?,
         retries: raw.retries.unwrap_or(1),
+        health_interval: match &raw.health_interval {
+            None => None,
+            Some(v) => {
+                let d =
+                    parse_duration(v).map_err(|m| format!("{}: {m}", key("health_interval")))?;
+                if d < Duration::from_millis(100) {
+                    return Err(format!("{}: use at least 100ms", key("health_interval")));
+                }
+                Some(d)
+            }
+        },
+        health_path: match &raw.health_path {
+            None => "/".into(),
+            Some(p) if p.starts_with('/') && !p.bytes().any(|b| b <= 0x20 || b == 0x7f) => {
+                p.clone()
+            }
+            Some(p) => {
+                return Err(format!(
+                    "{}: `{p}` must start with '/' and have no spaces",
+                    key("health_path")
+                ));
+            }
+        },
     })
 }
 

@@ -71,6 +71,9 @@ pub struct Worker {
     pub(super) up_scratch: Vec<u8>,
     /// Client addresses are looked up (getpeername) only if something needs them.
     need_peer: bool,
+    /// Jitter source for health probe times.
+    pub(super) probe_rng: u64,
+    any_health_checks: bool,
     pub(super) gathers: Vec<Gather>,
     pub(super) next_gather: u64,
     date_secs: u64,
@@ -120,6 +123,8 @@ impl Worker {
             pools: cfg.pools.iter().map(PoolState::new).collect(),
             up_scratch: Vec::with_capacity(64 * 1024),
             need_peer: http.log.is_some() || !cfg.pools.is_empty(),
+            probe_rng: 0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
+            any_health_checks: cfg.pools.iter().any(|p| p.health_interval.is_some()),
             gathers: Vec::new(),
             next_gather: 0,
             ring,
@@ -552,6 +557,9 @@ impl Worker {
         }
         if now.is_multiple_of(10) && !self.pools.is_empty() {
             self.sweep_idle_ups();
+        }
+        if self.any_health_checks && self.drain_deadline.is_none() {
+            self.run_probes();
         }
         self.wheel.advance(now, &mut self.fired);
         let fired = std::mem::take(&mut self.fired);

@@ -3,6 +3,7 @@
 mod accesslog;
 mod conn;
 mod event_loop;
+mod health;
 pub mod listener;
 mod pools;
 mod proxy_req;

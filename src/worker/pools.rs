@@ -11,6 +11,9 @@ pub struct ServerState {
     fails: u32,
     fail_window_start: u64,
     down_until: u64,
+    /// Active health: when the next probe is due, and the probe connection in flight.
+    pub next_probe: u64,
+    pub probe: Option<(u32, u32)>,
 }
 
 pub struct PoolState {
@@ -31,6 +34,8 @@ impl PoolState {
                     fails: 0,
                     fail_window_start: 0,
                     down_until: 0,
+                    next_probe: 0,
+                    probe: None,
                 })
                 .collect(),
         }
@@ -81,6 +86,19 @@ impl PoolState {
 
     pub fn succeeded(&mut self, server: usize) {
         self.servers[server].fails = 0;
+    }
+
+    /// An active probe answered: healthy clears any down state; unhealthy takes the server
+    /// out until a later probe succeeds.
+    pub fn probed(&mut self, server: usize, healthy: bool) {
+        let s = &mut self.servers[server];
+        s.probe = None;
+        if healthy {
+            s.down_until = 0;
+            s.fails = 0;
+        } else {
+            s.down_until = u64::MAX;
+        }
     }
 }
 

@@ -33,9 +33,11 @@ pub struct UpConn {
     fd: RawFd,
     pub generation: u32,
     pub open: bool,
-    pool: usize,
-    server: usize,
-    proto: Proto,
+    pub(super) pool: usize,
+    pub(super) server: usize,
+    pub(super) proto: Proto,
+    /// An active health probe (no client; its answer decides the server's health).
+    pub(super) probe: bool,
     connector: Option<Connector>,
     connected: bool,
     /// Serving this client request: (slab index, generation).
@@ -46,7 +48,7 @@ pub struct UpConn {
     recv_cancelled: bool,
     /// Reading paused because the client is not taking the response fast enough.
     paused: bool,
-    head_buf: Vec<u8>,
+    pub(super) head_buf: Vec<u8>,
     resp: Option<Resp>,
     /// Client framing for the body: re-chunk, or copy.
     chunk_to_client: bool,
@@ -175,7 +177,7 @@ impl Worker {
         self.settle_up(u);
     }
 
-    fn open_up(&mut self, pool: usize, server: usize) -> std::io::Result<usize> {
+    pub(super) fn open_up(&mut self, pool: usize, server: usize) -> std::io::Result<usize> {
         let s = &self.cfg.pools[pool].servers[server];
         let mut connector = match &s.addr {
             Addr::Tcp(a) => Connector::tcp(a),
@@ -193,6 +195,7 @@ impl Worker {
                     pool: 0,
                     server: 0,
                     proto,
+                    probe: false,
                     connector: None,
                     connected: false,
                     client: None,
@@ -225,6 +228,7 @@ impl Worker {
         up.pool = pool;
         up.server = server;
         up.proto = proto;
+        up.probe = false;
         up.connector = Some(connector);
         up.connected = false;
         up.client = None;
@@ -341,6 +345,9 @@ impl Worker {
         up.got_bytes = true;
         up.since = now;
         let Some((ci, cg)) = up.client else {
+            if up.probe {
+                return self.probe_data(u, data);
+            }
             // Bytes on an idle pooled connection: it is out of step, drop it.
             return self.close_up(u);
         };
@@ -518,6 +525,9 @@ impl Worker {
 
     fn on_up_eof(&mut self, u: usize) {
         let Some((ci, cg)) = self.ups[u].client else {
+            if self.ups[u].probe {
+                return self.probe_done(u, false); // closed before answering the probe
+            }
             return self.close_up(u); // an idle pooled connection was closed by the upstream
         };
         let ci = ci as usize;
@@ -553,6 +563,9 @@ impl Worker {
 
     /// The upstream failed before answering: retry where safe, else 502.
     fn up_failed(&mut self, u: usize, connect: bool) {
+        if self.ups[u].probe {
+            return self.probe_done(u, false);
+        }
         let now = self.http.now_tick;
         let up = &self.ups[u];
         let (pool, server, reused, got) = (up.pool, up.server, up.reused, up.got_bytes);

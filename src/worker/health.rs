@@ -1,0 +1,130 @@
+//! Active health checks: per worker, per server, every `health_interval` with +-10% jitter
+//! (so workers do not probe in lockstep): `GET health_path` on a fresh connection, as HTTP
+//! or as a uwsgi request, 2xx/3xx being healthy. (Not the uwsgi ping packet: Debian's uWSGI
+//! does not load the ping plugin and just closes, and a GET checks the app, not only the
+//! socket.) A probe that fails, times out or gets another answer takes the server out until
+//! a later probe succeeds.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::config::upstream::Proto;
+use crate::http::parser::{self, Limits};
+use crate::proxy::resphead::{RespError, parse_response_head};
+use crate::proxy::uwsgi::{self, UwsgiVars};
+
+use super::event_loop::{Worker, to_ticks};
+
+impl Worker {
+    fn jitter(&mut self, ticks: u64) -> u64 {
+        // xorshift64: cheap, good enough to spread probes; not for anything secret.
+        let mut x = self.probe_rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.probe_rng = x;
+        let spread = (ticks / 5).max(1); // +-10%
+        ticks - ticks / 10 + x % spread
+    }
+
+    /// Called every tick: starts due probes, fails probes that outlived their interval.
+    pub(super) fn run_probes(&mut self) {
+        let now = self.http.now_tick;
+        let cfg = self.cfg.clone();
+        for (pi, pc) in cfg.pools.iter().enumerate() {
+            let Some(interval) = pc.health_interval else {
+                continue;
+            };
+            let every = to_ticks(interval);
+            for si in 0..pc.servers.len() {
+                let s = &self.pools[pi].servers[si];
+                if s.next_probe == 0 {
+                    // First probe at a random point of the first interval.
+                    let first = now + 1 + self.jitter(every) % every;
+                    self.pools[pi].servers[si].next_probe = first;
+                    continue;
+                }
+                if now < s.next_probe {
+                    continue;
+                }
+                if let Some((u, g)) = s.probe {
+                    // Still unanswered after a whole interval: a failure.
+                    let u = u as usize;
+                    if self
+                        .ups
+                        .get(u)
+                        .is_some_and(|up| up.open && up.generation == g)
+                    {
+                        self.close_up(u);
+                    }
+                    self.pools[pi].probed(si, false);
+                }
+                let next = now + self.jitter(every);
+                self.pools[pi].servers[si].next_probe = next;
+                self.probe_start(pi, si);
+            }
+        }
+    }
+
+    fn probe_start(&mut self, pool: usize, server: usize) {
+        let Ok(u) = self.open_up(pool, server) else {
+            return self.pools[pool].probed(server, false);
+        };
+        let http = format!(
+            "GET {} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: uringd-health\r\nConnection: close\r\n\r\n",
+            self.cfg.pools[pool].health_path
+        );
+        let mut req = Vec::new();
+        match self.cfg.pools[pool].servers[server].proto {
+            Proto::Http => req.extend_from_slice(http.as_bytes()),
+            Proto::Uwsgi => {
+                let Ok(h) =
+                    parser::parse_head(http.as_bytes(), &Limits::default(), &mut self.http.headers)
+                else {
+                    return self.pools[pool].probed(server, false);
+                };
+                let v = UwsgiVars {
+                    remote_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    remote_port: 0,
+                    server_name: "uringd-health",
+                    server_port: 0,
+                    scheme: "http",
+                    content_length: 0,
+                    client_trusted: true,
+                };
+                if uwsgi::write_request(&mut req, http.as_bytes(), &h, &self.http.headers, &v)
+                    .is_err()
+                {
+                    return self.pools[pool].probed(server, false);
+                }
+            }
+        }
+        let up = &mut self.ups[u];
+        up.probe = true;
+        up.out.bytes().extend_from_slice(&req);
+        up.out.commit(req.len());
+        let g = up.generation;
+        self.pools[pool].servers[server].probe = Some((u as u32, g));
+        self.settle_up(u);
+    }
+
+    /// Bytes from a probe connection: decide as soon as the answer's head is in.
+    pub(super) fn probe_data(&mut self, u: usize, data: &[u8]) {
+        let up = &mut self.ups[u];
+        up.head_buf.extend_from_slice(data);
+        // uWSGI answers a uwsgi request with an HTTP response too.
+        let healthy =
+            match parse_response_head(&up.head_buf, false, 16 * 1024, &mut self.http.headers) {
+                Err(RespError::Incomplete) => return,
+                Err(_) => false,
+                Ok(r) => (200..400).contains(&r.status),
+            };
+        self.probe_done(u, healthy);
+    }
+
+    pub(super) fn probe_done(&mut self, u: usize, healthy: bool) {
+        let (pool, server) = (self.ups[u].pool, self.ups[u].server);
+        self.ups[u].probe = false;
+        self.pools[pool].probed(server, healthy);
+        self.close_up(u);
+    }
+}
