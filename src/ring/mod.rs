@@ -104,6 +104,18 @@ impl Ring {
         self.push(e);
     }
 
+    /// A single-shot receive into a provided buffer (re-armed by the caller after each
+    /// CQE). Used on AF_UNIX sockets, where multishot recv can miss the EOF CQE (a kernel
+    /// race: liburing issue #1549).
+    pub fn recv_single(&mut self, fd: RawFd, bgid: u16, len: u32, token: Token) {
+        let e = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+            .buf_group(bgid)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+            .user_data(token.pack());
+        self.push(e);
+    }
+
     /// Cancels the one request whose user_data is `target`.
     pub fn cancel(&mut self, target: Token, token: Token) {
         let e = opcode::AsyncCancel::new(target.pack())

@@ -38,6 +38,8 @@ pub struct UpConn {
     pub(super) proto: Proto,
     /// An active health probe (no client; its answer decides the server's health).
     pub(super) probe: bool,
+    /// A Unix socket: receive with single-shot recvs (multishot can miss the EOF there).
+    unix: bool,
     connector: Option<Connector>,
     connected: bool,
     /// Serving this client request: (slab index, generation).
@@ -184,6 +186,7 @@ impl Worker {
             Addr::Unix(p) => Connector::unix(p)?,
         };
         let fd = new_socket(connector.family())?;
+        let unix = connector.family() == libc::AF_UNIX;
         let proto = s.proto;
         let u = match self.up_free.pop() {
             Some(u) => u as usize,
@@ -196,6 +199,7 @@ impl Worker {
                     server: 0,
                     proto,
                     probe: false,
+                    unix: false,
                     connector: None,
                     connected: false,
                     client: None,
@@ -229,6 +233,7 @@ impl Worker {
         up.server = server;
         up.proto = proto;
         up.probe = false;
+        up.unix = unix;
         up.connector = Some(connector);
         up.connected = false;
         up.client = None;
@@ -255,6 +260,10 @@ impl Worker {
         let Some(u) = self.live_up(t) else { return };
         if let Some(cn) = &mut self.ups[u].connector {
             cn.completed();
+        }
+        if self.ups[u].aborting {
+            // Closed while connecting: this was the last op the slot waited for.
+            return self.settle_up(u);
         }
         if c.result < 0 {
             return self.up_failed(u, true);
@@ -732,8 +741,13 @@ impl Worker {
             self.up_dirty.push(u as u32);
         }
         if !up.recv_armed && !up.paused {
-            self.ring
-                .recv_multi(up.fd, self.bufs.group(), tok(Op::UpRecv, u, up.generation));
+            let t = tok(Op::UpRecv, u, up.generation);
+            if up.unix {
+                self.ring
+                    .recv_single(up.fd, self.bufs.group(), self.bufs.buf_size(), t);
+            } else {
+                self.ring.recv_multi(up.fd, self.bufs.group(), t);
+            }
             up.recv_armed = true;
         } else if up.paused && up.recv_armed && !up.recv_cancelled {
             self.ring.cancel(

@@ -78,11 +78,19 @@ impl Server {
             .expect("start uringd");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // URINGD_TEST_LOG=DIR keeps each server's stderr in DIR/uringd-PID.log (debugging).
+        let keep = std::env::var_os("URINGD_TEST_LOG")
+            .map(|d| std::path::PathBuf::from(d).join(format!("uringd-{}.log", child.id())));
         std::thread::spawn(move || {
+            let mut keep = keep.and_then(|p| std::fs::File::create(p).ok());
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(f) = keep.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
                 if tx.send(line).is_err() {
-                    break;
+                    // The test stopped reading; keep draining so the server never blocks.
+                    continue;
                 }
             }
         });
