@@ -393,3 +393,32 @@ fn many_concurrent_connections() {
         t.join().unwrap();
     }
 }
+
+/// A client that leaves in the middle of a large response must not leave its bytes behind
+/// for the next connection that gets the same slot (a cross-client leak).
+#[test]
+fn a_slot_reused_after_an_abandoned_response_starts_clean() {
+    let big = "L".repeat(4 * 1024 * 1024);
+    let cfg = format!(
+        "[[route]]\nprefix=\"/big\"\nreturn={{body=\"{big}\"}}\n[[route]]\nprefix=\"/\"\nreturn={{body=\"small\"}}\n"
+    );
+    let s = Server::start(Some(&cfg), &[]);
+    for round in 0..5 {
+        let mut a = s.connect();
+        a.write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut some = [0u8; 1000];
+        let _ = std::io::Read::read(&mut a, &mut some).unwrap();
+        drop(a); // leaves with megabytes still queued
+        std::thread::sleep(Duration::from_millis(200));
+        let mut b = s.connect();
+        b.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let r = read_response(&mut b, false);
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"small"[..]),
+            "round {round}: {:?}",
+            &r.head
+        );
+    }
+}

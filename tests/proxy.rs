@@ -538,3 +538,79 @@ fn uwsgi_health_checks_keep_a_live_server_healthy() {
     let r = http_request(s.addr, "GET", "/health", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn large_bodies_are_spliced_intact_and_the_connection_is_reused() {
+    let b = RawBackend::start(Mode::Echo);
+    // Threshold 64 KiB: the echoed 600 KB body goes socket -> pipe -> socket.
+    let cfg = format!(
+        "[server]\nsplice_threshold = \"64KiB\"\n[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1", "--admin", "127.0.0.1:0"]);
+    let body: Vec<u8> = (0..600_000u32).map(|i| (i % 253) as u8).collect();
+    for round in 0..3 {
+        let r = http_request(s.addr, "POST", "/splice", &[], &body);
+        assert_eq!(r.status, 200, "round {round}");
+        assert!(
+            r.body.ends_with(&body),
+            "round {round}: spliced body differs"
+        );
+        assert_eq!(
+            r.header("content-length")
+                .unwrap()
+                .parse::<usize>()
+                .unwrap(),
+            r.body.len()
+        );
+    }
+    let r = http_request(s.addr, "GET", "/after", &[], b"");
+    assert!(
+        String::from_utf8_lossy(&r.body).starts_with("GET /after "),
+        "in step after splicing"
+    );
+    assert_eq!(
+        b.connections(),
+        1,
+        "the upstream connection survives splicing and is reused"
+    );
+    let w = common::request(s.admin.unwrap(), "GET", "/_uringd/workers", "");
+    let w = json(&w.body);
+    assert_eq!(
+        w[0]["spliced_bodies"], 3,
+        "the bodies really went by splice: {w}"
+    );
+}
+
+#[test]
+fn spliced_content_length_body_from_gunicorn_with_a_stalled_client() {
+    let g = Gunicorn::tcp_threads(1, 2);
+    let s = proxy_to(&format!("http://{}", g.addr.unwrap()), "");
+    let mut c = s.connect();
+    c.write_all(b"GET /big-cl/100000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let got = c.read(&mut buf).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let rss = common::rss_kib(s.pid());
+    assert!(rss < 64 * 1024, "uringd buffered the body: RSS {rss} KiB");
+    let head_end = buf[..got]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    assert!(String::from_utf8_lossy(&buf[..head_end]).contains("Content-Length: 100000000"));
+    let mut body = got - head_end;
+    let first = buf[head_end..got].to_vec();
+    assert!(first.is_empty() || first.starts_with(b"abcdefghij"));
+    while body < 100_000_000 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early at {body}");
+        body += n;
+    }
+    assert_eq!(body, 100_000_000);
+    // The connection is still in step for a next request.
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(common::read_response(&mut c, false).status, 200);
+}

@@ -34,6 +34,9 @@ pub struct Config {
     pub histograms: bool,
     pub pools: Vec<upstream::Pool>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Proxied response bodies with a Content-Length at least this large are spliced
+    /// upstream socket -> pipe -> client socket instead of copied through uringd.
+    pub splice_threshold: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -492,6 +495,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         histograms: s.histograms.unwrap_or(true),
         pools,
         trusted_proxies,
+        splice_threshold: size(&s.splice_threshold, "server.splice_threshold", 256 * 1024)?,
     })
 }
 

@@ -40,6 +40,7 @@ pub struct RawServer {
     pub admin_token_file: Option<String>,
     pub access_log: Option<String>,
     pub histograms: Option<bool>,
+    pub splice_threshold: Option<SizeValue>,
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]

@@ -17,11 +17,13 @@ use super::{Completion, Ring, SEND_FLAGS, Token};
 enum Seg {
     Bytes(Vec<u8>),
     Shared(Arc<[u8]>),
-    /// A file range, moved file -> pipe -> socket by the kernel (splice): no userspace copy.
+    /// A file range, or the next bytes of a socket (`seekable` false: a proxied body),
+    /// moved source -> pipe -> socket by the kernel (splice): no userspace copy.
     File {
         fd: OwnedFd,
         pos: u64,
         end: u64,
+        seekable: bool,
     },
 }
 
@@ -183,9 +185,35 @@ impl OutQueue {
             fd,
             pos,
             end: pos + len,
+            seekable: true,
         });
         self.queued += len as usize;
         self.committed += len;
+    }
+
+    /// Queues the next `len` bytes read from a socket (a proxied body), spliced through.
+    pub fn push_stream(&mut self, fd: OwnedFd, len: u64) {
+        self.segs.push_back(Seg::File {
+            fd,
+            pos: 0,
+            end: len,
+            seekable: false,
+        });
+        self.queued += len as usize;
+        self.committed += len;
+    }
+
+    /// A socket segment is still queued (the proxied body is not through yet).
+    pub fn has_stream(&self) -> bool {
+        self.segs.iter().any(|s| {
+            matches!(
+                s,
+                Seg::File {
+                    seekable: false,
+                    ..
+                }
+            )
+        })
     }
 
     /// Starts the next splice step for a file segment at the front.
@@ -196,7 +224,16 @@ impl OutQueue {
                 Err(_) => return self.file_to_bytes(),
             }
         }
-        let (Some(pipe), Some(Seg::File { fd, pos, end })) = (&self.pipe, self.segs.front()) else {
+        let (
+            Some(pipe),
+            Some(Seg::File {
+                fd,
+                pos,
+                end,
+                seekable,
+            }),
+        ) = (&self.pipe, self.segs.front())
+        else {
             return false;
         };
         let e = if pipe.filled > 0 {
@@ -213,7 +250,7 @@ impl OutQueue {
             let len = (end - pos).min(u64::from(pipe.cap)) as u32;
             opcode::Splice::new(
                 types::Fd(fd.as_raw_fd()),
-                *pos as i64,
+                if *seekable { *pos as i64 } else { -1 },
                 types::Fd(pipe.w.as_raw_fd()),
                 -1,
                 len,
@@ -230,7 +267,14 @@ impl OutQueue {
 
     /// Fallback when no pipe can be had (fd exhaustion): read the file into memory.
     fn file_to_bytes(&mut self) -> bool {
-        let Some(Seg::File { fd, pos, end }) = self.segs.front() else {
+        let Some(Seg::File {
+            fd,
+            pos,
+            end,
+            seekable: true,
+        }) = self.segs.front()
+        else {
+            // A socket cannot be re-read: without a pipe it waits (its timeout will cut it).
             return false;
         };
         let mut v = vec![0u8; (end - pos) as usize];
@@ -320,7 +364,8 @@ impl OutQueue {
         };
         if stage == Stage::SpliceIn {
             if n == 0 {
-                return SendResult::Failed(-libc::EIO); // the file shrank under us
+                // The file shrank under us, or the upstream closed before the whole body.
+                return SendResult::Failed(-libc::EIO);
             }
             pipe.filled = n;
             *pos += u64::from(n);
@@ -399,6 +444,9 @@ impl OutQueue {
         self.segs.clear();
         self.off = 0;
         self.queued = 0;
+        self.committed = 0;
+        self.sent = 0;
+        self.stage = Stage::Send;
         self.pipe = None; // it may hold bytes of a response that will never be sent
     }
 

@@ -15,6 +15,8 @@ pub struct Counters {
     pub timeouts: u64,
     pub bytes_out: u64,
     pub upstream_errors: u64,
+    /// Proxied bodies moved socket -> pipe -> socket by splice.
+    pub spliced_bodies: u64,
 }
 
 impl Counters {
@@ -45,5 +47,6 @@ impl Counters {
         self.accept_errors += o.accept_errors;
         self.timeouts += o.timeouts;
         self.upstream_errors += o.upstream_errors;
+        self.spliced_bodies += o.spliced_bodies;
     }
 }

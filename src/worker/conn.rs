@@ -146,6 +146,8 @@ impl Conn {
 
     /// Resets a slot for a freshly accepted socket (keeps the generation).
     pub fn open(&mut self, fd: RawFd, admin: bool) {
+        // Defence in depth: a new connection starts with nothing queued, whatever happened.
+        self.out.clear();
         self.fd = fd;
         self.admin = admin;
         self.in_head = false;

@@ -73,6 +73,9 @@ pub struct Worker {
     need_peer: bool,
     /// Jitter source for health probe times.
     pub(super) probe_rng: u64,
+    /// Upstream error lines: the next tick one may be printed, and how many were held back.
+    pub(super) error_log_next: u64,
+    pub(super) error_log_suppressed: u64,
     any_health_checks: bool,
     pub(super) gathers: Vec<Gather>,
     pub(super) next_gather: u64,
@@ -123,6 +126,8 @@ impl Worker {
             pools: cfg.pools.iter().map(PoolState::new).collect(),
             up_scratch: Vec::with_capacity(64 * 1024),
             need_peer: http.log.is_some() || !cfg.pools.is_empty(),
+            error_log_next: 0,
+            error_log_suppressed: 0,
             probe_rng: 0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
             any_health_checks: cfg.pools.iter().any(|p| p.health_interval.is_some()),
             gathers: Vec::new(),
@@ -639,6 +644,9 @@ impl Worker {
         c.open = false;
         c.fd = -1;
         c.generation = c.generation.wrapping_add(1) & crate::ring::token::GEN_MASK;
+        // Whatever was still queued belonged to this client only; the next connection in
+        // this slot must never see it (the kernel holds none of it: no op is in flight).
+        c.out.clear();
         // An idle slot keeps no buffers: that is what makes 10k idle connections cheap.
         c.inbuf = Vec::new();
         c.out.shrink();

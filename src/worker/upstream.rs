@@ -2,7 +2,7 @@
 //! response parsed and re-framed towards the client with back-pressure both ways, and the
 //! error answers a front process owes (502 bad/refused, 503 nobody healthy, 504 timeout).
 
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, RawFd};
 
 use crate::config::upstream::{Addr, Proto};
 use crate::http::chunked::ChunkedDecoder;
@@ -26,6 +26,8 @@ enum Resp {
     UntilClose,
     /// After a 101: raw bytes both ways until either side closes.
     Tunnel,
+    /// The rest of a Content-Length body is being spliced into the client's queue.
+    Spliced,
     Done,
 }
 
@@ -40,6 +42,10 @@ pub struct UpConn {
     pub(super) probe: bool,
     /// A Unix socket: receive with single-shot recvs (multishot can miss the EOF there).
     unix: bool,
+    /// A large body is to be spliced: stop receiving, then hand the rest to the client's
+    /// send queue as a socket segment (ordering: bytes already received go first).
+    splice_pending: bool,
+    splicing: bool,
     connector: Option<Connector>,
     connected: bool,
     /// Serving this client request: (slab index, generation).
@@ -162,6 +168,8 @@ impl Worker {
         up.t_start = now_us;
         up.t_connected = if up.connected { now_us } else { 0 };
         up.t_first = 0;
+        up.splice_pending = false;
+        up.splicing = false;
         up.client = Some((ci as u32, cgen));
         up.head_buf.clear();
         up.resp = None;
@@ -200,6 +208,8 @@ impl Worker {
                     proto,
                     probe: false,
                     unix: false,
+                    splice_pending: false,
+                    splicing: false,
                     connector: None,
                     connected: false,
                     client: None,
@@ -266,6 +276,7 @@ impl Worker {
             return self.settle_up(u);
         }
         if c.result < 0 {
+            self.upstream_error(u, "connect failed", -c.result);
             return self.up_failed(u, true);
         }
         self.ups[u].connected = true;
@@ -299,6 +310,7 @@ impl Worker {
                 // The upstream may still have answered (e.g. an early 413): let recv decide
                 // unless nothing can come any more.
                 if !self.ups[u].recv_armed {
+                    self.upstream_error(u, "sending the request failed", -c.result);
                     return self.up_failed(u, false);
                 }
                 self.ups[u].out.clear();
@@ -374,7 +386,14 @@ impl Worker {
             let (r, len) = loop {
                 match parse_response_head(&up.head_buf, head_only, max, &mut self.http.headers) {
                     Err(RespError::Incomplete) => return,
-                    Err(_) => return self.bad_upstream(u, ci),
+                    Err(RespError::Invalid(why)) => {
+                        self.upstream_error(u, why, 0);
+                        return self.bad_upstream(u, ci);
+                    }
+                    Err(_) => {
+                        self.upstream_error(u, "response head too large", 0);
+                        return self.bad_upstream(u, ci);
+                    }
                     // Interim 1xx (not 101): skip it, the final answer follows.
                     Ok(r) if r.status < 200 && r.status != 101 => {
                         up.head_buf.drain(..r.head_len);
@@ -387,6 +406,7 @@ impl Worker {
             };
             if r.status == 101 && !p.upgrade {
                 // Switching protocols nobody asked for: refuse to tunnel.
+                self.upstream_error(u, "101 Switching Protocols without an upgrade request", 0);
                 return self.bad_upstream(u, ci);
             }
             let tunnel = r.status == 101;
@@ -444,6 +464,7 @@ impl Worker {
             c.out.commit(n);
             c.proxy_status = status;
             up.keep_alive = r.keep_alive && up.proto == Proto::Http;
+            up.splice_pending = matches!(resp, Resp::Length(n) if n >= self.cfg.splice_threshold);
             up.resp = Some(resp);
             up.chunk_to_client = chunk;
             let tail = std::mem::take(&mut up.head_buf);
@@ -505,6 +526,8 @@ impl Worker {
                 }
             },
             Some(Resp::UntilClose | Resp::Tunnel) => emit(&mut c.out, data),
+            // No recv is armed while splicing; bytes here would be out of step.
+            Some(Resp::Spliced) => up.keep_alive = false,
             Some(Resp::Done) => {
                 if !data.is_empty() {
                     up.keep_alive = false;
@@ -566,7 +589,10 @@ impl Worker {
                 self.conns[ci].close_after_flush = true;
                 self.finish_exchange(u, ci, false)
             }
-            None => self.up_failed(u, false),
+            None => {
+                self.upstream_error(u, "closed the connection before answering", 0);
+                self.up_failed(u, false)
+            }
         }
     }
 
@@ -594,7 +620,6 @@ impl Worker {
                 super::event_loop::to_ticks(pc.fail_timeout),
                 now,
             );
-            self.http.stats.upstream_errors += 1;
         }
         let retries = pc.retries;
         let Some(p) = self.proxying(ci) else { return };
@@ -617,14 +642,41 @@ impl Worker {
     }
 
     fn bad_upstream(&mut self, u: usize, ci: usize) {
-        self.http.stats.upstream_errors += 1;
         self.release_up(u, false);
         self.proxy_error(ci, 502);
     }
 
+    /// Counts an upstream failure and says why on stderr, at most once a second per worker
+    /// (a dead backend under load must not flood the log); `errno` 0 when there is none.
+    pub(super) fn upstream_error(&mut self, u: usize, why: &str, errno: i32) {
+        self.http.stats.upstream_errors += 1;
+        let now = self.http.now_tick;
+        if now < self.error_log_next {
+            self.error_log_suppressed += 1;
+            return;
+        }
+        self.error_log_next = now + 10;
+        let up = &self.ups[u];
+        let url = &self.cfg.pools[up.pool].servers[up.server].url;
+        let err = if errno > 0 {
+            format!(": {}", std::io::Error::from_raw_os_error(errno))
+        } else {
+            String::new()
+        };
+        let more = std::mem::take(&mut self.error_log_suppressed);
+        let more = if more > 0 {
+            format!(" ({more} more since the last line)")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "uringd: worker {}: upstream {url}: {why}{err}{more}",
+            self.id
+        );
+    }
+
     /// Answers the client with an error in place of the upstream's answer.
     pub(super) fn proxy_error(&mut self, ci: usize, status: u16) {
-        self.http.stats.upstream_errors += u64::from(status != 503);
         self.detach_up(ci);
         let c = &mut self.conns[ci];
         request::fail(c, &mut self.http, status);
@@ -677,6 +729,8 @@ impl Worker {
             up.since = now;
             up.resp = None;
             up.paused = false; // an idle connection keeps a recv armed to notice a close
+            up.splice_pending = false;
+            up.splicing = false;
             idle.push(u as u32);
             self.settle_up(u);
         } else {
@@ -739,6 +793,18 @@ impl Worker {
         if !up.out.is_empty() && !up.dirty {
             up.dirty = true;
             self.up_dirty.push(u as u32);
+        }
+        if up.splice_pending || up.splicing {
+            if up.recv_armed && !up.recv_cancelled {
+                self.ring.cancel(
+                    tok(Op::UpRecv, u, up.generation),
+                    Token::new(Op::Cancel, 0, 0),
+                );
+                up.recv_cancelled = true;
+            } else if !up.recv_armed && up.splice_pending {
+                self.start_splice(u);
+            }
+            return;
         }
         if !up.recv_armed && !up.paused {
             let t = tok(Op::UpRecv, u, up.generation);
@@ -803,10 +869,53 @@ impl Worker {
             p.to_up = body;
         }
         self.conns[ci].up_backlog = self.ups[u].out.len();
+        if self.splice_progress(u, ci) {
+            return;
+        }
         if self.ups[u].paused && self.conns[ci].out.len() < OUT_LOW {
             self.ups[u].paused = false;
         }
         self.settle_up(u);
+    }
+
+    /// The upstream's recv has stopped: the rest of the body goes client-wards by splice.
+    fn start_splice(&mut self, u: usize) {
+        let up = &mut self.ups[u];
+        up.splice_pending = false;
+        let (Some(Resp::Length(left)), Some((ci, _))) = (&up.resp, up.client) else {
+            return;
+        };
+        let left = *left;
+        // A descriptor of its own for the segment, so it outlives nothing it should not.
+        // SAFETY: dup of a socket we own; the result is checked.
+        let dup = unsafe { libc::fcntl(up.fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            // No descriptor to spare: keep copying instead.
+            self.settle_up(u);
+            return;
+        }
+        // SAFETY: dup is a fresh descriptor owned by nobody else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) };
+        up.splicing = true;
+        up.resp = Some(Resp::Spliced);
+        self.http.stats.spliced_bodies += 1;
+        let ci = ci as usize;
+        self.conns[ci].out.push_stream(fd, left);
+        self.settle(ci);
+    }
+
+    /// Called from the client's settle: once its queue has sent the spliced body, the
+    /// exchange is complete.
+    fn splice_progress(&mut self, u: usize, ci: usize) -> bool {
+        if !self.ups[u].splicing || self.conns[ci].out.has_stream() {
+            return false;
+        }
+        let up = &mut self.ups[u];
+        up.splicing = false;
+        up.resp = Some(Resp::Done);
+        let reusable = up.keep_alive;
+        self.finish_exchange(u, ci, reusable);
+        true
     }
 
     /// Closes idle pooled connections past their keepalive_timeout (once a second).
@@ -847,6 +956,7 @@ impl Worker {
                 .get(u)
                 .is_some_and(|up| up.generation == g && up.open)
             {
+                self.upstream_error(u, "timed out", 0);
                 let (pool, server) = (self.ups[u].pool, self.ups[u].server);
                 let pc = &self.cfg.pools[pool];
                 self.pools[pool].failed(

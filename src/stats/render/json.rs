@@ -98,6 +98,7 @@ pub fn workers_json(s: &Snapshot) -> String {
                 "bytes_out": c.bytes_out,
                 "rejected": c.rejected,
                 "timeouts": c.timeouts,
+                "spliced_bodies": c.spliced_bodies,
                 "accept_errors": c.accept_errors,
                 "status": {
                     "2xx": c.status_2xx,

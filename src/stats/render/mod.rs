@@ -69,6 +69,7 @@ pub(crate) mod fixtures {
                 timeouts: 3,
                 bytes_out: 1000 * n,
                 upstream_errors: 4,
+                spliced_bodies: 0,
             },
             active: 5,
             ring: RingInfo {
@@ -125,6 +126,7 @@ pub(crate) mod fixtures {
             timeouts: u64::MAX,
             bytes_out: u64::MAX,
             upstream_errors: u64::MAX,
+            spliced_bodies: u64::MAX,
         };
         w.active = u64::MAX;
         w.id = usize::MAX;
