@@ -170,7 +170,6 @@ impl Worker {
         self.arm_accepts();
         self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));
         loop {
-            self.update_clock();
             self.run_timers();
             if let Some(d) = self.drain_deadline {
                 if self.live == 0 {
@@ -199,6 +198,9 @@ impl Worker {
                 eprintln!("uringd: worker {}: io_uring_enter failed: {e}", self.id);
                 std::thread::sleep(Duration::from_millis(10));
             }
+            // The clock is read after waking, so the completions of this turn carry the
+            // time they were seen, not the time before the wait (latencies would read low).
+            self.update_clock();
             let mut cqes = std::mem::take(&mut self.cqes);
             self.ring.drain(&mut cqes);
             for c in &cqes {
