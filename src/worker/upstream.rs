@@ -157,12 +157,6 @@ impl Worker {
         };
         self.pools[pool].servers[server].active += 1;
         let cgen = self.conns[ci].generation;
-        let p = self.proxying(ci).expect("proxying");
-        p.tried |= 1 << (server % 64);
-        p.attempts += 1;
-        p.up = Some((u as u32, 0));
-        let head = p.req_head.clone();
-        let body = std::mem::take(&mut p.to_up);
         let now_us = self.http.now_us;
         let up = &mut self.ups[u];
         up.t_start = now_us;
@@ -175,14 +169,21 @@ impl Worker {
         up.resp = None;
         up.got_bytes = false;
         up.since = now;
-        let v = up.out.bytes();
-        v.extend_from_slice(&head);
-        v.extend_from_slice(&body);
-        up.out.commit(head.len() + body.len());
         let g = up.generation;
-        if let Some(p) = self.proxying(ci) {
-            p.up = Some((u as u32, g));
-        }
+        // Copy the forwarded head (kept for a retry) and any body bytes straight from the
+        // client's state into the upstream's queue: no intermediate buffers.
+        let Phase::Proxy(p) = &mut self.conns[ci].phase else {
+            return;
+        };
+        p.tried |= 1 << (server % 64);
+        p.attempts += 1;
+        p.up = Some((u as u32, g));
+        let v = up.out.bytes();
+        v.extend_from_slice(&p.req_head);
+        v.extend_from_slice(&p.to_up);
+        let n = p.req_head.len() + p.to_up.len();
+        p.to_up.clear();
+        up.out.commit(n);
         self.conns[ci].since = now;
         self.settle_up(u);
     }

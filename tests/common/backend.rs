@@ -677,6 +677,43 @@ struct PySpec<'a> {
 
 /// Starts a server until it reports `ok_line` in stderr; on a TCP port clash (`clash` in
 /// stderr) retries with another port. Then polls `health` until it passes.
+/// A Python backend (gunicorn or uWSGI) running our echo app; its process group dies with it.
+pub struct PyServer {
+    pub addr: Option<SocketAddr>,
+    pub unix: Option<PathBuf>,
+    pub endpoint: Endpoint,
+    group: Group,
+    _dir: ScratchDir,
+}
+
+impl PyServer {
+    fn launch(spec: &PySpec, listen: Listen, dir: ScratchDir) -> PyServer {
+        let (group, endpoint) = start_python(spec, listen, &dir);
+        let (addr, unix) = match &endpoint {
+            Endpoint::Tcp(a) => (Some(*a), None),
+            Endpoint::Unix(p) => (None, Some(p.clone())),
+        };
+        PyServer {
+            addr,
+            unix,
+            endpoint,
+            group,
+            _dir: dir,
+        }
+    }
+
+    /// What the server wrote to stderr so far (boot lines, tracebacks; uWSGI also logs
+    /// one line per request).
+    pub fn stderr(&self) -> String {
+        self.group.log()
+    }
+
+    /// The master's pid, which is also the process group id of it and its workers.
+    pub fn pgid(&self) -> u32 {
+        self.group.child.id()
+    }
+}
+
 fn start_python(spec: &PySpec, listen: Listen, dir: &ScratchDir) -> (Group, Endpoint) {
     let what = spec.program;
     let attempts = if listen == Listen::Tcp { 5 } else { 1 };
@@ -706,12 +743,13 @@ fn start_python(spec: &PySpec, listen: Listen, dir: &ScratchDir) -> (Group, Endp
 
 /// `tests/backends/echo_app.py` under gunicorn, speaking HTTP. Killed (whole process group)
 /// on drop.
-pub struct Gunicorn {
-    pub addr: Option<SocketAddr>,
-    pub unix: Option<PathBuf>,
-    pub endpoint: Endpoint,
-    group: Group,
-    _dir: ScratchDir,
+pub struct Gunicorn(PyServer);
+
+impl std::ops::Deref for Gunicorn {
+    type Target = PyServer;
+    fn deref(&self) -> &PyServer {
+        &self.0
+    }
 }
 
 impl Gunicorn {
@@ -786,39 +824,19 @@ impl Gunicorn {
             clash: &["Connection in use", "Address already in use"],
             health: &health,
         };
-        let (group, ep) = start_python(&spec, listen, &dir);
-        let (addr, unix) = match &ep {
-            Endpoint::Tcp(a) => (Some(*a), None),
-            Endpoint::Unix(p) => (None, Some(p.clone())),
-        };
-        Gunicorn {
-            addr,
-            unix,
-            endpoint: ep,
-            group,
-            _dir: dir,
-        }
-    }
-
-    /// What gunicorn wrote to stderr so far (its error log: boot lines, tracebacks).
-    pub fn stderr(&self) -> String {
-        self.group.log()
-    }
-
-    /// The gunicorn master's pid, which is also the process group id of it and its workers.
-    pub fn pgid(&self) -> u32 {
-        self.group.child.id()
+        Gunicorn(PyServer::launch(&spec, listen, dir))
     }
 }
 
 /// `tests/backends/echo_app.py` under uWSGI, speaking the uwsgi protocol (`--socket`), with a
 /// master and 2 worker processes. Killed (whole process group) on drop.
-pub struct Uwsgi {
-    pub addr: Option<SocketAddr>,
-    pub unix: Option<PathBuf>,
-    pub endpoint: Endpoint,
-    group: Group,
-    _dir: ScratchDir,
+pub struct Uwsgi(PyServer);
+
+impl std::ops::Deref for Uwsgi {
+    type Target = PyServer;
+    fn deref(&self) -> &PyServer {
+        &self.0
+    }
 }
 
 impl Uwsgi {
@@ -889,28 +907,7 @@ impl Uwsgi {
             clash: &["Address already in use"],
             health: &health,
         };
-        let (group, ep) = start_python(&spec, listen, &dir);
-        let (addr, unix) = match &ep {
-            Endpoint::Tcp(a) => (Some(*a), None),
-            Endpoint::Unix(p) => (None, Some(p.clone())),
-        };
-        Uwsgi {
-            addr,
-            unix,
-            endpoint: ep,
-            group,
-            _dir: dir,
-        }
-    }
-
-    /// What uWSGI wrote to stderr so far (boot lines, one line per request, tracebacks).
-    pub fn stderr(&self) -> String {
-        self.group.log()
-    }
-
-    /// The uWSGI master's pid, which is also the process group id of it and its workers.
-    pub fn pgid(&self) -> u32 {
-        self.group.child.id()
+        Uwsgi(PyServer::launch(&spec, listen, dir))
     }
 }
 
