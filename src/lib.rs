@@ -1,6 +1,7 @@
 //! uringd: a thread-per-core io_uring HTTP/1.1 front end.
 
 pub mod admin;
+pub mod bench;
 pub mod config;
 pub mod http;
 pub mod proxy;

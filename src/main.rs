@@ -21,6 +21,8 @@ struct Cli {
 enum Cmd {
     /// Serve HTTP (with no --config: the embedded default, 127.0.0.1:8080 answering "Hello, World!")
     Serve(ServeArgs),
+    /// Load-test an HTTP server: closed loop, or open loop (-R) with corrected latency
+    Bench(Box<uringd::bench::BenchArgs>),
     /// Validate a config file and explain every error
     Check {
         /// The TOML config file to check
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Bench(a) => ExitCode::from(uringd::bench::run(&a) as u8),
         Cmd::Check {
             config,
             print_default,

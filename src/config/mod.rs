@@ -2,7 +2,7 @@
 
 mod raw;
 mod suggest;
-mod units;
+pub mod units;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -10,6 +10,30 @@ use io_uring::{opcode, types};
 
 use super::{Ring, Token};
 
+/// A close-on-exec stream socket for `family`, with Nagle off for TCP (requests and
+/// responses are written whole; delaying them only adds latency).
+pub fn stream_socket(family: i32) -> io::Result<RawFd> {
+    // SAFETY: plain socket creation; the result is checked.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if family != libc::AF_UNIX {
+        let one: i32 = 1;
+        // SAFETY: pointer to a live i32 and its size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&one as *const i32).cast(),
+                4,
+            );
+        }
+    }
+    Ok(fd)
+}
+
 pub struct Connector {
     addr: Box<(libc::sockaddr_storage, libc::socklen_t)>,
     in_flight: bool,

@@ -83,28 +83,6 @@ fn tok(op: Op, u: usize, g: u32) -> Token {
     Token::new(op, u as u32, g)
 }
 
-fn new_socket(family: i32) -> std::io::Result<RawFd> {
-    // SAFETY: plain socket creation; the result is checked.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if family != libc::AF_UNIX {
-        let one: i32 = 1;
-        // SAFETY: pointer to a live i32 and its size.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const i32).cast(),
-                4,
-            );
-        }
-    }
-    Ok(fd)
-}
-
 impl Worker {
     fn proxying(&mut self, ci: usize) -> Option<&mut Proxying> {
         match &mut self.conns[ci].phase {
@@ -194,7 +172,7 @@ impl Worker {
             Addr::Tcp(a) => Connector::tcp(a),
             Addr::Unix(p) => Connector::unix(p)?,
         };
-        let fd = new_socket(connector.family())?;
+        let fd = crate::ring::connect::stream_socket(connector.family())?;
         let unix = connector.family() == libc::AF_UNIX;
         let proto = s.proto;
         let u = match self.up_free.pop() {
