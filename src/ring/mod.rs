@@ -133,11 +133,13 @@ impl Ring {
         self.push(e);
     }
 
-    /// Half-closes the write side (lingering close), CQE skipped on success.
+    /// Half-closes the write side (lingering close). Always posts a CQE: the kernel runs
+    /// SHUTDOWN on an io-wq worker that resolves `fd` by number only then, so the caller must
+    /// keep the fd open until this completes, or the shutdown can hit whichever connection
+    /// reuses the number (found by `uringd bench --no-keepalive`: EPIPE on fresh connections).
     pub fn shutdown_write(&mut self, fd: RawFd, token: Token) {
         let e = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
             .build()
-            .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(token.pack());
         self.push(e);
     }

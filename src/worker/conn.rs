@@ -101,6 +101,10 @@ pub struct Conn {
     pub last_send_tick: u64,
     /// Write side shut down (lingering close under way).
     pub shut_wr: bool,
+    /// The SHUTDOWN op is with the kernel. It always runs on an io-wq worker, which looks the
+    /// fd number up only when it runs: the fd must stay open (and its number unused by a new
+    /// connection) until the op completes.
+    pub shutdown_in_flight: bool,
     /// A cancel of the armed recv has been submitted.
     pub recv_cancelled: bool,
 }
@@ -140,6 +144,7 @@ impl Conn {
             wheel_tick: 0,
             last_send_tick: 0,
             shut_wr: false,
+            shutdown_in_flight: false,
             recv_cancelled: false,
         }
     }
@@ -175,11 +180,12 @@ impl Conn {
         self.wheel_tick = 0;
         self.last_send_tick = 0;
         self.shut_wr = false;
+        self.shutdown_in_flight = false;
         self.recv_cancelled = false;
     }
 
     /// Anything the kernel still holds for this slot (then it must not be freed).
     pub fn ops_in_flight(&self) -> bool {
-        self.recv_armed || self.out.busy()
+        self.recv_armed || self.out.busy() || self.shutdown_in_flight
     }
 }

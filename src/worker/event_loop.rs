@@ -258,8 +258,9 @@ impl Worker {
                     l.file.complete(&c);
                 }
             }
-            // Close/shutdown CQEs arrive only on failure (SKIP_SUCCESS); cancels need nothing.
-            Op::Close | Op::Shutdown | Op::Cancel => {}
+            Op::Shutdown => self.on_shutdown(t),
+            // Close CQEs arrive only on failure (SKIP_SUCCESS); cancels need nothing.
+            Op::Close | Op::Cancel => {}
         }
     }
 
@@ -389,6 +390,16 @@ impl Worker {
         self.settle(idx);
     }
 
+    fn on_shutdown(&mut self, t: Token) {
+        let idx = t.index as usize;
+        if let Some(c) = self.conns.get_mut(idx)
+            && c.generation == t.generation
+        {
+            c.shutdown_in_flight = false;
+            self.settle(idx);
+        }
+    }
+
     // ---- send ----
 
     fn on_send(&mut self, t: Token, c: Completion) {
@@ -483,6 +494,7 @@ impl Worker {
                     // Lingering close: our answer is out; read and discard until the peer closes,
                     // so unread input does not turn our close into a reset that eats the answer.
                     c.shut_wr = true;
+                    c.shutdown_in_flight = true;
                     c.phase = Phase::Linger;
                     c.since = now;
                     self.ring
