@@ -17,6 +17,9 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use super::tally::Tally;
 use crate::stats::series::{Hist, MAX_US};
 
+/// Interval_Max is printed in milliseconds, as the Java writer does.
+const NS_PER_MS: f64 = 1e6;
+
 pub struct HlogWriter {
     out: BufWriter<File>,
     serializer: V2DeflateSerializer,
@@ -36,6 +39,10 @@ impl HlogWriter {
             out,
             "#[Logged with uringd bench {}: {command}]",
             env!("CARGO_PKG_VERSION")
+        )?;
+        writeln!(
+            out,
+            "#[Values in nanoseconds; Interval_Max in milliseconds; uncorrected latencies under Tag=uncorrected]"
         )?;
         writeln!(out, "#[Histogram log format version 1.3]")?;
         writeln!(out, "#[StartTime: {now:.3} (seconds since epoch)]")?;
@@ -67,11 +74,18 @@ impl HlogWriter {
                 .record_n(v.value_iterated_to() * 1000, v.count_at_value());
         }
         let mut line = Vec::with_capacity(256);
-        let mut w =
-            IntervalLogWriterBuilder::new().begin_log_with(&mut line, &mut self.serializer)?;
+        let mut w = IntervalLogWriterBuilder::new()
+            .with_max_value_divisor(NS_PER_MS)
+            .begin_log_with(&mut line, &mut self.serializer)?;
         w.write_histogram(&self.ns, start, Duration::from_secs(1), tag)
             .map_err(|e| io::Error::other(format!("{e:?}")))?;
-        self.out.write_all(&line)
+        // The crate announces the divisor in a comment each time it starts a log; this log
+        // already said it once in its header.
+        let body = match line.iter().position(|&b| b == b'\n') {
+            Some(nl) if line.starts_with(b"#[MaxValueDivisor") => &line[nl + 1..],
+            _ => &line[..],
+        };
+        self.out.write_all(body)
     }
 
     pub fn finish(&mut self) -> io::Result<()> {

@@ -52,12 +52,19 @@ fn command_line() -> String {
 
 fn run_inner(a: &BenchArgs) -> Result<i32, String> {
     let plan = cli::plan(a)?;
+    // Argument errors first: no connection is needed to find them.
+    match (&a.sweep, &a.slo) {
+        (Some(spec), _) => {
+            sweep::check(a, spec)?;
+        }
+        (None, Some(_)) => {
+            return Err("--slo is the objective for --sweep; add --sweep START:END:STEP".into());
+        }
+        (None, None) => {}
+    }
     preflight(&plan)?;
     if let Some(spec) = &a.sweep {
         return sweep::run(a, &plan, spec);
-    }
-    if a.slo.is_some() {
-        return Err("--slo is the objective for --sweep; add --sweep START:END:STEP".into());
     }
     let hlog = match &a.hlog {
         Some(p) => Some(

@@ -28,7 +28,8 @@ struct Step {
     ok: bool,
 }
 
-pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
+/// Checks the sweep's arguments; returns the rates and the objective in microseconds.
+pub fn check(a: &BenchArgs, spec: &str) -> Result<(Vec<f64>, u64), String> {
     let rates = parse_sweep(spec)?;
     let slo = a
         .slo
@@ -40,6 +41,14 @@ pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
     if a.hlog.is_some() || a.hgrm.is_some() {
         return Err("--hlog and --hgrm describe one run; use them without --sweep".into());
     }
+    if a.rate.is_some() {
+        return Err("--sweep sets the rate itself; drop -R".into());
+    }
+    Ok((rates, slo_us))
+}
+
+pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
+    let (rates, slo_us) = check(a, spec)?;
     let mut steps: Vec<Step> = Vec::new();
     let mut misses = 0;
     if !a.json {
