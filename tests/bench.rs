@@ -448,3 +448,44 @@ fn bad_arguments_get_clear_errors() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn the_generator_says_when_it_is_the_limit() {
+    let _serial = serial();
+    let s = Server::start(None, &[]);
+    let url = format!("http://{}/", s.addr);
+    // A million requests per second from one thread is beyond this machine.
+    let v = bench_json(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
+    assert_eq!(v["generator_saturated"], true, "{v}");
+    assert!(!v["generator"]["reasons"].as_array().unwrap().is_empty(), "{v}");
+    assert!(num(&v, "requests_per_sec") < 1_000_000.0, "{v}");
+    let (_, out, _) = bench(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
+    assert!(out.contains("Generator  SATURATED"), "{out}");
+}
+
+#[test]
+fn ctrl_c_ends_the_run_with_a_report() {
+    let _serial = serial();
+    let t = LoadTarget::start(Duration::ZERO, |_| respond(Duration::ZERO));
+    let child = Command::new(BIN)
+        .args(["bench", &t.url("/"), "-R", "1000", "-c", "4", "-t", "2", "-d", "30s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "slow to stop");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["interrupted"], true, "{v}");
+    let n = num(&v, "requests");
+    assert!((500.0..=2500.0).contains(&n), "{v}");
+    assert!(num(&v, "duration_s") < 3.0, "{v}");
+}
