@@ -457,7 +457,10 @@ fn the_generator_says_when_it_is_the_limit() {
     // A million requests per second from one thread is beyond this machine.
     let v = bench_json(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
     assert_eq!(v["generator_saturated"], true, "{v}");
-    assert!(!v["generator"]["reasons"].as_array().unwrap().is_empty(), "{v}");
+    assert!(
+        !v["generator"]["reasons"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
     assert!(num(&v, "requests_per_sec") < 1_000_000.0, "{v}");
     let (_, out, _) = bench(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
     assert!(out.contains("Generator  SATURATED"), "{out}");
@@ -468,7 +471,19 @@ fn ctrl_c_ends_the_run_with_a_report() {
     let _serial = serial();
     let t = LoadTarget::start(Duration::ZERO, |_| respond(Duration::ZERO));
     let child = Command::new(BIN)
-        .args(["bench", &t.url("/"), "-R", "1000", "-c", "4", "-t", "2", "-d", "30s", "--json"])
+        .args([
+            "bench",
+            &t.url("/"),
+            "-R",
+            "1000",
+            "-c",
+            "4",
+            "-t",
+            "2",
+            "-d",
+            "30s",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -482,7 +497,12 @@ fn ctrl_c_ends_the_run_with_a_report() {
     assert!(ok.success());
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "slow to stop");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["interrupted"], true, "{v}");
     let n = num(&v, "requests");
