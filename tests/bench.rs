@@ -509,3 +509,28 @@ fn ctrl_c_ends_the_run_with_a_report() {
     assert!((500.0..=2500.0).contains(&n), "{v}");
     assert!(num(&v, "duration_s") < 3.0, "{v}");
 }
+
+#[test]
+fn memory_stays_flat_however_long_the_run() {
+    let _serial = serial();
+    let s = Server::start(None, &[]);
+    let url = format!("http://{}/", s.addr);
+    let child = Command::new(BIN)
+        .args(["bench", &url, "-c", "32", "-t", "2", "-d", "6s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = rss_kib(child.id());
+    std::thread::sleep(Duration::from_millis(3500));
+    let late = rss_kib(child.id());
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Tens of thousands of requests later, no per-request growth (1 MiB of slack).
+    assert!(num(&v, "requests") > 50_000.0, "{v}");
+    assert!(
+        late <= early + 1024,
+        "RSS grew from {early} KiB to {late} KiB"
+    );
+}
