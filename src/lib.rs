@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bench;
 pub mod config;
+pub mod doctor;
 pub mod http;
 pub mod proxy;
 pub mod ring;

@@ -20,9 +20,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve HTTP (with no --config: the embedded default, 127.0.0.1:8080 answering "Hello, World!")
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load-test an HTTP server: closed loop, or open loop (-R) with corrected latency
     Bench(Box<uringd::bench::BenchArgs>),
+    /// Report what this kernel and machine offer (io_uring features, limits, sysctls) and how to tune them
+    Doctor {
+        /// One JSON object on stdout instead of the report
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a config file and explain every error
     Check {
         /// The TOML config file to check
@@ -66,6 +72,61 @@ struct ServeArgs {
     /// Serve files: PREFIX=DIR (repeatable), e.g. --static /assets/=/srv/www
     #[arg(long = "static", value_name = "PREFIX=DIR")]
     statics: Vec<String>,
+    #[command(flatten)]
+    knobs: KnobArgs,
+}
+
+/// Tuning knobs (see docs/tuning.md); each overrides the [server] key of the same name.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Tuning (docs/tuning.md)")]
+struct KnobArgs {
+    /// Submission queue entries per worker ring, 8-32768 [default: 1024]
+    #[arg(long, value_name = "N")]
+    ring_entries: Option<u32>,
+    /// How long the SQ polling thread spins idle before sleeping, e.g. 200ms [default: 1s]
+    #[arg(long, value_name = "DURATION")]
+    sqpoll_idle: Option<String>,
+    /// Run completion work only when the worker waits (IORING_SETUP_DEFER_TASKRUN) [default: on where available]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    defer_taskrun: Option<bool>,
+    /// Size of each receive buffer in the provided-buffer ring, e.g. 4KiB [default: 4KiB]
+    #[arg(long, value_name = "SIZE")]
+    buffer_size: Option<String>,
+    /// Receive buffers per worker, a power of two [default: 1024]
+    #[arg(long, value_name = "N")]
+    buffers: Option<u32>,
+    /// Bodies at least this large go out with SEND_ZC, or "off" [default: 1MiB]
+    #[arg(long, value_name = "SIZE|off")]
+    send_zc_threshold: Option<String>,
+    /// Busy-poll the NIC queues from the ring for up to USECS per wait (IORING_REGISTER_NAPI)
+    #[arg(long, value_name = "USECS")]
+    napi_busy_poll: Option<u32>,
+    /// SO_BUSY_POLL on every socket: busy-poll USECS on blocking reads
+    #[arg(long, value_name = "USECS")]
+    busy_poll: Option<u32>,
+    /// Which worker gets a new connection: the kernel's 4-tuple hash, or the CPU that received it
+    #[arg(long, value_name = "cpu|hash")]
+    reuseport_steering: Option<String>,
+    /// Listen backlog [default: 4096, capped by net.core.somaxconn]
+    #[arg(long, value_name = "N")]
+    backlog: Option<u32>,
+    /// TCP_NODELAY on accepted connections [default: on]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    tcp_nodelay: Option<bool>,
+    /// Accepted connections as registered (direct) descriptors [default: off]
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    fixed_files: Option<bool>,
+    /// Fail at start-up when the kernel lacks a requested knob, instead of warning and falling back
+    #[arg(long)]
+    strict: bool,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("`{s}`: use on or off")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -82,6 +143,21 @@ fn main() -> ExitCode {
                 admin_token_file: a.admin_token_file,
                 upstream: a.upstream,
                 statics: a.statics,
+                knobs: config::KnobOverrides {
+                    ring_entries: a.knobs.ring_entries,
+                    sqpoll_idle: a.knobs.sqpoll_idle,
+                    defer_taskrun: a.knobs.defer_taskrun,
+                    buffer_size: a.knobs.buffer_size,
+                    buffers: a.knobs.buffers,
+                    send_zc_threshold: a.knobs.send_zc_threshold,
+                    napi_busy_poll: a.knobs.napi_busy_poll,
+                    busy_poll: a.knobs.busy_poll,
+                    reuseport_steering: a.knobs.reuseport_steering,
+                    backlog: a.knobs.backlog,
+                    tcp_nodelay: a.knobs.tcp_nodelay,
+                    fixed_files: a.knobs.fixed_files,
+                    strict: a.knobs.strict,
+                },
             };
             match config::load(a.config.as_deref(), &ov) {
                 Ok(cfg) => ExitCode::from(uringd::serve::run(cfg) as u8),
@@ -91,6 +167,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Doctor { json } => ExitCode::from(uringd::doctor::run(json) as u8),
         Cmd::Bench(a) => ExitCode::from(uringd::bench::run(&a) as u8),
         Cmd::Check {
             config,

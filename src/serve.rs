@@ -53,7 +53,7 @@ pub fn run(cfg: Config) -> i32 {
     let mut bound = Vec::new();
     let admin = cfg.admin.iter().map(|a| (a, true));
     for (addr, is_admin) in cfg.listen.iter().map(|a| (a, false)).chain(admin) {
-        match listener::reuseport_group(addr, cfg.workers, cfg.backlog) {
+        match listener::reuseport_group(addr, cfg.workers, &cfg.sockets, !is_admin) {
             Ok((fds, actual)) => {
                 for (i, fd) in fds.into_iter().enumerate() {
                     per_worker[i].push((fd, is_admin));

@@ -22,8 +22,10 @@ pub struct Config {
     /// One CPU per worker (worker i is pinned to cpus[i]).
     pub cpus: Vec<usize>,
     pub server_header: String,
-    pub backlog: u32,
+    pub sockets: SocketConfig,
     pub drain_timeout: Duration,
+    /// A knob the kernel lacks is a start-up error instead of a warning and a fallback.
+    pub strict: bool,
     pub ring: RingConfig,
     pub limits: Limits,
     pub routes: Vec<Route>,
@@ -48,6 +50,31 @@ pub struct RingConfig {
     pub buffer_size: u32,
     pub buffers: u16,
     pub send_zc_threshold: usize,
+    pub sqpoll_idle_ms: u32,
+    /// IORING_REGISTER_NAPI busy-poll timeout, microseconds.
+    pub napi_busy_poll_us: Option<u32>,
+    /// Accepted connections as registered (direct) descriptors.
+    pub fixed_files: bool,
+}
+
+/// Socket-level knobs, applied to the listeners (accepted sockets inherit them).
+#[derive(Clone, Debug)]
+pub struct SocketConfig {
+    pub backlog: u32,
+    pub tcp_nodelay: bool,
+    /// SO_BUSY_POLL, microseconds.
+    pub busy_poll_us: Option<u32>,
+    pub steering: Steering,
+}
+
+/// How the kernel picks a worker for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steering {
+    /// SO_REUSEPORT's default: a hash of the 4-tuple.
+    Hash,
+    /// A classic BPF program returns the receiving CPU: the connection is accepted by the
+    /// worker pinned to the CPU that took its packets.
+    Cpu,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +129,25 @@ pub struct Overrides {
     pub upstream: Option<String>,
     /// `--static PREFIX=DIR` (repeatable): static routes added in front of the others.
     pub statics: Vec<String>,
+    pub knobs: KnobOverrides,
+}
+
+/// Tuning flags of `uringd serve`; each overrides the [server] key of the same name.
+#[derive(Default, Debug, Clone)]
+pub struct KnobOverrides {
+    pub ring_entries: Option<u32>,
+    pub sqpoll_idle: Option<String>,
+    pub defer_taskrun: Option<bool>,
+    pub buffer_size: Option<String>,
+    pub buffers: Option<u32>,
+    pub send_zc_threshold: Option<String>,
+    pub napi_busy_poll: Option<u32>,
+    pub busy_poll: Option<u32>,
+    pub reuseport_steering: Option<String>,
+    pub backlog: Option<u32>,
+    pub tcp_nodelay: Option<bool>,
+    pub fixed_files: Option<bool>,
+    pub strict: bool,
 }
 
 #[derive(Debug)]
@@ -352,25 +398,68 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         None => (0..workers).map(|i| avail[i % avail.len()]).collect(),
     };
 
-    let ring_entries = s.ring_entries.unwrap_or(1024);
+    let k = &ov.knobs;
+    let ring_entries = k.ring_entries.or(s.ring_entries).unwrap_or(1024);
     if !(8..=32768).contains(&ring_entries) {
         return err(format!(
             "server.ring_entries = {ring_entries}: use 8 to 32768"
         ));
     }
-    let buffers = s.buffers.unwrap_or(1024);
+    let buffers = k.buffers.or(s.buffers).unwrap_or(1024);
     if !buffers.is_power_of_two() || !(8..=32768).contains(&buffers) {
         return err(format!(
             "server.buffers = {buffers}: must be a power of two from 8 to 32768 (e.g. 1024)"
         ));
     }
-    let buffer_size = size(&s.buffer_size, "server.buffer_size", 4096)?;
+    let buffer_size = size(
+        &k.buffer_size
+            .clone()
+            .map(SizeValue::Text)
+            .or(s.buffer_size.clone()),
+        "server.buffer_size",
+        4096,
+    )?;
     if !(512..=1 << 20).contains(&buffer_size) {
         return err(format!(
             "server.buffer_size = {buffer_size}: use 512 bytes to 1MiB"
         ));
     }
-    let send_zc_threshold = size(&s.send_zc_threshold, "server.send_zc_threshold", 1 << 20)?;
+    let send_zc_threshold = match k.send_zc_threshold.as_deref() {
+        Some("off") => u64::MAX,
+        Some(t) => size(&Some(SizeValue::Text(t.into())), "--send-zc-threshold", 0)?,
+        None => size(&s.send_zc_threshold, "server.send_zc_threshold", 1 << 20)?,
+    };
+    let sqpoll_idle = dur(
+        &k.sqpoll_idle
+            .clone()
+            .map(DurationValue::Text)
+            .or(s.sqpoll_idle.clone()),
+        "server.sqpoll_idle",
+        Duration::from_secs(1),
+    )?;
+    let napi_busy_poll = k.napi_busy_poll.or(s.napi_busy_poll).filter(|&u| u > 0);
+    let busy_poll = k.busy_poll.or(s.busy_poll).filter(|&u| u > 0);
+    for (v, key) in [(napi_busy_poll, "napi_busy_poll"), (busy_poll, "busy_poll")] {
+        if v.is_some_and(|u| u > 1_000_000) {
+            return err(format!(
+                "server.{key}: microseconds of busy polling per wait; use 1 to 1000000 (50 is typical)"
+            ));
+        }
+    }
+    let steering = match k
+        .reuseport_steering
+        .as_deref()
+        .or(s.reuseport_steering.as_deref())
+        .unwrap_or("hash")
+    {
+        "hash" => Steering::Hash,
+        "cpu" => Steering::Cpu,
+        other => {
+            return err(format!(
+                "server.reuseport_steering = \"{other}\": use \"hash\" (the kernel's default) or \"cpu\""
+            ));
+        }
+    };
     let server_header = s.server_header.clone().unwrap_or_else(|| "uringd".into());
     if server_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return err("server.server_header must not contain control characters");
@@ -379,6 +468,18 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     let sqpoll_cpu = ov.sqpoll_cpu.or(s.sqpoll_cpu);
     if sqpoll_cpu.is_some() && !sqpoll {
         return err("server.sqpoll_cpu is set but sqpoll is off; add --sqpoll (or sqpoll = true)");
+    }
+    let defer_taskrun = k.defer_taskrun.or(s.defer_taskrun);
+    if sqpoll && defer_taskrun == Some(true) {
+        return err(
+            "server.defer_taskrun = true cannot be combined with sqpoll (the kernel refuses it); drop one",
+        );
+    }
+    if steering == Steering::Cpu && cpus.iter().enumerate().any(|(i, &c)| i != c) {
+        return err(format!(
+            "server.reuseport_steering = \"cpu\" hands a connection to worker N when CPU N received it, so workers must be pinned to CPUs 0..{} in order (server.cpus is {cpus:?})",
+            workers - 1
+        ));
     }
 
     let l = &raw.limits;
@@ -465,7 +566,13 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         workers,
         cpus,
         server_header,
-        backlog: s.backlog.unwrap_or(4096),
+        sockets: SocketConfig {
+            backlog: k.backlog.or(s.backlog).unwrap_or(4096),
+            tcp_nodelay: k.tcp_nodelay.or(s.tcp_nodelay).unwrap_or(true),
+            busy_poll_us: busy_poll,
+            steering,
+        },
+        strict: k.strict || s.strict.unwrap_or(false),
         drain_timeout: dur(
             &s.drain_timeout,
             "server.drain_timeout",
@@ -475,10 +582,13 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             entries: ring_entries,
             sqpoll,
             sqpoll_cpu,
-            defer_taskrun: s.defer_taskrun,
+            defer_taskrun,
             buffer_size: buffer_size as u32,
             buffers: buffers as u16,
-            send_zc_threshold: send_zc_threshold as usize,
+            send_zc_threshold: usize::try_from(send_zc_threshold).unwrap_or(usize::MAX),
+            sqpoll_idle_ms: sqpoll_idle.as_millis().min(u32::MAX as u128) as u32,
+            napi_busy_poll_us: napi_busy_poll,
+            fixed_files: k.fixed_files.or(s.fixed_files).unwrap_or(false),
         },
         limits,
         routes,

@@ -14,13 +14,13 @@ use io_uring::types::BufRingEntry;
 use super::Ring;
 
 /// An anonymous private mapping, unmapped on drop.
-struct Mapping {
-    ptr: *mut u8,
+pub(super) struct Mapping {
+    pub(super) ptr: *mut u8,
     len: usize,
 }
 
 impl Mapping {
-    fn new(len: usize) -> io::Result<Mapping> {
+    pub(super) fn new(len: usize) -> io::Result<Mapping> {
         // SAFETY: anonymous private mapping with no address hint; the result is checked.
         let ptr = unsafe {
             libc::mmap(

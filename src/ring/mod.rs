@@ -6,6 +6,7 @@ pub mod append;
 pub mod bufring;
 pub mod connect;
 pub mod outq;
+pub mod probe;
 mod setup;
 pub mod token;
 mod wake;
@@ -67,6 +68,15 @@ impl Ring {
 
     pub fn cq_entries(&self) -> u32 {
         self.uring.params().cq_entries()
+    }
+
+    /// Asks the kernel to busy-poll the NAPI contexts of this ring's sockets for up to `us`
+    /// microseconds before sleeping in a wait (IORING_REGISTER_NAPI, Linux 6.9).
+    pub fn register_napi(&mut self, us: u32) -> io::Result<()> {
+        let mut napi = types::Napi::new()
+            .set_busy_poll_timeout(us)
+            .set_prefer_busy_poll(true);
+        self.uring.submitter().register_napi(&mut napi)
     }
 
     /// CQ overflows the kernel has counted (events it had to hold back).

@@ -1,6 +1,7 @@
 //! Listening sockets: one SO_REUSEPORT socket per worker per address, all created by the main
 //! thread before workers start, so a bind error is reported once, clearly, at start-up.
 
+use crate::config::{SocketConfig, Steering};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -158,7 +159,8 @@ pub fn explain_bind_error(addr: &SocketAddr, e: &io::Error) -> String {
 pub fn reuseport_group(
     addr: &SocketAddr,
     n: usize,
-    backlog: u32,
+    opts: &SocketConfig,
+    steer: bool,
 ) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
     let mut addr = *addr;
     if addr.port() != 0 {
@@ -172,8 +174,19 @@ pub fn reuseport_group(
         let fd = socket_for(&addr)?;
         setopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
         setopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-        // Accepted sockets inherit TCP_NODELAY: responses are written whole, never trickled.
-        setopt(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+        // Accepted sockets inherit TCP_NODELAY and SO_BUSY_POLL from the listener (the
+        // kernel clones the listening socket), so neither costs a syscall per connection.
+        // Nagle stays off by default: responses are written whole, never trickled.
+        setopt(
+            &fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            i32::from(opts.tcp_nodelay),
+        )?;
+        if let Some(us) = opts.busy_poll_us {
+            setopt(&fd, libc::SOL_SOCKET, libc::SO_BUSY_POLL, us as i32)
+                .map_err(|e| io::Error::new(e.kind(), format!("SO_BUSY_POLL {us}: {e}")))?;
+        }
         if addr.is_ipv6() {
             setopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
         }
@@ -183,11 +196,72 @@ pub fn reuseport_group(
         }
         out.push(fd);
     }
+    if steer
+        && opts.steering == Steering::Cpu
+        && let Some(first) = out.first()
+    {
+        attach_cpu_steering(first, n)?;
+    }
     for fd in &out {
         // SAFETY: listen on a bound socket we own.
-        if unsafe { libc::listen(fd.as_raw_fd(), backlog.min(i32::MAX as u32) as i32) } < 0 {
+        let backlog = opts.backlog.min(i32::MAX as u32) as i32;
+        if unsafe { libc::listen(fd.as_raw_fd(), backlog) } < 0 {
             return Err(io::Error::last_os_error());
         }
     }
     Ok((out, addr))
+}
+
+/// SO_ATTACH_REUSEPORT_CBPF: a three-instruction classic BPF program that returns the CPU
+/// that received the SYN, modulo the group size, as the index of the socket to use. Socket
+/// i of the group belongs to worker i, pinned to CPU i (config validation ensures it), so a
+/// connection is accepted on the CPU whose softirq already touched it.
+fn attach_cpu_steering(fd: &OwnedFd, n: usize) -> io::Result<()> {
+    const SKF_AD_OFF: i32 = -0x1000;
+    const SKF_AD_CPU: i32 = 36;
+    let prog = [
+        // A = current CPU
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: (SKF_AD_OFF + SKF_AD_CPU) as u32,
+        },
+        // A %= n
+        libc::sock_filter {
+            code: (libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: n as u32,
+        },
+        // return A
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_A) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: the program and its descriptor live across the call; the kernel copies both.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("SO_ATTACH_REUSEPORT_CBPF (reuseport_steering = \"cpu\"): {e}"),
+        ));
+    }
+    Ok(())
 }

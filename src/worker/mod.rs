@@ -82,9 +82,39 @@ pub fn setup_options(cfg: &Config) -> SetupOptions {
         entries: cfg.ring.entries,
         sqpoll: cfg.ring.sqpoll,
         sqpoll_cpu: cfg.ring.sqpoll_cpu,
-        sqpoll_idle_ms: 1000,
-        defer_taskrun: cfg.ring.defer_taskrun,
+        sqpoll_idle_ms: cfg.ring.sqpoll_idle_ms,
+        // Asked for: required under --strict, otherwise preferred with a fallback.
+        defer_taskrun: match cfg.ring.defer_taskrun {
+            Some(true) if !cfg.strict => None,
+            other => other,
+        },
     }
+}
+
+/// Applies the ring-level knobs the kernel may lack. Returns notes for the start-up line;
+/// a missing feature is a warning and a fallback, or an error under `strict`.
+fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    let mut lacking = |what: String| -> Result<(), String> {
+        if cfg.strict {
+            Err(format!("{what} (and --strict is set)"))
+        } else {
+            notes.push(format!("warning: {what}; continuing without it"));
+            Ok(())
+        }
+    };
+    if cfg.ring.defer_taskrun == Some(true) && !ring.features.defer_taskrun {
+        lacking("this kernel refused IORING_SETUP_DEFER_TASKRUN (Linux 6.1+)".into())?;
+    }
+    if let Some(us) = cfg.ring.napi_busy_poll_us {
+        match ring.register_napi(us) {
+            Ok(()) => notes.push(format!("napi_busy_poll {us}us")),
+            Err(e) => lacking(format!(
+                "IORING_REGISTER_NAPI failed: {e} (NAPI busy polling needs Linux 6.9+)"
+            ))?,
+        }
+    }
+    Ok(notes)
 }
 
 /// Starts worker `id` pinned to `cpu`, owning `listeners`. Reports on `ready` once running.
@@ -139,13 +169,18 @@ fn build(
     rx: Receiver<Msg>,
     listeners: Vec<(OwnedFd, bool)>,
 ) -> Result<(event_loop::Worker, Waker, String), String> {
-    let ring = Ring::new(&setup_options(&cfg)).map_err(|e| explain_setup_error(&e))?;
+    let mut ring = Ring::new(&setup_options(&cfg)).map_err(|e| explain_setup_error(&e))?;
+    let notes = apply_ring_knobs(&mut ring, &cfg)?;
     let bufs = BufRing::new(&ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
         format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
     })?;
     let wake = WakeFd::new().map_err(|e| format!("eventfd: {e}"))?;
     let waker = wake.waker();
-    let summary = ring.features.summary();
+    let mut summary = ring.features.summary();
+    for n in notes {
+        summary.push_str(", ");
+        summary.push_str(&n);
+    }
     let l = &cfg.limits;
     let http = request::HttpCtx {
         router: Router::new(&cfg).map_err(|e| format!("cannot open a static root: {e}"))?,
