@@ -176,7 +176,13 @@ fn build(
     })?;
     let wake = WakeFd::new().map_err(|e| format!("eventfd: {e}"))?;
     let waker = wake.waker();
-    let mut summary = ring.features.summary();
+    let mut summary = format!(
+        "{}, ring {}, buffers {}x{}",
+        ring.features.summary(),
+        ring.sq_entries(),
+        cfg.ring.buffers,
+        cfg.ring.buffer_size
+    );
     for n in notes {
         summary.push_str(", ");
         summary.push_str(&n);
