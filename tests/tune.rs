@@ -321,3 +321,60 @@ fn doctor_reports_this_machine() {
     assert!(text.starts_with("uringd doctor: Linux "), "{text}");
     assert!(text.contains("[ok]      recv_multishot = yes"), "{text}");
 }
+
+#[test]
+fn fixed_files_serve_from_the_registered_table() {
+    let dir = TempDir::new("fixed");
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.0.join("big.bin"), &big).unwrap();
+    let s = Server::start(
+        None,
+        &[
+            "--fixed-files",
+            "on",
+            "--static",
+            &format!("/files/={}", dir.0.display()),
+        ],
+    );
+    let info = &ring_fdinfo(s.pid())[0];
+    let slots: u64 = field(info, "UserFiles").parse().unwrap();
+    assert!(slots >= 64, "a registered table: {info}");
+    assert!(
+        s.startup.join("\n").contains("fixed_files"),
+        "{:?}",
+        s.startup
+    );
+    // Keep-alive requests, then a 2 MB file (spliced to the direct descriptor).
+    let mut c = answered(&s);
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let r = read_response(&mut c, false);
+    assert_eq!(r.body, b"Hello, World!");
+    let r = request(s.addr, "GET", "/files/big.bin", "");
+    assert_eq!(r.status, 200);
+    assert!(r.body == big, "the spliced body arrived intact");
+    // Accepted sockets never enter the fd table.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
+        .unwrap()
+        .count();
+    assert!(fds < 20, "{fds} fds");
+
+    // The client address is unknowable from a direct descriptor: refused where it is needed.
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--fixed-files",
+            "on",
+        ])
+        .args(["--upstream", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.fixed_files") && err.contains("getpeername"),
+        "{err}"
+    );
+}

@@ -475,6 +475,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             "server.defer_taskrun = true cannot be combined with sqpoll (the kernel refuses it); drop one",
         );
     }
+    let fixed_files = k.fixed_files.or(s.fixed_files).unwrap_or(false);
     if steering == Steering::Cpu && cpus.iter().enumerate().any(|(i, &c)| i != c) {
         return err(format!(
             "server.reuseport_steering = \"cpu\" hands a connection to worker N when CPU N received it, so workers must be pinned to CPUs 0..{} in order (server.cpus is {cpus:?})",
@@ -560,6 +561,11 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     // Longest prefix first, so the first match is the longest.
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
 
+    if fixed_files && (s.access_log.as_ref().is_some_and(|p| !p.is_empty()) || !pools.is_empty()) {
+        return err(
+            "server.fixed_files: a registered (direct) descriptor has no getpeername, so the client address for the access log and X-Forwarded-For would be unknown; turn fixed_files off, or drop the access log and upstream routes",
+        );
+    }
     Ok(Config {
         listen,
         admin,
@@ -588,7 +594,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             send_zc_threshold: usize::try_from(send_zc_threshold).unwrap_or(usize::MAX),
             sqpoll_idle_ms: sqpoll_idle.as_millis().min(u32::MAX as u128) as u32,
             napi_busy_poll_us: napi_busy_poll,
-            fixed_files: k.fixed_files.or(s.fixed_files).unwrap_or(false),
+            fixed_files,
         },
         limits,
         routes,

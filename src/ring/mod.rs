@@ -21,6 +21,48 @@ pub use setup::{Features, SetupOptions, explain_setup_error};
 pub use token::{Op, Token};
 pub use wake::{WakeFd, Waker};
 
+/// A socket as ops name it: a plain descriptor, or a slot in the ring's registered file
+/// table (a "direct" descriptor, `--fixed-files`), which saves the fd-table lookup per op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sock {
+    raw: i32,
+    fixed: bool,
+}
+
+impl Sock {
+    pub fn fixed(index: u32) -> Sock {
+        Sock {
+            raw: index as i32,
+            fixed: true,
+        }
+    }
+}
+
+impl From<RawFd> for Sock {
+    fn from(fd: RawFd) -> Sock {
+        Sock {
+            raw: fd,
+            fixed: false,
+        }
+    }
+}
+
+/// Builds an op against a [`Sock`]: `types::Fixed` for a registered slot, `types::Fd`
+/// otherwise (the opcode builders are generic over both).
+macro_rules! on_sock {
+    ($sock:expr, |$t:ident| $body:expr) => {{
+        let s: $crate::ring::Sock = $sock;
+        if s.fixed {
+            let $t = io_uring::types::Fixed(s.raw as u32);
+            $body
+        } else {
+            let $t = io_uring::types::Fd(s.raw);
+            $body
+        }
+    }};
+}
+pub(crate) use on_sock;
+
 /// One worker's ring. Created on the worker thread (SINGLE_ISSUER requires it).
 pub struct Ring {
     uring: IoUring,
@@ -99,17 +141,27 @@ impl Ring {
         }
     }
 
-    pub fn accept_multi(&mut self, listen_fd: RawFd, token: Token) {
+    /// `direct`: each accepted socket goes into a free slot of the registered file table
+    /// and the CQE carries the slot index instead of an fd.
+    pub fn accept_multi(&mut self, listen_fd: RawFd, token: Token, direct: bool) {
+        // A direct descriptor is not in the fd table, so close-on-exec does not apply (and
+        // the kernel rejects the flag with EINVAL).
+        let flags = if direct { 0 } else { libc::SOCK_CLOEXEC };
         let e = opcode::AcceptMulti::new(types::Fd(listen_fd))
-            .flags(libc::SOCK_CLOEXEC)
+            .flags(flags)
+            .allocate_file_index(direct)
             .build()
             .user_data(token.pack());
         self.push(e);
     }
 
-    pub fn recv_multi(&mut self, fd: RawFd, bgid: u16, token: Token) {
-        let e = opcode::RecvMulti::new(types::Fd(fd), bgid)
-            .build()
+    /// Registers an empty file table of `n` slots for direct accepts (`--fixed-files`).
+    pub fn register_fixed_table(&mut self, n: u32) -> io::Result<()> {
+        self.uring.submitter().register_files_sparse(n)
+    }
+
+    pub fn recv_multi(&mut self, fd: impl Into<Sock>, bgid: u16, token: Token) {
+        let e = on_sock!(fd.into(), |t| opcode::RecvMulti::new(t, bgid).build())
             .user_data(token.pack());
         self.push(e);
     }
@@ -135,9 +187,8 @@ impl Ring {
     }
 
     /// Closes a plain fd; the CQE is skipped on success (nothing to do with it).
-    pub fn close(&mut self, fd: RawFd, token: Token) {
-        let e = opcode::Close::new(types::Fd(fd))
-            .build()
+    pub fn close(&mut self, fd: impl Into<Sock>, token: Token) {
+        let e = on_sock!(fd.into(), |t| opcode::Close::new(t).build())
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(token.pack());
         self.push(e);
@@ -147,10 +198,10 @@ impl Ring {
     /// SHUTDOWN on an io-wq worker that resolves `fd` by number only then, so the caller must
     /// keep the fd open until this completes, or the shutdown can hit whichever connection
     /// reuses the number (found by `uringd bench --no-keepalive`: EPIPE on fresh connections).
-    pub fn shutdown_write(&mut self, fd: RawFd, token: Token) {
-        let e = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
-            .build()
-            .user_data(token.pack());
+    pub fn shutdown_write(&mut self, fd: impl Into<Sock>, token: Token) {
+        let e = on_sock!(fd.into(), |t| opcode::Shutdown::new(t, libc::SHUT_WR)
+            .build())
+        .user_data(token.pack());
         self.push(e);
     }
 

@@ -7,12 +7,12 @@
 //! SEND_ZC when they are at least `zc_threshold` bytes, without a copy into the queue.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use io_uring::{opcode, types};
 
-use super::{Completion, Ring, SEND_FLAGS, Token};
+use super::{Completion, Ring, SEND_FLAGS, Sock, Token, on_sock};
 
 enum Seg {
     Bytes(Vec<u8>),
@@ -217,7 +217,7 @@ impl OutQueue {
     }
 
     /// Starts the next splice step for a file segment at the front.
-    fn flush_file(&mut self, ring: &mut Ring, sock: RawFd, token: Token) -> bool {
+    fn flush_file(&mut self, ring: &mut Ring, sock: Sock, token: Token) -> bool {
         if self.pipe.is_none() {
             match Pipe::new() {
                 Ok(p) => self.pipe = Some(p),
@@ -238,13 +238,13 @@ impl OutQueue {
         };
         let e = if pipe.filled > 0 {
             self.stage = Stage::SpliceOut;
-            opcode::Splice::new(
+            on_sock!(sock, |t| opcode::Splice::new(
                 types::Fd(pipe.r.as_raw_fd()),
                 -1,
-                types::Fd(sock),
+                t,
                 -1,
                 pipe.filled,
-            )
+            ))
         } else if pos < end {
             self.stage = Stage::SpliceIn;
             let len = (end - pos).min(u64::from(pipe.cap)) as u32;
@@ -302,7 +302,14 @@ impl OutQueue {
     }
 
     /// Starts a send of the front segment if none is in flight. Returns true if one started.
-    pub fn flush(&mut self, ring: &mut Ring, fd: RawFd, token: Token, zc_threshold: usize) -> bool {
+    pub fn flush(
+        &mut self,
+        ring: &mut Ring,
+        fd: impl Into<Sock>,
+        token: Token,
+        zc_threshold: usize,
+    ) -> bool {
+        let fd: Sock = fd.into();
         if self.in_flight {
             return false;
         }
@@ -334,13 +341,13 @@ impl OutQueue {
         let zc =
             ring.features.send_zc && matches!(front, Seg::Shared(_)) && data.len() >= zc_threshold;
         let e = if zc {
-            opcode::SendZc::new(types::Fd(fd), data.as_ptr(), len)
+            on_sock!(fd, |t| opcode::SendZc::new(t, data.as_ptr(), len)
                 .flags(SEND_FLAGS)
-                .build()
+                .build())
         } else {
-            opcode::Send::new(types::Fd(fd), data.as_ptr(), len)
+            on_sock!(fd, |t| opcode::Send::new(t, data.as_ptr(), len)
                 .flags(SEND_FLAGS)
-                .build()
+                .build())
         };
         // The front segment is not mutated, moved out of its heap allocation or dropped while
         // in_flight is set (and its Arc is held in zc_hold until the ZC notification).

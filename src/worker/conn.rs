@@ -1,5 +1,6 @@
 //! One client connection: an explicit state machine, stored in the worker's slab.
 
+use crate::ring::Sock;
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 
@@ -55,6 +56,8 @@ pub struct Pending {
 
 pub struct Conn {
     pub fd: RawFd,
+    /// `fd` is a slot in the ring's registered file table (`--fixed-files`).
+    pub fixed: bool,
     /// Accepted on the admin listener.
     pub admin: bool,
     /// A request head has begun (its first byte time is `req_start_us`).
@@ -113,6 +116,7 @@ impl Conn {
     pub fn new() -> Conn {
         Conn {
             fd: -1,
+            fixed: false,
             admin: false,
             in_head: false,
             req_start_us: 0,
@@ -150,10 +154,11 @@ impl Conn {
     }
 
     /// Resets a slot for a freshly accepted socket (keeps the generation).
-    pub fn open(&mut self, fd: RawFd, admin: bool) {
+    pub fn open(&mut self, fd: RawFd, fixed: bool, admin: bool) {
         // Defence in depth: a new connection starts with nothing queued, whatever happened.
         self.out.clear();
         self.fd = fd;
+        self.fixed = fixed;
         self.admin = admin;
         self.in_head = false;
         self.pending.clear();
@@ -182,6 +187,15 @@ impl Conn {
         self.shut_wr = false;
         self.shutdown_in_flight = false;
         self.recv_cancelled = false;
+    }
+
+    /// The socket as ring ops name it.
+    pub fn sock(&self) -> Sock {
+        if self.fixed {
+            Sock::fixed(self.fd as u32)
+        } else {
+            Sock::from(self.fd)
+        }
     }
 
     /// Anything the kernel still holds for this slot (then it must not be freed).

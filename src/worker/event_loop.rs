@@ -40,6 +40,8 @@ pub struct Parts {
     pub rx: Receiver<Msg>,
     pub listeners: Vec<(OwnedFd, bool)>,
     pub http: HttpCtx,
+    /// The ring has a registered file table and accepts into it.
+    pub fixed_files: bool,
 }
 
 pub struct Worker {
@@ -71,6 +73,8 @@ pub struct Worker {
     pub(super) up_scratch: Vec<u8>,
     /// Client addresses are looked up (getpeername) only if something needs them.
     need_peer: bool,
+    /// Accepted sockets are direct descriptors (their CQE result is a table slot).
+    pub(super) fixed_files: bool,
     /// Jitter source for health probe times.
     pub(super) probe_rng: u64,
     /// Upstream error lines: the next tick one may be printed, and how many were held back.
@@ -107,6 +111,7 @@ impl Worker {
             rx,
             listeners,
             http,
+            fixed_files,
         } = parts;
         let l = &cfg.limits;
         let ticks = Ticks {
@@ -126,6 +131,7 @@ impl Worker {
             pools: cfg.pools.iter().map(PoolState::new).collect(),
             up_scratch: Vec::with_capacity(64 * 1024),
             need_peer: http.log.is_some() || !cfg.pools.is_empty(),
+            fixed_files,
             error_log_next: 0,
             error_log_suppressed: 0,
             probe_rng: 0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
@@ -272,8 +278,11 @@ impl Worker {
         }
         for (i, l) in self.listeners.iter_mut().enumerate() {
             if let (Some(fd), false) = (&l.fd, l.armed) {
-                self.ring
-                    .accept_multi(fd.as_raw_fd(), Token::new(Op::Accept, i as u32, 0));
+                self.ring.accept_multi(
+                    fd.as_raw_fd(),
+                    Token::new(Op::Accept, i as u32, 0),
+                    self.fixed_files,
+                );
                 l.armed = true;
             }
         }
@@ -300,7 +309,12 @@ impl Worker {
             let fd = c.result;
             if self.drain_deadline.is_some() || self.live >= self.cfg.limits.max_connections {
                 // Raced with a pause: this one cannot be served.
-                self.ring.close(fd, Token::new(Op::Close, 0, 0));
+                let sock = if self.fixed_files {
+                    crate::ring::Sock::fixed(fd as u32)
+                } else {
+                    fd.into()
+                };
+                self.ring.close(sock, Token::new(Op::Close, 0, 0));
             } else {
                 let admin = self.listeners.get(li).is_some_and(|l| l.admin);
                 let port = self.listeners.get(li).map_or(0, |l| l.port);
@@ -308,11 +322,9 @@ impl Worker {
             }
         } else if c.result != -libc::ECANCELED {
             self.http.stats.accept_errors += 1;
-            if matches!(
-                -c.result,
-                libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS
-            ) {
-                // Out of descriptors or memory: back off and retry, do not spin.
+            if !matches!(-c.result, libc::ECONNABORTED | libc::EINTR | libc::EAGAIN) {
+                // Out of descriptors or memory (or anything persistent): back off and
+                // retry, do not spin re-arming an accept that fails at once.
                 self.accept_paused = true;
                 self.accept_retry_tick = self.http.now_tick + 5;
             }
@@ -334,10 +346,11 @@ impl Worker {
         self.http.stats.accepts += 1;
         let now = self.http.now_tick;
         let c = &mut self.conns[idx];
-        c.open(fd, admin);
+        c.open(fd, self.fixed_files, admin);
         c.since = now;
         c.local_port = port;
-        if self.need_peer {
+        // A registered descriptor has no getpeername (config validation keeps the two apart).
+        if self.need_peer && !self.fixed_files {
             c.peer = super::listener::peer_addr(fd);
         }
         if self.live >= self.cfg.limits.max_connections {
@@ -435,7 +448,7 @@ impl Worker {
             c.dirty = false;
             if c.open && !c.aborting {
                 let tok = Token::new(Op::Send, idx as u32, c.generation);
-                c.out.flush(&mut self.ring, c.fd, tok, zc);
+                c.out.flush(&mut self.ring, c.sock(), tok, zc);
             }
         }
         self.dirty.clear();
@@ -497,8 +510,10 @@ impl Worker {
                     c.shutdown_in_flight = true;
                     c.phase = Phase::Linger;
                     c.since = now;
-                    self.ring
-                        .shutdown_write(c.fd, Token::new(Op::Shutdown, idx as u32, c.generation));
+                    self.ring.shutdown_write(
+                        c.sock(),
+                        Token::new(Op::Shutdown, idx as u32, c.generation),
+                    );
                 }
             } else if c.read_closed {
                 // The peer stopped sending in the middle of a request: nothing to answer.
@@ -512,7 +527,7 @@ impl Worker {
         let want_input = !c.read_closed && !c.recv_paused;
         if want_input && !c.recv_armed {
             self.ring.recv_multi(
-                c.fd,
+                c.sock(),
                 self.bufs.group(),
                 Token::new(Op::Recv, idx as u32, c.generation),
             );
@@ -654,7 +669,7 @@ impl Worker {
     fn free_slot(&mut self, idx: usize) {
         let c = &mut self.conns[idx];
         self.ring
-            .close(c.fd, Token::new(Op::Close, idx as u32, c.generation));
+            .close(c.sock(), Token::new(Op::Close, idx as u32, c.generation));
         c.open = false;
         c.fd = -1;
         c.generation = c.generation.wrapping_add(1) & crate::ring::token::GEN_MASK;

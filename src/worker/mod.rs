@@ -93,10 +93,12 @@ pub fn setup_options(cfg: &Config) -> SetupOptions {
 
 /// Applies the ring-level knobs the kernel may lack. Returns notes for the start-up line;
 /// a missing feature is a warning and a fallback, or an error under `strict`.
-fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<Vec<String>, String> {
+fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<(Vec<String>, bool), String> {
     let mut notes = Vec::new();
-    let mut lacking = |what: String| -> Result<(), String> {
-        if cfg.strict {
+    let mut fixed = false;
+    let strict = cfg.strict;
+    let lacking = |notes: &mut Vec<String>, what: String| -> Result<(), String> {
+        if strict {
             Err(format!("{what} (and --strict is set)"))
         } else {
             notes.push(format!("warning: {what}; continuing without it"));
@@ -104,17 +106,41 @@ fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<Vec<String>, String
         }
     };
     if cfg.ring.defer_taskrun == Some(true) && !ring.features.defer_taskrun {
-        lacking("this kernel refused IORING_SETUP_DEFER_TASKRUN (Linux 6.1+)".into())?;
+        lacking(
+            &mut notes,
+            "this kernel refused IORING_SETUP_DEFER_TASKRUN (Linux 6.1+)".into(),
+        )?;
     }
     if let Some(us) = cfg.ring.napi_busy_poll_us {
         match ring.register_napi(us) {
             Ok(()) => notes.push(format!("napi_busy_poll {us}us")),
-            Err(e) => lacking(format!(
-                "IORING_REGISTER_NAPI failed: {e} (NAPI busy polling needs Linux 6.9+)"
-            ))?,
+            Err(e) => lacking(
+                &mut notes,
+                format!("IORING_REGISTER_NAPI failed: {e} (NAPI busy polling needs Linux 6.9+)"),
+            )?,
         }
     }
-    Ok(notes)
+    if cfg.ring.fixed_files {
+        // One slot per connection this worker may hold, plus room for accepts in flight.
+        // The kernel caps a table at RLIMIT_NOFILE; past the table's end accepts fail with
+        // ENFILE, which pauses accepting like running out of descriptors does.
+        let slots = (cfg.limits.max_connections as u64 + 64)
+            .min(nofile_limit())
+            .min(1 << 20) as u32;
+        match ring.register_fixed_table(slots) {
+            Ok(()) => {
+                fixed = true;
+                notes.push(format!("fixed_files {slots} slots"));
+            }
+            Err(e) => lacking(
+                &mut notes,
+                format!(
+                    "cannot register a file table for --fixed-files: {e} (Linux 5.19+; RLIMIT_NOFILE must allow {slots})"
+                ),
+            )?,
+        }
+    }
+    Ok((notes, fixed))
 }
 
 /// Starts worker `id` pinned to `cpu`, owning `listeners`. Reports on `ready` once running.
@@ -170,7 +196,7 @@ fn build(
     listeners: Vec<(OwnedFd, bool)>,
 ) -> Result<(event_loop::Worker, Waker, String), String> {
     let mut ring = Ring::new(&setup_options(&cfg)).map_err(|e| explain_setup_error(&e))?;
-    let notes = apply_ring_knobs(&mut ring, &cfg)?;
+    let (notes, fixed_files) = apply_ring_knobs(&mut ring, &cfg)?;
     let bufs = BufRing::new(&ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
         format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
     })?;
@@ -231,7 +257,22 @@ fn build(
         rx,
         listeners,
         http,
+        fixed_files,
     };
     let w = event_loop::Worker::new(id, cpu, cfg, parts);
     Ok((w, waker, summary))
+}
+
+/// The soft RLIMIT_NOFILE.
+fn nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    }
 }
