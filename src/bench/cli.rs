@@ -191,7 +191,6 @@ pub fn plan(a: &BenchArgs) -> Result<RunPlan, String> {
         threads: a.threads.min(a.connections),
         cpus,
         pipeline: a.pipeline,
-        keepalive: !a.no_keepalive,
         timeout_ns: timeout.as_nanos() as u64,
         warmup_ns: warmup.as_nanos() as u64,
         duration_ns: d.as_nanos() as u64,

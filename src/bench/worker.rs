@@ -46,7 +46,6 @@ pub struct RunPlan {
     pub threads: usize,
     pub cpus: Option<Vec<usize>>,
     pub pipeline: usize,
-    pub keepalive: bool,
     pub timeout_ns: u64,
     pub warmup_ns: u64,
     pub duration_ns: u64,
