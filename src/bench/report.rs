@@ -6,59 +6,33 @@ use serde_json::{Value, json};
 
 use super::coord::Outcome;
 use super::worker::RunPlan;
-use crate::stats::series::{Hist, MAX_US, new_hist};
+use crate::stats::series::{MAX_US, new_hist};
 
 /// The generator is called saturated when a thread was this busy...
 const CPU_SATURATED: f64 = 0.90;
 /// ...or when requests that had a free connection went out this late (p99, microseconds).
 const LAG_SATURATED_US: u64 = 1000;
 
-pub struct Latency {
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-    pub mean: f64,
+/// The same summary numbers the admin pages use.
+pub use crate::stats::render::summary::{Latency, latency_of};
+
+fn latency_json(l: &Latency) -> Value {
+    json!({
+        "p50": l.p50, "p90": l.p90, "p99": l.p99, "p999": l.p999,
+        "max": l.max, "mean": (l.mean * 10.0).round() / 10.0,
+    })
 }
 
-impl Latency {
-    pub fn of(h: &Hist) -> Latency {
-        let q = |p: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(p)
-            }
-        };
-        Latency {
-            p50: q(0.50),
-            p90: q(0.90),
-            p99: q(0.99),
-            p999: q(0.999),
-            max: if h.is_empty() { 0 } else { h.max() },
-            mean: if h.is_empty() { 0.0 } else { h.mean() },
-        }
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "p50": self.p50, "p90": self.p90, "p99": self.p99, "p999": self.p999,
-            "max": self.max, "mean": (self.mean * 10.0).round() / 10.0,
-        })
-    }
-
-    fn text(&self) -> String {
-        format!(
-            "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}",
-            ms(self.p50 as f64),
-            ms(self.p90 as f64),
-            ms(self.p99 as f64),
-            ms(self.p999 as f64),
-            ms(self.max as f64),
-            ms(self.mean)
-        )
-    }
+fn latency_text(l: &Latency) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}",
+        ms(l.p50 as f64),
+        ms(l.p90 as f64),
+        ms(l.p99 as f64),
+        ms(l.p999 as f64),
+        ms(l.max as f64),
+        ms(l.mean)
+    )
 }
 
 /// Microseconds as a short human figure.
@@ -118,7 +92,7 @@ pub fn summarize(plan: &RunPlan, o: &Outcome) -> Summary {
             ));
         }
     }
-    let lag = plan.rate.map(|_| Latency::of(&lag));
+    let lag = plan.rate.map(|_| latency_of(&lag));
     if let Some(l) = &lag
         && l.p99 > LAG_SATURATED_US
     {
@@ -130,8 +104,8 @@ pub fn summarize(plan: &RunPlan, o: &Outcome) -> Summary {
     Summary {
         duration_s,
         rps: o.total.completed as f64 / duration_s,
-        corrected: Latency::of(&o.total.corrected),
-        uncorrected: Latency::of(&o.total.uncorrected),
+        corrected: latency_of(&o.total.corrected),
+        uncorrected: latency_of(&o.total.uncorrected),
         lag,
         waited: o.gens.iter().map(|g| g.waited).sum(),
         max_wait_us: o.gens.iter().map(|g| g.max_wait_ns).max().unwrap_or(0) / 1000,
@@ -191,14 +165,14 @@ pub fn text(plan: &RunPlan, o: &Outcome, s: &Summary) -> String {
             out,
             "  Latency    corrected (from each request's intended send time):"
         );
-        let _ = writeln!(out, "             {}", s.corrected.text());
+        let _ = writeln!(out, "             {}", latency_text(&s.corrected));
         let _ = writeln!(
             out,
             "             uncorrected (from the actual send, as wrk reports):"
         );
-        let _ = writeln!(out, "             {}", s.uncorrected.text());
+        let _ = writeln!(out, "             {}", latency_text(&s.uncorrected));
     } else {
-        let _ = writeln!(out, "  Latency    {}", s.corrected.text());
+        let _ = writeln!(out, "  Latency    {}", latency_text(&s.corrected));
         let _ = writeln!(
             out,
             "             closed loop: a slow response also delays the requests behind it, which are then never measured (use -R RATE for corrected latency)"
@@ -278,8 +252,8 @@ pub fn json(plan: &RunPlan, o: &Outcome, s: &Summary) -> Value {
         "requests_per_sec": round(s.rps),
         "bytes": t.bytes,
         "bytes_per_sec": round(t.bytes as f64 / s.duration_s),
-        "latency_us": s.corrected.json(),
-        "uncorrected_latency_us": s.uncorrected.json(),
+        "latency_us": latency_json(&s.corrected),
+        "uncorrected_latency_us": latency_json(&s.uncorrected),
         "errors": {
             "connect": e.connect, "read": e.read, "write": e.write,
             "timeout": e.timeout, "parse": e.parse, "total": e.total(),
@@ -292,7 +266,7 @@ pub fn json(plan: &RunPlan, o: &Outcome, s: &Summary) -> Value {
         "generator": {
             "reasons": s.reasons,
             "cpu_utilization": s.cpu.iter().map(|c| round(*c)).collect::<Vec<_>>(),
-            "schedule_lag_us": s.lag.as_ref().map(Latency::json),
+            "schedule_lag_us": s.lag.as_ref().map(latency_json),
             "waited_for_connection": s.waited,
             "max_connection_wait_us": s.max_wait_us,
             "unsent": s.unsent,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-pub use setup::{Features, SetupOptions, explain_setup_error};
+pub use setup::{Features, SetupOptions, explain_setup_error, soft_rlimit};
 pub use token::{Op, Token};
 pub use wake::{WakeFd, Waker};
 

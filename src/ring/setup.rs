@@ -180,11 +180,16 @@ pub fn explain_setup_error(e: &io::Error) -> String {
 }
 
 fn memlock_kib() -> Option<u64> {
+    soft_rlimit(libc::RLIMIT_MEMLOCK).map(|b| b / 1024)
+}
+
+/// The soft limit of `resource` (RLIMIT_*), if it can be read.
+pub fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct we pass and nothing else.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
-    (rc == 0).then_some(r.rlim_cur / 1024)
+    let rc = unsafe { libc::getrlimit(resource, &mut r) };
+    (rc == 0).then_some(r.rlim_cur)
 }

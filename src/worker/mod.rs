@@ -125,7 +125,7 @@ fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<(Vec<String>, bool)
         // The kernel caps a table at RLIMIT_NOFILE; past the table's end accepts fail with
         // ENFILE, which pauses accepting like running out of descriptors does.
         let slots = (cfg.limits.max_connections as u64 + 64)
-            .min(nofile_limit())
+            .min(crate::ring::soft_rlimit(libc::RLIMIT_NOFILE).unwrap_or(1024))
             .min(1 << 20) as u32;
         match ring.register_fixed_table(slots) {
             Ok(()) => {
@@ -261,18 +261,4 @@ fn build(
     };
     let w = event_loop::Worker::new(id, cpu, cfg, parts);
     Ok((w, waker, summary))
-}
-
-/// The soft RLIMIT_NOFILE.
-fn nofile_limit() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
-        r.rlim_cur
-    } else {
-        1024
-    }
 }

@@ -162,7 +162,11 @@ pub struct Latency {
 }
 
 pub fn latency(v: &View) -> Latency {
-    let h = &v.hist;
+    latency_of(&v.hist)
+}
+
+/// The summary numbers of a bare histogram (microseconds).
+pub fn latency_of(h: &Hist) -> Latency {
     if h.is_empty() {
         return Latency::default();
     }
