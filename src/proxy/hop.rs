@@ -28,6 +28,8 @@ pub(crate) enum Field {
     XForwardedProto,
     Via,
     Cookie,
+    /// `Expect`: uringd answers `100-continue` itself and sends the body it has taken.
+    Expect,
     Other,
 }
 
@@ -41,6 +43,7 @@ pub(crate) fn classify(name: &[u8]) -> Field {
         4 if is(b"host") => Field::Host,
         5 if is(b"proxy") => Field::Proxy,
         6 if is(b"cookie") => Field::Cookie,
+        6 if is(b"expect") => Field::Expect,
         7 if is(b"trailer") => Field::Trailer,
         7 if is(b"upgrade") => Field::Upgrade,
         9 if is(b"forwarded") => Field::Forwarded,

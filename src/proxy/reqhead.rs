@@ -109,6 +109,7 @@ pub fn write_request_head(
             | Field::Trailer
             | Field::TransferEncoding
             | Field::ContentLength
+            | Field::Expect
             | Field::Upgrade
             | Field::Proxy
             | Field::Forwarded

@@ -136,6 +136,10 @@ pub fn parse_response_head(
     let cap = max_bytes.min((u32::MAX >> 1) as usize);
     let window = buf.get(..cap).unwrap_or(buf);
     let Some(end) = memchr::memmem::find(window, b"\r\n\r\n") else {
+        // A head in bare LFs never ends in CRLFCRLF: refuse it now, not at the timeout.
+        if memchr::memchr_iter(b'\n', window).any(|i| i == 0 || window[i - 1] != b'\r') {
+            return Err(invalid("bare LF"));
+        }
         return Err(if buf.len() >= cap {
             RespError::TooLarge
         } else {
@@ -541,6 +545,8 @@ mod tests {
         assert_eq!(why(&with("X: a\rb\r\n")), "invalid header value");
         assert_eq!(why(&with("X: a\nY: b\r\n")), "bare LF");
         assert_eq!(why(b"HTTP/1.1 200 OK\nX: a\r\n\r\n"), "bare LF");
+        // Refused before the head is complete: it would never be.
+        assert_eq!(why(b"HTTP/1.1 200 OK\nX: a\n"), "bare LF");
         assert_eq!(
             why(b"HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n"),
             "invalid header value"

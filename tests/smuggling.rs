@@ -1,0 +1,407 @@
+//! Request framing and smuggling conformance, through the proxy, against a recording backend.
+//!
+//! Each case is the exact bytes a client sends and the expected outcome:
+//! - `Reject(status)`: uringd answers that status with `Connection: close`, closes, and the
+//!   backend receives nothing at all (checked once for the whole table, after every case).
+//! - `Forward`: the backend receives exactly one request whose request line, `Host`, framing
+//!   header and body bytes are the ones given: uringd's own framing, never the client's.
+//!
+//! Sources: RFC 9112 (sections 2.2, 3, 5, 6, 7) and RFC 9110; the published request-smuggling
+//! research (Linhart et al. 2005 "HTTP Request Smuggling"; Kettle 2019 "HTTP Desync Attacks";
+//! Kettle 2021 "HTTP/2: The Sequel is Always Worse", for the header-name tricks; the
+//! "HTTP Garden" differential-fuzzing findings 2023-24 on chunk extensions and bare LF).
+
+#[path = "common/backend.rs"]
+mod backend;
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use backend::{Mode, RawBackend};
+use common::Server;
+
+enum Want {
+    /// This status, then a close; nothing reaches the backend.
+    Reject(u16),
+    /// Forwarded once: request line, Host, framing header (None: no body header), body bytes.
+    Forward {
+        line: &'static str,
+        host: &'static str,
+        framing: Option<&'static str>,
+        body: &'static [u8],
+    },
+}
+use Want::*;
+
+const fn fwd(line: &'static str, framing: Option<&'static str>, body: &'static [u8]) -> Want {
+    Forward {
+        line,
+        host: "a",
+        framing,
+        body,
+    }
+}
+
+/// (name, bytes sent, expected outcome). Every request ends the connection with
+/// `Connection: close` where it is accepted, so one case never bleeds into the next.
+fn cases() -> Vec<(&'static str, &'static [u8], Want)> {
+    vec![
+        // --- Content-Length and Transfer-Encoding together (RFC 9112 6.1, 6.3) ---
+        ("CL.TE", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", Reject(400)),
+        ("TE.CL", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("CL.TE on HTTP/1.0", b"POST / HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        // --- Obfuscated Transfer-Encoding ---
+        ("TE space before colon", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE leading space on the line (obs-fold)", b"POST / HTTP/1.1\r\nHost: a\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE folded value", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        // A coding list whose last element is not `chunked` leaves the length undecidable:
+        // 400 (RFC 9112 6.3 item 4). An unknown coding before a final chunked is 501 (6.1).
+        ("TE xchunked", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE quoted", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE chunked twice in a list", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE repeated header", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE chunked then identity", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE identity", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", Reject(400)),
+        ("TE empty", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", Reject(400)),
+        ("TE list with empty element", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE gzip, chunked (unknown coding)", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", Reject(501)),
+        ("TE chunked with a parameter", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE vertical tab after value", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\x0b\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE form feed before value", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0cchunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE newline in the name", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer\r\n-Encoding: chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE bare-LF-terminated line", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\n\r\n0\r\n\r\n", Reject(400)),
+        ("TE on HTTP/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Reject(400)),
+        // Spellings RFC 9110 allows: case-insensitive coding, OWS (SP/HTAB) around the value.
+        ("TE upper case", b"POST / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING: CHUNKED\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            fwd("POST / HTTP/1.1", Some("Transfer-Encoding: chunked"), b"3\r\nabc\r\n0\r\n\r\n")),
+        ("TE tab OWS", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\t\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            fwd("POST / HTTP/1.1", Some("Transfer-Encoding: chunked"), b"3\r\nabc\r\n0\r\n\r\n")),
+        // --- Content-Length forms (RFC 9112 6.3 item 5; RFC 9110 8.6) ---
+        ("CL repeated, different", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", Reject(400)),
+        ("CL repeated, same", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", Reject(400)),
+        ("CL list, same", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", Reject(400)),
+        ("CL plus sign", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", Reject(400)),
+        ("CL minus sign", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -3\r\n\r\nabc", Reject(400)),
+        ("CL hex", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", Reject(400)),
+        ("CL inner space", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 3\r\n\r\nabcdefghijklm", Reject(400)),
+        ("CL empty", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", Reject(400)),
+        ("CL overflow", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551617\r\n\r\n", Reject(400)),
+        ("CL underscore", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1_0\r\n\r\n", Reject(400)),
+        ("CL vertical tab", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\x0b\r\n\r\nabc", Reject(400)),
+        ("CL space before colon", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\nabc", Reject(400)),
+        ("CL leading zeros are still decimal", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 003\r\nConnection: close\r\n\r\nabc",
+            fwd("POST / HTTP/1.1", Some("Content-Length: 3"), b"abc")),
+        ("CL with OWS", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:  3 \r\nConnection: close\r\n\r\nabc",
+            fwd("POST / HTTP/1.1", Some("Content-Length: 3"), b"abc")),
+        // A body on GET is framed like any other (RFC 9110 9.3.1): forwarded, never re-parsed
+        // as a second request.
+        ("GET with a CL body holding a request", b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\nConnection: close\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n",
+            fwd("GET / HTTP/1.1", Some("Content-Length: 30"), b"GET /admin HTTP/1.1\r\nHost: a\r\n")),
+        // --- Chunked body forms (RFC 9112 7.1) ---
+        // A size past any body limit is refused before it can overflow: 413.
+        ("chunk size overflow", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000001\r\nabc\r\n0\r\n\r\n", Reject(413)),
+        ("chunk size past the body limit", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\nabc\r\n0\r\n\r\n", Reject(413)),
+        ("chunk size 0x prefix", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk size sign", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk size leading space", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n 3\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk size trailing space", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk size not hex", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\ng\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk size empty", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk extension with bare LF", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk extension with a control", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x\x00y\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("chunk size line ended by bare LF", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("short chunk data", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc\r\n0\r\n\r\n", Reject(400)),
+        ("long chunk data (no CRLF after data)", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcde\r\n0\r\n\r\n", Reject(400)),
+        ("chunk data followed by bare LF", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n", Reject(400)),
+        ("last chunk ended by bare LF", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\n\r\n", Reject(400)),
+        ("trailer section ended by bare LF", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\n", Reject(400)),
+        ("malformed trailer line", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon here\r\n\r\n", Reject(400)),
+        // Extensions are parsed and dropped; uringd re-chunks with its own sizes.
+        ("chunk extensions dropped", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3 ; a=\"q;x\" ;b\r\nabc\r\n0;c\r\n\r\n",
+            fwd("POST / HTTP/1.1", Some("Transfer-Encoding: chunked"), b"3\r\nabc\r\n0\r\n\r\n")),
+        ("chunk size with leading zeros", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0003\r\nabc\r\n0\r\n\r\n",
+            fwd("POST / HTTP/1.1", Some("Transfer-Encoding: chunked"), b"3\r\nabc\r\n0\r\n\r\n")),
+        // Trailers are never merged into the head. One naming a framing or routing field
+        // is refused outright (RFC 9110 6.5.1 forbids them); others are dropped, and the
+        // forwarded body ends with an empty trailer section.
+        ("trailer setting Content-Length", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nContent-Length: 100\r\n\r\n", Reject(400)),
+        ("trailer setting Transfer-Encoding", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n", Reject(400)),
+        ("trailer setting Host", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nHost: evil\r\n\r\n", Reject(400)),
+        ("other trailers are dropped", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n",
+            fwd("POST / HTTP/1.1", Some("Transfer-Encoding: chunked"), b"3\r\nabc\r\n0\r\n\r\n")),
+        // --- Line endings, folding and controls in the head (RFC 9112 2.2, 5.2) ---
+        ("bare LF line endings", b"GET / HTTP/1.1\nHost: a\n\n", Reject(400)),
+        ("bare LF after the request line", b"GET / HTTP/1.1\nHost: a\r\n\r\n", Reject(400)),
+        ("bare CR in a value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", Reject(400)),
+        ("bare CR line ending", b"GET / HTTP/1.1\rHost: a\r\n\r\n", Reject(400)),
+        ("CR CR LF", b"GET / HTTP/1.1\r\r\nHost: a\r\n\r\n", Reject(400)),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", Reject(400)),
+        ("obs-fold with tab", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n", Reject(400)),
+        ("NUL in a value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", Reject(400)),
+        ("NUL in a name", b"GET / HTTP/1.1\r\nHost: a\r\nX\x00Y: b\r\n\r\n", Reject(400)),
+        ("ESC in a value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x1bb\r\n\r\n", Reject(400)),
+        ("DEL in a value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", Reject(400)),
+        ("NUL in the target", b"GET /a\x00b HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("empty header name", b"GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", Reject(400)),
+        ("spaced header name", b"GET / HTTP/1.1\r\nHost: a\r\nX Y: b\r\n\r\n", Reject(400)),
+        ("header name with a tab before colon", b"GET / HTTP/1.1\r\nHost: a\r\nX\t: b\r\n\r\n", Reject(400)),
+        ("header line without a colon", b"GET / HTTP/1.1\r\nHost: a\r\nX-No-Colon\r\n\r\n", Reject(400)),
+        ("non-token byte in a name", b"GET / HTTP/1.1\r\nHost: a\r\nX(Y): b\r\n\r\n", Reject(400)),
+        ("whitespace line before the headers", b"GET / HTTP/1.1\r\n \r\nHost: a\r\n\r\n", Reject(400)),
+        // --- Request line (RFC 9112 3) ---
+        ("space in the target", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("two spaces after the method", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("tab separators", b"GET\t/\tHTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("space after the version", b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", Reject(400)),
+        ("HTTP/0.9 simple request", b"GET /\r\n\r\n", Reject(400)),
+        ("HTTP/0.9 request line with a header", b"GET /\r\nHost: a\r\n\r\n", Reject(400)),
+        ("lower-case version", b"GET / http/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("version with extra digits", b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", Reject(400)),
+        ("HTTP/2.0 in a request line", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Reject(505)),
+        ("control in the method", b"G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("target not starting with / (not absolute)", b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("CONNECT (no tunnels)", b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", Reject(501)),
+        // --- Host (RFC 9112 3.2) ---
+        ("missing Host", b"GET / HTTP/1.1\r\n\r\n", Reject(400)),
+        ("two Hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Reject(400)),
+        ("Host list", b"GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", Reject(400)),
+        ("Host with a space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", Reject(400)),
+        ("Host with a slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Reject(400)),
+        ("Host with userinfo", b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", Reject(400)),
+        // --- absolute-form: the authority wins, and is the only Host forwarded (RFC 9112 3.2.2) ---
+        ("absolute-form replaces Host", b"GET http://example.test/x?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
+            Forward { line: "GET /x?q=1 HTTP/1.1", host: "example.test", framing: None, body: b"" }),
+        ("absolute-form with an empty path", b"GET http://example.test HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n",
+            Forward { line: "GET / HTTP/1.1", host: "example.test", framing: None, body: b"" }),
+        ("absolute-form with userinfo", b"GET http://u:p@example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n", Reject(400)),
+        ("absolute-form with another scheme", b"GET ftp://example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n", Reject(400)),
+        ("absolute-form with an empty authority", b"GET http:///x HTTP/1.1\r\nHost: example.test\r\n\r\n", Reject(400)),
+        ("absolute-form still needs a Host", b"GET http://example.test/ HTTP/1.1\r\n\r\n", Reject(400)),
+        // --- Expect (RFC 9110 10.1.1): uringd answers 100 itself, forwards no Expect ---
+        ("Expect: 100-continue", b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+            fwd("POST / HTTP/1.1", Some("Content-Length: 3"), b"abc")),
+        ("unknown expectation", b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 3\r\n\r\nabc", Reject(417)),
+    ]
+}
+
+/// Splits a forwarded request into (head lines, body).
+fn split(raw: &[u8]) -> (Vec<String>, Vec<u8>) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let lines = head.split("\r\n").map(str::to_string).collect();
+    (lines, raw[end + 4..].to_vec())
+}
+
+fn named<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
+    lines[1..]
+        .iter()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+/// Reads everything until the server closes; None if it did not close within 5 s.
+fn until_close(c: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return Some(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(out),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn framing_conformance_through_the_proxy() {
+    let b = RawBackend::start(Mode::Echo);
+    let cfg = format!(
+        "[[route]]\nname = \"app\"\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    let mut failures = Vec::new();
+    let mut forwarded = 0;
+    for (name, bytes, want) in cases() {
+        let mut c = s.connect();
+        c.write_all(bytes).unwrap();
+        let Some(out) = until_close(&mut c) else {
+            failures.push(format!("{name}: no close within 5 s"));
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out).into_owned();
+        match want {
+            Reject(status) => {
+                let ok = common::status_of(&text) == status
+                    && text.matches("HTTP/1.1 ").count() == 1
+                    && text.contains("\r\nConnection: close\r\n");
+                if !ok {
+                    failures.push(format!("{name}: want {status} + close, got {text:?}"));
+                }
+            }
+            Forward {
+                line,
+                host,
+                framing,
+                body,
+            } => {
+                forwarded += 1;
+                // The final response is the echo: its body is what the backend received.
+                let start = text.rfind("HTTP/1.1 200 ").unwrap_or(0);
+                let mut rd = std::io::BufReader::new(&out[start..]);
+                let resp = match backend::read_response(&mut rd, false) {
+                    Ok(r) if r.status == 200 => r,
+                    other => {
+                        failures.push(format!("{name}: want 200, got {other:?} in {text:?}"));
+                        continue;
+                    }
+                };
+                let (lines, got_body) = split(&resp.body);
+                let mut why = Vec::new();
+                if lines[0] != line {
+                    why.push(format!("request line {:?}", lines[0]));
+                }
+                if named(&lines, "host") != [host] {
+                    why.push(format!("Host {:?}", named(&lines, "host")));
+                }
+                let cl = named(&lines, "content-length");
+                let te = named(&lines, "transfer-encoding");
+                let framing_seen: Vec<String> = cl
+                    .iter()
+                    .map(|v| format!("Content-Length: {v}"))
+                    .chain(te.iter().map(|v| format!("Transfer-Encoding: {v}")))
+                    .collect();
+                let want_framing: Vec<String> = framing.iter().map(|f| f.to_string()).collect();
+                if framing_seen != want_framing {
+                    why.push(format!("framing {framing_seen:?}"));
+                }
+                for h in ["expect", "trailer", "te", "keep-alive"] {
+                    if !named(&lines, h).is_empty() {
+                        why.push(format!("{h} forwarded"));
+                    }
+                }
+                if got_body != body {
+                    why.push(format!("body {:?}", String::from_utf8_lossy(&got_body)));
+                }
+                if !why.is_empty() {
+                    failures.push(format!(
+                        "{name}: {}; backend saw {:?}",
+                        why.join(", "),
+                        resp.text()
+                    ));
+                }
+            }
+        }
+    }
+    // Rejected requests must not have reached the backend even in part: it records a partial
+    // request after 200 ms idle, so give it that long.
+    std::thread::sleep(Duration::from_millis(400));
+    let seen = b.requests();
+    if seen.len() != forwarded {
+        failures.push(format!(
+            "backend received {} requests, expected {forwarded}: {:?}",
+            seen.len(),
+            b.requests_text()
+        ));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases().len(),
+        failures.join("\n")
+    );
+}
+
+fn proxy(b: &RawBackend) -> Server {
+    let cfg = format!(
+        "[[route]]\nname = \"app\"\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        b.addr
+    );
+    Server::start(Some(&cfg), &["--workers", "1"])
+}
+
+/// A request pipelined behind a refused one is never parsed, let alone forwarded.
+#[test]
+fn nothing_after_a_refused_request_reaches_the_backend() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy(&b);
+    let mut c = s.connect();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .unwrap();
+    let out = until_close(&mut c).expect("closed");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(common::status_of(&text), 400, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(b.requests().is_empty(), "{:?}", b.requests_text());
+}
+
+/// An Upgrade the backend declines (200, not 101) opens no tunnel: bytes pipelined behind it
+/// are parsed and re-framed as a request of their own.
+#[test]
+fn a_declined_upgrade_opens_no_tunnel() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy(&b);
+    let mut c = s.connect();
+    c.write_all(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let out = until_close(&mut c).expect("closed");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("HTTP/1.1 200 ").count(), 2, "{text}");
+    let seen = b.wait_requests(2, Duration::from_secs(2));
+    assert_eq!(seen.len(), 2, "{:?}", b.requests_text());
+    let second = String::from_utf8_lossy(&seen[1]);
+    assert!(second.starts_with("GET /next HTTP/1.1\r\n"), "{second}");
+    assert!(
+        second.contains("\r\nVia: 1.1 uringd\r\n"),
+        "re-framed: {second}"
+    );
+}
+
+/// The response side gets the same strictness: a backend answer whose length two peers could
+/// read differently is never relayed (502), and the backend connection is not reused.
+#[test]
+fn ambiguous_backend_responses_are_502() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "CL and TE",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ),
+        (
+            "two different CLs",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        ),
+        (
+            "CL with sign",
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        ),
+        (
+            "bare LF head",
+            "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+        ),
+        (
+            "obs-fold",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: a\r\n b\r\n\r\nhello",
+        ),
+        (
+            "TE not ending in chunked",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nhello",
+        ),
+    ];
+    for (name, resp) in cases {
+        let b = RawBackend::start(Mode::Fixed(resp.into()));
+        let s = proxy(&b);
+        let r = backend::http_raw(s.addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
+        assert!(matches!(&r, Ok(r) if r.status == 502), "{name}: {r:?}");
+    }
+}
