@@ -1,7 +1,10 @@
 //! `uringd serve`: bind, start the workers, then supervise (signals, worker health, drain).
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
 use crate::worker::{self, Msg, listener};
@@ -31,6 +34,68 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     // SAFETY: set and ts are valid for the call; info may be null.
     let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
     (s > 0).then_some(s)
+}
+
+type Listeners = [(OwnedFd, bool)];
+
+/// Starts worker `id` on duplicates of its listening sockets.
+fn start_worker(
+    id: usize,
+    cfg: &Arc<Config>,
+    listeners: &Listeners,
+    ready: &Sender<(usize, worker::Ready)>,
+) -> Result<worker::Handle, String> {
+    let dups = listeners
+        .iter()
+        .map(|(fd, admin)| fd.try_clone().map(|d| (d, *admin)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| format!("cannot duplicate worker {id}'s listening sockets: {e}"))?;
+    worker::spawn(id, cfg.cpus[id], cfg.clone(), dups, ready.clone())
+        .map_err(|e| format!("cannot start worker thread {id}: {e}"))
+}
+
+/// What a panic carried, for the log line.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// A worker thread ended on its own: a panic (its sockets were closed as it unwound). Start
+/// a new one on the same CPU with the same listening sockets, as uWSGI's master does, at
+/// most once a second per worker so a panic on every request cannot spin.
+fn restart(
+    id: usize,
+    cfg: &Arc<Config>,
+    listeners: &Listeners,
+    handles: &mut [worker::Handle],
+    ready_tx: &Sender<(usize, worker::Ready)>,
+    ready_rx: &Receiver<(usize, worker::Ready)>,
+    last: &mut Option<Instant>,
+) -> Result<(), String> {
+    let cpu = handles[id].cpu;
+    if let Some(t) = *last {
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+    }
+    *last = Some(Instant::now());
+    let new = start_worker(id, cfg, listeners, ready_tx)?;
+    let old = std::mem::replace(&mut handles[id], new);
+    let why = match old.thread.join() {
+        Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
+        Ok(()) => "stopped".to_string(),
+    };
+    eprintln!("uringd: worker {id} (cpu {cpu}) {why}; restarting it on cpu {cpu}");
+    match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok((_, Ok(note))) => eprintln!("uringd: worker {id}: restarted: {note}"),
+        Ok((_, Err(e))) => return Err(format!("worker {id} could not restart: {e}")),
+        Err(_) => return Err(format!("worker {id} did not restart within 10 s")),
+    }
+    let peers: Vec<worker::Peer> = handles.iter().map(|h| h.peer.clone()).collect();
+    for h in handles.iter() {
+        h.send(Msg::Peers(peers.clone()));
+    }
+    Ok(())
 }
 
 /// Runs the server until SIGTERM/SIGINT; returns the process exit code.
@@ -67,14 +132,17 @@ pub fn run(cfg: Config) -> i32 {
         }
     }
 
+    // The supervisor keeps the listening sockets; each worker gets duplicates. A worker that
+    // dies takes only its duplicates with it, so its sockets stay in their reuseport groups
+    // and connections queue in the backlog until the restarted worker accepts them.
+    let listeners = per_worker;
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
     let mut handles = Vec::new();
-    for (id, fds) in per_worker.into_iter().enumerate() {
-        let cpu = cfg.cpus[id];
-        match worker::spawn(id, cpu, cfg.clone(), fds, ready_tx.clone()) {
+    for id in 0..cfg.workers {
+        match start_worker(id, &cfg, &listeners[id], &ready_tx) {
             Ok(h) => handles.push(h),
             Err(e) => {
-                eprintln!("uringd: error: cannot start worker thread {id}: {e}");
+                eprintln!("uringd: error: {e}");
                 return 1;
             }
         }
@@ -115,6 +183,7 @@ pub fn run(cfg: Config) -> i32 {
     }
 
     let mut code = 0;
+    let mut last_restart: Vec<Option<Instant>> = vec![None; handles.len()];
     loop {
         match wait_signal(&sigs, Duration::from_millis(500)) {
             Some(libc::SIGTERM) | Some(libc::SIGINT) => {
@@ -132,11 +201,19 @@ pub fn run(cfg: Config) -> i32 {
             }
             Some(_) => {} // SIGHUP: reserved for reload
             None => {
-                if let Some(h) = handles.iter().find(|h| h.thread.is_finished()) {
-                    eprintln!(
-                        "uringd: error: worker {} (cpu {}) stopped unexpectedly",
-                        h.id, h.cpu
-                    );
+                let Some(id) = handles.iter().position(|h| h.thread.is_finished()) else {
+                    continue;
+                };
+                if let Err(e) = restart(
+                    id,
+                    &cfg,
+                    &listeners[id],
+                    &mut handles,
+                    &ready_tx,
+                    &ready_rx,
+                    &mut last_restart[id],
+                ) {
+                    eprintln!("uringd: error: {e}");
                     code = 1;
                     break;
                 }

@@ -17,6 +17,15 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
+/// Closes a descriptor the caller owns outright: no op in flight or queued names it, and
+/// nothing will use the number again. For tearing down after a worker panicked.
+pub fn close_owned(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: the caller owns fd (see above); OwnedFd closes it exactly once.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    }
+}
+
 pub use setup::{Features, SetupOptions, explain_setup_error, soft_rlimit};
 pub use token::{Op, Token};
 pub use wake::{WakeFd, Waker};

@@ -2,6 +2,8 @@
 
 mod accesslog;
 mod conn;
+#[cfg(debug_assertions)]
+mod debug_hook;
 mod event_loop;
 mod health;
 pub mod listener;
@@ -9,6 +11,7 @@ mod pools;
 mod proxy_req;
 mod request;
 mod scrape;
+mod teardown;
 mod timer;
 mod upstream;
 

@@ -191,6 +191,8 @@ fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
     ctx.stats.requests += 1;
     let http10 = h.version == Version::Http10;
     let path = h.path_or_root(buf);
+    #[cfg(debug_assertions)]
+    super::debug_hook::maybe_panic(path);
     // Admin data is never served on traffic listeners, whatever the routes say.
     let route = if path.starts_with(admin::PREFIX) {
         None

@@ -745,6 +745,15 @@ impl Worker {
         self.settle_up(u);
     }
 
+    /// Closes every upstream socket still open (the worker is going away).
+    pub(super) fn release_upstream_sockets(&mut self) {
+        for up in &mut self.ups {
+            if up.open && up.fd >= 0 {
+                crate::ring::close_owned(std::mem::replace(&mut up.fd, -1));
+            }
+        }
+    }
+
     /// After any event on an upstream connection: send what is queued, keep a recv armed,
     /// free the slot once the kernel holds nothing of it.
     pub(super) fn settle_up(&mut self, u: usize) {
