@@ -138,8 +138,8 @@ pub fn run(cfg: Config) -> i32 {
     let listeners = per_worker;
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
     let mut handles = Vec::new();
-    for id in 0..cfg.workers {
-        match start_worker(id, &cfg, &listeners[id], &ready_tx) {
+    for (id, fds) in listeners.iter().enumerate() {
+        match start_worker(id, &cfg, fds, &ready_tx) {
             Ok(h) => handles.push(h),
             Err(e) => {
                 eprintln!("uringd: error: {e}");
