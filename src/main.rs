@@ -160,7 +160,13 @@ fn main() -> ExitCode {
                 },
             };
             match config::load(a.config.as_deref(), &ov) {
-                Ok(cfg) => ExitCode::from(uringd::serve::run(cfg) as u8),
+                Ok(cfg) => {
+                    let source = uringd::serve::Source {
+                        path: a.config.clone(),
+                        overrides: ov,
+                    };
+                    ExitCode::from(uringd::serve::run(cfg, source) as u8)
+                }
                 Err(e) => {
                     eprintln!("uringd: config error: {e}");
                     ExitCode::from(2)

@@ -58,7 +58,7 @@ pub struct RingConfig {
 }
 
 /// Socket-level knobs, applied to the listeners (accepted sockets inherit them).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SocketConfig {
     pub backlog: u32,
     pub tcp_nodelay: bool,

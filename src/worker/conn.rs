@@ -113,6 +113,16 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Between requests with nothing queued either way: closing it loses nothing.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Head)
+            && self.inbuf.is_empty()
+            && self.out.is_empty()
+            && !self.out.busy()
+    }
+}
+
+impl Conn {
     pub fn new() -> Conn {
         Conn {
             fd: -1,

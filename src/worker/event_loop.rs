@@ -23,6 +23,9 @@ use super::{Msg, Peer};
 
 /// How long a closing connection keeps reading (and discarding) after its last response.
 const LINGER: Duration = Duration::from_secs(2);
+/// How long a retiring worker keeps an idle keep-alive connection, for a request already
+/// on its way to arrive and be answered (with `Connection: close`).
+const RETIRE_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 struct Listener {
     fd: Option<OwnedFd>,
@@ -178,7 +181,9 @@ impl Worker {
         loop {
             self.run_timers();
             if let Some(d) = self.drain_deadline {
-                if self.live == 0 {
+                // Also wait for the accept cancels: an accept landing after the exit would
+                // be a connection nobody serves.
+                if self.live == 0 && self.listeners.iter().all(|l| !l.armed) {
                     break;
                 }
                 if self.http.now_tick >= d {
@@ -290,11 +295,23 @@ impl Worker {
 
     fn pause_accepts(&mut self) {
         self.accept_paused = true;
+        self.cancel_accepts();
+    }
+
+    fn cancel_accepts(&mut self) {
         for (i, l) in self.listeners.iter().enumerate() {
             if l.armed {
                 let t = Token::new(Op::Accept, i as u32, 0);
                 self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
             }
+        }
+    }
+
+    /// Cancels armed accepts without pausing: each cancel's final CQE re-arms, and a fresh
+    /// accept first tries the queue at once.
+    fn rearm_accepts(&mut self) {
+        if !self.accept_paused && self.drain_deadline.is_none() {
+            self.cancel_accepts();
         }
     }
 
@@ -307,8 +324,9 @@ impl Worker {
         }
         if c.result >= 0 {
             let fd = c.result;
-            if self.drain_deadline.is_some() || self.live >= self.cfg.limits.max_connections {
-                // Raced with a pause: this one cannot be served.
+            // Accepted after a drain began (the cancel raced it): still served, its answer
+            // carries `Connection: close`. Only a full slab refuses it.
+            if self.live >= self.cfg.limits.max_connections {
                 let sock = if self.fixed_files {
                     crate::ring::Sock::fixed(fd as u32)
                 } else {
@@ -704,7 +722,9 @@ impl Worker {
         self.wake.completed();
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                Msg::Shutdown => self.begin_drain(),
+                Msg::Shutdown => self.begin_drain(false),
+                Msg::Retire => self.begin_drain(true),
+                Msg::Rearm => self.rearm_accepts(),
                 Msg::Peers(p) => self.peers = p,
                 Msg::Scrape { from, id, window } => self.on_scrape(from, id, window),
                 Msg::ScrapeReply { id, snap } => self.on_scrape_reply(id, snap),
@@ -719,8 +739,11 @@ impl Worker {
         self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));
     }
 
-    fn begin_drain(&mut self) {
+    fn begin_drain(&mut self, graceful: bool) {
         if self.drain_deadline.is_some() {
+            if !graceful {
+                self.close_idle();
+            }
             return;
         }
         self.drain_deadline = Some(self.http.now_tick + to_ticks(self.cfg.drain_timeout));
@@ -729,21 +752,26 @@ impl Worker {
         for l in &mut self.listeners {
             l.fd = None; // the ring keeps its own reference until the cancel lands
         }
+        if graceful {
+            // Idle keep-alive connections get a short grace instead of a close now.
+            self.ticks.keepalive = self.ticks.keepalive.min(to_ticks(RETIRE_IDLE_GRACE));
+        }
         for idx in 0..self.conns.len() {
             let c = &mut self.conns[idx];
             if !c.open || c.aborting {
                 continue;
             }
-            let idle = matches!(c.phase, Phase::Head)
-                && c.inbuf.is_empty()
-                && c.out.is_empty()
-                && !c.out.busy();
-            if idle {
+            let idle = c.is_idle();
+            if idle && graceful {
+                self.arm_timer(idx);
+            } else if idle {
                 self.abort(idx);
             } else {
-                // A finished exchange closes after its answer; one under way answers with close.
+                // A finished exchange closes after its answer; one under way answers with
+                // close. Retiring, the answer already queued promised keep-alive, so the
+                // close waits for the next request (answered with close) or the idle grace.
                 let between = matches!(c.phase, Phase::Head) && c.inbuf.is_empty();
-                c.close_after_flush |= between;
+                c.close_after_flush |= between && !graceful;
                 if let Some(o) = c.owed.as_mut() {
                     o.keep_alive = false;
                 }
@@ -751,6 +779,16 @@ impl Worker {
                     p.keep_alive = false;
                 }
                 self.settle(idx);
+            }
+        }
+    }
+
+    /// Closes every idle connection now (a stop after a graceful drain began).
+    fn close_idle(&mut self) {
+        for idx in 0..self.conns.len() {
+            let c = &self.conns[idx];
+            if c.open && !c.aborting && c.is_idle() {
+                self.abort(idx);
             }
         }
     }

@@ -33,7 +33,17 @@ use crate::stats::{Counters, Recorder, Window, WorkerSnapshot};
 /// What a worker can be told (read at loop boundaries after an eventfd wake), by the
 /// supervisor or by another worker gathering an admin page.
 pub enum Msg {
+    /// Stop: stop accepting, close idle connections now, finish the rest (SIGTERM).
     Shutdown,
+    /// Hand over to a newer set of workers (reload, upgrade): stop accepting, answer each
+    /// connection's next request with `Connection: close`, and close idle ones after a short
+    /// grace, so a busy client never meets a close it did not hear announced.
+    Retire,
+    /// Cancel and re-arm the accepts. Sent after other workers sharing these listening
+    /// sockets stopped accepting: a wake-up the kernel gave to their cancelled accept
+    /// (accept waits are exclusive) would otherwise leave a connection queued until the
+    /// next one arrives.
+    Rearm,
     /// Every worker's address, sent once after all have started.
     Peers(Vec<Peer>),
     Scrape {

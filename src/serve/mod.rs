@@ -1,0 +1,312 @@
+//! `uringd serve`: take the listening sockets (bound, or inherited), start a generation of
+//! workers, then supervise: signals (stop, reload, upgrade, reopen logs), restarts of
+//! workers that panic, and the hand-over to a new generation or a new binary.
+
+mod generation;
+mod inherit;
+mod notify;
+mod signals;
+mod sockets;
+mod upgrade;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Config, Overrides};
+use crate::worker::Msg;
+use generation::Generation;
+use notify::notify;
+use sockets::Sockets;
+use upgrade::{Progress, Upgrade};
+
+/// Where the config came from, to read it again on SIGHUP.
+pub struct Source {
+    pub path: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+fn check_access_log(cfg: &Config) -> Result<(), String> {
+    match &cfg.access_log {
+        Some(p) => crate::ring::append::open_append(p)
+            .map(drop)
+            .map_err(|e| format!("cannot open the access log {}: {e}", p.display())),
+        None => Ok(()),
+    }
+}
+
+/// Runs the server until SIGTERM/SIGINT (or until a new binary took over); returns the
+/// process exit code.
+pub fn run(cfg: Config, source: Source) -> i32 {
+    let sigs = signals::block();
+    // Resolved now: after an upgrade replaced the file, /proc/self/exe reads "(deleted)".
+    let exe = std::env::current_exe().ok();
+    if let Err(e) = check_access_log(&cfg) {
+        eprintln!("uringd: error: {e}");
+        return 1;
+    }
+    let mut inherited = match inherit::take_from_env() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("uringd: error: {e}");
+            return 1;
+        }
+    };
+    let ready_pipe = inherited.ready_pipe.take();
+    let upgraded = ready_pipe.is_some();
+    let (sockets, notes) = match Sockets::open(&cfg, inherited) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("uringd: error: {e}");
+            return 1;
+        }
+    };
+    for n in notes {
+        eprintln!("uringd: {n}");
+    }
+    let mut file_cfg = cfg.clone();
+    let mut live = match Generation::start(Arc::new(cfg), &sockets) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("uringd: error: {e}");
+            return 1;
+        }
+    };
+    announce(&sockets, live.as_ref().map(|g| &g.cfg));
+    if let Some(p) = ready_pipe {
+        // The previous process retires its workers when it reads this.
+        let _ = std::io::Write::write_all(&mut std::fs::File::from(p), b"ready\n");
+    }
+    notify(&if upgraded {
+        format!("MAINPID={}\nREADY=1", std::process::id())
+    } else {
+        "READY=1".into()
+    });
+
+    let mut retiring: Vec<Generation> = Vec::new();
+    let mut upgrade: Option<Upgrade> = None;
+    // When to tell the live workers to re-arm their accepts: after others sharing the
+    // sockets stop accepting (a retired generation here, or the previous process).
+    let mut kicks: Vec<Instant> = Vec::new();
+    if upgraded {
+        kicks = kick_schedule(Duration::from_secs(3));
+    }
+    let mut code = 0;
+    loop {
+        let tick = if upgrade.is_some() || !kicks.is_empty() {
+            50
+        } else {
+            500
+        };
+        match signals::wait(&sigs, Duration::from_millis(tick)) {
+            Some(libc::SIGTERM) | Some(libc::SIGINT) => {
+                let t = live
+                    .as_ref()
+                    .map_or(file_cfg.drain_timeout, |g| g.cfg.drain_timeout);
+                eprintln!("uringd: stopping: finishing in-flight requests (up to {t:?})");
+                notify("STOPPING=1");
+                break;
+            }
+            // logrotate moved the access log away: every worker reopens it by path.
+            Some(libc::SIGUSR1) => {
+                for g in live.iter().chain(&retiring) {
+                    g.send_all(|| Msg::ReopenLog);
+                }
+            }
+            Some(libc::SIGHUP) => match live.as_mut() {
+                Some(g) => {
+                    if let Some(old) = reload(&source, &mut file_cfg, g, &sockets) {
+                        retiring.push(old);
+                        kicks = kick_schedule(Duration::from_secs(1));
+                    }
+                }
+                None => eprintln!("uringd: reload ignored: this process has handed over"),
+            },
+            Some(libc::SIGUSR2) => match (&upgrade, &exe) {
+                (Some(u), _) => eprintln!(
+                    "uringd: upgrade ignored: one is under way (new process {})",
+                    u.pid()
+                ),
+                _ if live.is_none() => {
+                    eprintln!("uringd: upgrade ignored: this process has handed over")
+                }
+                (None, None) => eprintln!("uringd: upgrade failed: cannot find our own binary"),
+                (None, Some(exe)) => match upgrade::begin(exe, &sockets, sigs) {
+                    Ok(u) => {
+                        eprintln!(
+                            "uringd: upgrade: started {} (pid {}); waiting for it to serve",
+                            exe.display(),
+                            u.pid()
+                        );
+                        upgrade = Some(u);
+                    }
+                    Err(e) => eprintln!("uringd: upgrade failed: {e}; still serving"),
+                },
+            },
+            _ => {}
+        }
+        if let Some(u) = &mut upgrade {
+            match u.poll() {
+                Progress::Pending => {}
+                Progress::Ready(pid) => {
+                    eprintln!(
+                        "uringd: upgrade: process {pid} is serving; process {} drains and exits",
+                        std::process::id()
+                    );
+                    if let Some(g) = live.take() {
+                        g.send_all(|| Msg::Retire);
+                        retiring.push(g);
+                    }
+                    upgrade = None;
+                }
+                Progress::Failed(e) => {
+                    eprintln!("uringd: upgrade failed: {e}; still serving");
+                    upgrade = None;
+                }
+            }
+        }
+        let (done, busy): (Vec<_>, Vec<_>) = retiring.into_iter().partition(|g| g.finished());
+        retiring = busy;
+        if !done.is_empty() {
+            kicks.push(Instant::now());
+        }
+        for g in done {
+            g.join();
+        }
+        let now = Instant::now();
+        if kicks.iter().any(|&k| k <= now) {
+            kicks.retain(|&k| k > now);
+            if let Some(g) = &live {
+                g.send_all(|| Msg::Rearm);
+            }
+        }
+        match live.as_mut() {
+            None if retiring.is_empty() => break,
+            None => {}
+            Some(g) => {
+                if let Err(e) = g.restart_dead(&sockets) {
+                    eprintln!("uringd: error: {e}");
+                    code = 1;
+                    break;
+                }
+            }
+        }
+    }
+    for g in live.iter().chain(&retiring) {
+        g.send_all(|| Msg::Shutdown);
+    }
+    for g in live.into_iter().chain(retiring) {
+        if !g.join() {
+            code = 1;
+        }
+    }
+    eprintln!("uringd: stopped");
+    code
+}
+
+/// Re-arm times from now up to `last`: soon, then spaced out.
+fn kick_schedule(last: Duration) -> Vec<Instant> {
+    let now = Instant::now();
+    [50, 250, 1000, 3000]
+        .into_iter()
+        .map(Duration::from_millis)
+        .filter(|d| *d <= last)
+        .map(|d| now + d)
+        .collect()
+}
+
+/// The "listening on" lines; admin first, so a script that waits for "listening on" knows
+/// both are up.
+fn announce(sockets: &Sockets, cfg: Option<&Arc<Config>>) {
+    let Some(cfg) = cfg else { return };
+    for g in sockets.groups.iter().filter(|g| g.admin) {
+        let auth = if cfg.admin_token.is_some() {
+            "bearer token required"
+        } else {
+            "no token"
+        };
+        eprintln!("uringd: admin on http://{}/_uringd/ ({auth})", g.actual);
+    }
+    for g in sockets.groups.iter().filter(|g| !g.admin) {
+        eprintln!(
+            "uringd: listening on http://{} ({} workers)",
+            g.actual, cfg.workers
+        );
+    }
+}
+
+/// SIGHUP: reads and validates the config again. If it is good, starts a new generation of
+/// workers with it on the same sockets and returns the old one, now retiring; otherwise the
+/// running config stays and the log says why. Settings tied to the listening sockets
+/// (addresses, worker count and CPUs, socket options) cannot change without new sockets:
+/// they keep their running values, with a warning naming them.
+fn reload(
+    source: &Source,
+    file_cfg: &mut Config,
+    live: &mut Generation,
+    sockets: &Sockets,
+) -> Option<Generation> {
+    notify("RELOADING=1");
+    let what = source
+        .path
+        .as_ref()
+        .map_or("the built-in config".into(), |p| p.display().to_string());
+    let result = next_generation(source, file_cfg, live, sockets);
+    notify("READY=1");
+    match result {
+        Ok(g) => {
+            eprintln!(
+                "uringd: reloaded {what}: {} new workers serving; the previous ones finish their requests and exit",
+                g.cfg.workers
+            );
+            let old = std::mem::replace(live, g);
+            old.send_all(|| Msg::Retire);
+            Some(old)
+        }
+        Err(e) => {
+            eprintln!("uringd: reload refused: {e}; still running the previous config");
+            None
+        }
+    }
+}
+
+/// The reloaded config, made effective and started.
+fn next_generation(
+    source: &Source,
+    file_cfg: &mut Config,
+    live: &Generation,
+    sockets: &Sockets,
+) -> Result<Generation, String> {
+    let new = config::load(source.path.as_deref(), &source.overrides)
+        .map_err(|e| format!("config error: {e}"))?;
+    let mut eff = new.clone();
+    let mut kept = Vec::new();
+    let run = &live.cfg;
+    if new.listen != file_cfg.listen {
+        kept.push("listen");
+        eff.listen = run.listen.clone();
+    }
+    if new.admin != file_cfg.admin {
+        kept.push("admin");
+        eff.admin = run.admin;
+    }
+    if new.workers != file_cfg.workers || new.cpus != file_cfg.cpus {
+        kept.push("workers/cpus");
+        eff.workers = run.workers;
+        eff.cpus = run.cpus.clone();
+    }
+    if new.sockets != file_cfg.sockets {
+        kept.push("socket options (backlog, tcp_nodelay, busy_poll, reuseport_steering)");
+        eff.sockets = run.sockets.clone();
+    }
+    if !kept.is_empty() {
+        eprintln!(
+            "uringd: reload: warning: {} changed; that needs new listening sockets, so the running value stays until a restart or an upgrade (SIGUSR2)",
+            kept.join(", ")
+        );
+    }
+    check_access_log(&eff)?;
+    let g = Generation::start(Arc::new(eff), sockets)?;
+    *file_cfg = new;
+    Ok(g)
+}
