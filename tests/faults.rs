@@ -169,3 +169,192 @@ fn a_panicking_worker_is_restarted_on_its_cpu_and_no_connection_is_refused() {
     }
     assert_eq!(t.ok, 50, "{t:?}");
 }
+
+fn bench_json(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .args(["--json", url])
+        .output()
+        .expect("run uringd bench");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bench JSON: {e}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn return_cfg(body: &str) -> String {
+    format!(
+        "[[route]]\nname = \"r\"\nprefix = \"/\"\nreturn = {{ status = 200, body = \"{body}\", content_type = \"text/plain\" }}\n"
+    )
+}
+
+#[test]
+fn a_backend_killed_under_load_gets_every_request_answered_and_service_resumes() {
+    // The backend is a real process (another uringd) killed with SIGKILL, then started
+    // again on the same port.
+    let mut backend = Server::start(Some(&return_cfg("b")), &[]);
+    let port = backend.addr.port();
+    let cfg = format!(
+        "[[route]]\nname = \"app\"\nprefix = \"/\"\nupstream = \"http://127.0.0.1:{port}\"\n"
+    );
+    let proxy = Server::start(Some(&cfg), &["--workers", "2"]);
+    let url = format!("http://{}/", proxy.addr);
+    let load = std::thread::spawn(move || {
+        bench_json(
+            &url,
+            &["-c", "16", "-t", "1", "-d", "6s", "--timeout", "5s"],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    backend.child.kill().unwrap();
+    backend.child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let _again = Server::start(
+        Some(&return_cfg("b")),
+        &["--listen", &format!("127.0.0.1:{port}")],
+    );
+    let v = load.join().unwrap();
+    eprintln!("{v}");
+    // Every request got an answer: none timed out, none was cut without a response.
+    assert_eq!(v["errors"]["total"], 0, "{v}");
+    let s = &v["status"];
+    assert!(s["5xx"].as_u64().unwrap() > 0, "the outage was seen: {v}");
+    assert!(s["2xx"].as_u64().unwrap() > 100, "{v}");
+    // Service resumes without a restart of uringd.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = common::request(proxy.addr, "GET", "/", "Connection: close\r\n");
+        if r.status == 200 {
+            assert_eq!(r.body, b"b");
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "still {} after the backend returned",
+            r.status
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sum of a Prometheus counter over all its lines.
+fn metric(admin: SocketAddr, name: &str) -> u64 {
+    let r = common::request(admin, "GET", "/_uringd/metrics", "Connection: close\r\n");
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[test]
+fn a_tiny_buffer_ring_survives_enobufs_storms_and_counts_them() {
+    let s = Server::start(
+        None,
+        &[
+            "--workers",
+            "1",
+            "--buffers",
+            "8",
+            "--buffer-size",
+            "512",
+            "--ring-entries",
+            "8",
+            "--admin",
+            "127.0.0.1:0",
+        ],
+    );
+    let v = bench_json(
+        &format!("http://{}/", s.addr),
+        &["-c", "64", "--pipeline", "8", "-d", "3s", "--timeout", "5s"],
+    );
+    assert_eq!(v["errors"]["total"], 0, "{v}");
+    assert_eq!(v["requests"], v["status"]["2xx"], "{v}");
+    let admin = s.admin.unwrap();
+    let exhausted = metric(admin, "uringd_buffer_ring_exhausted_total");
+    assert!(exhausted > 0, "the storm happened and was counted");
+    eprintln!(
+        "requests {} with 8 buffers: ENOBUFS {exhausted}, CQ overflow {}",
+        v["requests"],
+        metric(admin, "uringd_cq_overflow_total")
+    );
+    let r = common::request(s.addr, "GET", "/", "");
+    assert_eq!(r.status, 200);
+}
+
+fn keepalive_request(c: &mut TcpStream) {
+    c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+}
+
+/// True if a whole response head arrives within `t`.
+fn answered_within(c: &mut TcpStream, t: Duration) -> bool {
+    c.set_read_timeout(Some(t)).unwrap();
+    let mut buf = [0u8; 512];
+    matches!(c.read(&mut buf), Ok(n) if n > 0 && buf.starts_with(b"HTTP/1.1 200 "))
+}
+
+#[test]
+fn at_the_connection_cap_accepting_pauses_and_resumes_when_a_slot_frees() {
+    let s = Server::start(
+        Some(&format!(
+            "[limits]\nmax_connections = 4\n{}",
+            return_cfg("ok")
+        )),
+        &["--workers", "1"],
+    );
+    let mut held: Vec<TcpStream> = (0..4).map(|_| s.connect()).collect();
+    for c in &mut held {
+        keepalive_request(c);
+        assert!(answered_within(c, Duration::from_secs(2)));
+    }
+    // The fifth is left in the listen backlog, not refused and not closed.
+    let mut fifth = s.connect();
+    keepalive_request(&mut fifth);
+    assert!(!answered_within(&mut fifth, Duration::from_millis(500)));
+    drop(held.pop());
+    assert!(
+        answered_within(&mut fifth, Duration::from_secs(3)),
+        "served once a slot freed"
+    );
+}
+
+#[test]
+fn out_of_descriptors_pauses_accepting_and_resumes_when_they_free() {
+    // 48 descriptors: enough to start, not enough for 80 connections.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 48 && exec {BIN} serve --listen 127.0.0.1:0 --workers 1 --admin 127.0.0.1:0"
+    ));
+    let s = Server::spawn(cmd, None);
+    let mut conns: Vec<TcpStream> = (0..80).map(|_| s.connect()).collect();
+    for c in &mut conns {
+        keepalive_request(c);
+    }
+    let mut waiting = Vec::new();
+    let mut served = 0;
+    for mut c in conns {
+        if answered_within(&mut c, Duration::from_millis(300)) {
+            served += 1; // dropped: frees a descriptor in the server
+        } else {
+            waiting.push(c);
+        }
+    }
+    assert!(
+        !waiting.is_empty(),
+        "the limit was reached ({served} served)"
+    );
+    for c in &mut waiting {
+        assert!(
+            answered_within(c, Duration::from_secs(5)),
+            "a connection that waited for a descriptor was served"
+        );
+    }
+    drop(waiting);
+    let errors = metric(s.admin.unwrap(), "uringd_accept_errors_total");
+    assert!(errors > 0, "EMFILE was met and counted");
+    let r = common::request(s.addr, "GET", "/", "");
+    assert_eq!(r.status, 200, "still serving");
+}
