@@ -82,6 +82,38 @@ enum Stage {
 /// it, one memcpy is cheaper than a second send op for the same response.
 const SHARED_SEGMENT_MIN: usize = 64 * 1024;
 
+/// Sent response buffers go back to a pool of their thread (each worker and bench thread is
+/// one thread, so no lock), not to their connection: steady keep-alive traffic does not
+/// allocate, and an idle connection holds no buffer at all (10k idle connections stay cheap).
+mod pool {
+    use std::cell::RefCell;
+
+    /// Buffers kept per thread; more than that are freed.
+    const MAX: usize = 64;
+    /// A buffer that grew past this is freed rather than kept.
+    const MAX_CAPACITY: usize = 64 * 1024;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn take() -> Vec<u8> {
+        FREE.with_borrow_mut(|f| f.pop())
+            .unwrap_or_else(|| Vec::with_capacity(4096))
+    }
+
+    pub fn give(mut v: Vec<u8>) {
+        if v.capacity() <= MAX_CAPACITY {
+            v.clear();
+            FREE.with_borrow_mut(|f| {
+                if f.len() < MAX {
+                    f.push(v);
+                }
+            });
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct OutQueue {
     segs: VecDeque<Seg>,
@@ -92,8 +124,6 @@ pub struct OutQueue {
     /// SEND_ZC notifications still owed; `zc_hold` keeps their buffers alive until then.
     zc_pending: u32,
     zc_hold: Vec<Arc<[u8]>>,
-    /// One recycled byte buffer, so steady keep-alive traffic does not allocate.
-    spare: Option<Vec<u8>>,
     /// Total queued and not yet acknowledged as sent.
     queued: usize,
     /// Stream offsets: bytes ever queued, and ever acknowledged sent. A response whose last
@@ -138,11 +168,7 @@ impl OutQueue {
             _ => false,
         };
         if !back_free {
-            let v = self
-                .spare
-                .take()
-                .unwrap_or_else(|| Vec::with_capacity(4096));
-            self.segs.push_back(Seg::Bytes(v));
+            self.segs.push_back(Seg::Bytes(pool::take()));
         }
         match self.segs.back_mut() {
             Some(Seg::Bytes(v)) => v,
@@ -434,12 +460,8 @@ impl OutQueue {
         SendResult::Progress
     }
 
-    fn recycle(&mut self, mut v: Vec<u8>) {
-        // Keep one modest buffer; let a huge one go so idle connections stay small.
-        if v.capacity() <= 64 * 1024 && self.spare.is_none() {
-            v.clear();
-            self.spare = Some(v);
-        }
+    fn recycle(&mut self, v: Vec<u8>) {
+        pool::give(v);
     }
 
     /// Forgets everything queued. Only valid when nothing is with the kernel.
@@ -461,7 +483,6 @@ impl OutQueue {
     pub fn shrink(&mut self) {
         if !self.busy() && self.queued == 0 {
             self.segs.clear();
-            self.spare = None;
             self.pipe = None; // an idle connection holds no pipe either
         }
     }

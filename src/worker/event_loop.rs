@@ -158,7 +158,10 @@ impl Worker {
                 .collect(),
             accept_paused: false,
             accept_retry_tick: 0,
-            conns: Vec::new(),
+            // Reserved up front, not grown: growth by doubling copies the slab and leaves
+            // the old copies as heap holes that count against every idle connection. Pages
+            // not yet used are never touched, so this costs no memory until they are.
+            conns: Vec::with_capacity(cfg.limits.max_connections.min(1 << 20)),
             free: Vec::new(),
             live: 0,
             dirty: Vec::new(),
