@@ -226,22 +226,28 @@ pub fn available_cpus() -> Vec<usize> {
     ids
 }
 
-/// "0-3,6" -> [0,1,2,3,6]
+/// "0-3,6" -> [0,1,2,3,6]. CPU numbers must be below CPU_SETSIZE (1024), the
+/// most an affinity mask can name, so a range never expands to more than that.
 pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    const MAX_CPUS: usize = libc::CPU_SETSIZE as usize;
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad =
             || format!("`{part}` is not a CPU number or range (write e.g. \"0,1\" or \"0-3\")");
+        let cpu = |n: &str| match n.trim().parse::<usize>() {
+            Ok(c) if c < MAX_CPUS => Ok(c),
+            Ok(_) => Err(format!("`{part}`: CPU numbers go up to {}", MAX_CPUS - 1)),
+            Err(_) => Err(bad()),
+        };
         match part.split_once('-') {
             Some((a, b)) => {
-                let a: usize = a.trim().parse().map_err(|_| bad())?;
-                let b: usize = b.trim().parse().map_err(|_| bad())?;
+                let (a, b) = (cpu(a)?, cpu(b)?);
                 if a > b {
                     return Err(bad());
                 }
                 out.extend(a..=b);
             }
-            None => out.push(part.parse().map_err(|_| bad())?),
+            None => out.push(cpu(part)?),
         }
     }
     if out.is_empty() {
@@ -801,5 +807,17 @@ mod tests {
         assert_eq!(parse_cpu_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
         assert!(parse_cpu_list("2-1").is_err());
         assert!(parse_cpu_list("x").is_err());
+        // Found while writing the config_loader fuzz target: a huge range was
+        // expanded element by element (an 8 TB allocation for this one).
+        assert!(
+            parse_cpu_list("0-999999999999")
+                .unwrap_err()
+                .contains("go up to 1023")
+        );
+        assert!(parse_cpu_list("1024").is_err());
+        assert_eq!(
+            parse_cpu_list("1020-1023").unwrap(),
+            vec![1020, 1021, 1022, 1023]
+        );
     }
 }

@@ -28,18 +28,20 @@ pub fn parse_duration(v: &DurationValue) -> Result<Duration, String> {
     let n: u64 = num.parse().map_err(|_| {
         format!("`{s}` is not a duration; write it like \"10s\", \"250ms\" or \"2m\"")
     })?;
-    let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit; use ms, s, m or h (e.g. \"10s\")"
-            ));
-        }
+    let secs = |mul: u64| {
+        n.checked_mul(mul)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{s}` is too large"))
     };
-    Ok(d)
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => secs(60),
+        "h" => secs(3600),
+        _ => Err(format!(
+            "`{s}` has an unknown unit; use ms, s, m or h (e.g. \"10s\")"
+        )),
+    }
 }
 
 pub fn parse_size(v: &SizeValue) -> Result<u64, String> {
@@ -79,6 +81,19 @@ mod tests {
         assert_eq!(t("2m"), Ok(Duration::from_secs(120)));
         assert!(t("ten").is_err());
         assert!(t("5d").is_err());
+        // Found while writing the config_loader fuzz target: minutes and
+        // hours were multiplied unchecked (a panic with overflow checks, a
+        // silently wrapped timeout without).
+        assert!(t("999999999999999999m").unwrap_err().contains("too large"));
+        assert!(
+            t("18446744073709551615h")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(
+            t("5124095576030431h"),
+            Ok(Duration::from_secs(5124095576030431 * 3600))
+        );
         assert_eq!(
             parse_duration(&DurationValue::Secs(3)),
             Ok(Duration::from_secs(3))

@@ -53,6 +53,11 @@ impl HeadScanner {
             .and_then(|rest| memchr::memchr(b'\n', rest))
         {
             let lf = self.pos + off;
+            // The limits first, as a byte-at-a-time feed would have hit them
+            // before this LF arrived.
+            if let Some(e) = self.limit_error(lf, line_limit, limits) {
+                return Err(e);
+            }
             self.pos = lf + 1;
             // The byte before LF must be CR; at a line start it is the previous
             // LF (or nothing), so this also rejects an LF-only empty line.
@@ -77,21 +82,37 @@ impl HeadScanner {
                         "too many empty lines before request",
                     ));
                 }
-            } else if !self.seen_request_line {
-                if line_len > line_limit {
-                    return Err(ParseError::UriTooLong);
-                }
+            } else {
+                // limit_error above already capped the request line.
                 self.seen_request_line = true;
             }
         }
         self.pos = buf.len();
-        if !self.seen_request_line && buf.len() - self.line_start.min(buf.len()) > line_limit {
-            return Err(ParseError::UriTooLong);
+        match self.limit_error(buf.len(), line_limit, limits) {
+            Some(e) => Err(e),
+            None => Ok(None),
         }
-        if buf.len() > limits.max_header_bytes {
-            return Err(ParseError::HeaderTooLarge);
+    }
+
+    /// The error for the first `len` bytes of an unfinished head: 414 once the
+    /// unfinished request line (its CR included) is over `line_limit`, 431 once
+    /// the head is over `max_header_bytes`. When both apply, the one a
+    /// byte-at-a-time feed reaches first wins (414 on a tie), so the verdict
+    /// never depends on how the bytes were split into reads.
+    fn limit_error(&self, len: usize, line_limit: usize, limits: &Limits) -> Option<ParseError> {
+        let uri_at = if self.seen_request_line {
+            usize::MAX
+        } else {
+            self.line_start.saturating_add(line_limit).saturating_add(1)
+        };
+        let head_at = limits.max_header_bytes.saturating_add(1);
+        if uri_at <= len && uri_at <= head_at {
+            Some(ParseError::UriTooLong)
+        } else if head_at <= len {
+            Some(ParseError::HeaderTooLarge)
+        } else {
+            None
         }
-        Ok(None)
     }
 }
 
@@ -189,6 +210,67 @@ mod tests {
         ok.extend(std::iter::repeat_n(b'a', 8191));
         ok.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(scan_bytewise(&ok, &l), Ok(Some(ok.len())));
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/request_parser.rs): the verdict on
+    /// an over-long request line depended on how the bytes were split.
+    #[test]
+    fn limits_do_not_depend_on_the_split() {
+        let l = Limits {
+            max_header_bytes: 256,
+            max_headers: 4,
+            max_target_bytes: 32,
+        };
+        let line_limit = 32 + REQUEST_LINE_SLACK;
+        // A request line of exactly line_limit bytes plus CR: a bytewise feed
+        // sees line_limit + 1 unfinished bytes before the LF; one read used to
+        // accept it.
+        let mut exact = b"GET /".to_vec();
+        exact.resize(line_limit - " HTTP/1.1".len(), b'a');
+        exact.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(scan_bytewise(&exact, &l), Err(ParseError::UriTooLong));
+        assert_eq!(
+            HeadScanner::new().scan(&exact, &l),
+            Err(ParseError::UriTooLong)
+        );
+        // One byte shorter passes both ways.
+        exact.remove(5);
+        let n = exact.len();
+        assert_eq!(scan_bytewise(&exact, &l), Ok(Some(n)));
+        assert_eq!(HeadScanner::new().scan(&exact, &l), Ok(Some(n)));
+        // An over-long line ended by a bare LF: 414 (what a trickling client
+        // gets) whether or not the LF arrives in the same read.
+        let mut lf = b"GET /".to_vec();
+        lf.resize(line_limit + 20, b'F');
+        lf.extend_from_slice(b"\nHost: x\r\n\r\n");
+        assert_eq!(scan_bytewise(&lf, &l), Err(ParseError::UriTooLong));
+        assert_eq!(
+            HeadScanner::new().scan(&lf, &l),
+            Err(ParseError::UriTooLong)
+        );
+        // A bare LF past max_header_bytes: 431 either way.
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(300, b'v');
+        big.extend_from_slice(b"\n\r\n");
+        assert_eq!(scan_bytewise(&big, &l), Err(ParseError::HeaderTooLarge));
+        assert_eq!(
+            HeadScanner::new().scan(&big, &l),
+            Err(ParseError::HeaderTooLarge)
+        );
+        // max_target_bytes close to max_header_bytes: the head limit is reached
+        // first while the request line is still unfinished.
+        let wide = Limits {
+            max_header_bytes: 1024,
+            max_headers: 4,
+            max_target_bytes: 1000,
+        };
+        let mut long = b"GET /".to_vec();
+        long.resize(2000, b'a');
+        assert_eq!(scan_bytewise(&long, &wide), Err(ParseError::HeaderTooLarge));
+        assert_eq!(
+            HeadScanner::new().scan(&long, &wide),
+            Err(ParseError::HeaderTooLarge)
+        );
     }
 
     #[test]
