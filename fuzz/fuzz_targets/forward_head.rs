@@ -114,6 +114,7 @@ fuzz_target!(|data: &[u8]| {
         b"keep-alive".as_slice(),
         b"te",
         b"trailer",
+        b"expect",
         b"proxy",
         b"forwarded",
         b"proxy-connection",

@@ -40,8 +40,10 @@ fn trim(mut s: &[u8]) -> &[u8] {
 /// Names whose client lines never become an HTTP_ variable.
 fn dropped(name: &[u8]) -> bool {
     let n = name.to_ascii_lowercase();
-    const DROP: [&[u8]; 14] = [
+    const DROP: [&[u8]; 15] = [
         b"host",
+        // uringd answers 100-continue itself and sends the body it has taken.
+        b"expect",
         b"connection",
         b"keep-alive",
         b"te",
