@@ -120,9 +120,7 @@ impl Conn {
             && self.out.is_empty()
             && !self.out.busy()
     }
-}
 
-impl Conn {
     pub fn new() -> Conn {
         Conn {
             fd: -1,
