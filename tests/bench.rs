@@ -454,16 +454,27 @@ fn the_generator_says_when_it_is_the_limit() {
     let _serial = serial();
     let s = Server::start(None, &[]);
     let url = format!("http://{}/", s.addr);
-    // A million requests per second from one thread is beyond this machine.
+    // A million requests per second from one thread is beyond this machine. On a quiet
+    // machine the generator is the limit; when something else takes a core, the (debug)
+    // server can become the limit first. Either way the report must name the limit and
+    // never pass the target rate off as met.
     let v = bench_json(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
-    assert_eq!(v["generator_saturated"], true, "{v}");
-    assert!(
-        !v["generator"]["reasons"].as_array().unwrap().is_empty(),
-        "{v}"
-    );
     assert!(num(&v, "requests_per_sec") < 1_000_000.0, "{v}");
+    let saturated = v["generator_saturated"] == true;
+    let server_limit = v["generator"]["unsent"].as_u64().unwrap() > 0
+        && v["generator"]["waited_for_connection"].as_u64().unwrap() > 0;
+    assert!(saturated || server_limit, "no limit named: {v}");
+    if saturated {
+        assert!(
+            !v["generator"]["reasons"].as_array().unwrap().is_empty(),
+            "{v}"
+        );
+    }
     let (_, out, _) = bench(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
-    assert!(out.contains("Generator  SATURATED"), "{out}");
+    assert!(
+        out.contains("Generator  SATURATED") || out.contains("the server did not keep up"),
+        "{out}"
+    );
 }
 
 #[test]
