@@ -102,7 +102,11 @@ struct Ticks {
 }
 
 pub(super) fn to_ticks(d: Duration) -> u64 {
-    (d.as_millis() as u64).div_ceil(TICK_MS).max(1)
+    // Saturate: a huge configured timeout must stay huge, not wrap to a short one.
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .div_ceil(TICK_MS)
+        .max(1)
 }
 
 impl Worker {
@@ -794,5 +798,15 @@ impl Worker {
                 self.abort(idx);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    #[test]
+    fn huge_durations_saturate_instead_of_wrapping() {
+        let huge = std::time::Duration::from_secs(18_446_744_073_709_552);
+        assert_eq!(super::to_ticks(huge), u64::MAX.div_ceil(super::TICK_MS));
+        assert_eq!(super::to_ticks(std::time::Duration::from_millis(1)), 1);
     }
 }
