@@ -65,14 +65,15 @@ pub fn run(cfg: Config, source: Source) -> i32 {
         eprintln!("uringd: {n}");
     }
     let mut file_cfg = cfg.clone();
-    let mut live = match Generation::start(Arc::new(cfg), &sockets) {
-        Ok(g) => Some(g),
+    let first = match Generation::start(Arc::new(cfg), &sockets) {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("uringd: error: {e}");
             return 1;
         }
     };
-    announce(&sockets, live.as_ref().map(|g| &g.cfg));
+    announce(&sockets, &first.cfg);
+    let mut live = Some(first);
     if let Some(p) = ready_pipe {
         // The previous process retires its workers when it reads this.
         let _ = std::io::Write::write_all(&mut std::fs::File::from(p), b"ready\n");
@@ -217,8 +218,7 @@ fn kick_schedule(last: Duration) -> Vec<Instant> {
 
 /// The "listening on" lines; admin first, so a script that waits for "listening on" knows
 /// both are up.
-fn announce(sockets: &Sockets, cfg: Option<&Arc<Config>>) {
-    let Some(cfg) = cfg else { return };
+fn announce(sockets: &Sockets, cfg: &Config) {
     for g in sockets.groups.iter().filter(|g| g.admin) {
         let auth = if cfg.admin_token.is_some() {
             "bearer token required"
