@@ -1,9 +1,12 @@
-//! uringd: a thread-per-core io_uring HTTP/1.1 front end.
+//! uringd: a thread-per-core HTTP/1.1 front end on io_uring (or epoll where io_uring is
+//! blocked).
 
 pub mod admin;
 pub mod bench;
 pub mod config;
 pub mod doctor;
+pub mod driver;
+pub mod epoll;
 pub mod http;
 pub mod proxy;
 pub mod ring;

@@ -119,6 +119,9 @@ struct KnobArgs {
     /// Fail at start-up when the kernel lacks a requested knob, instead of warning and falling back
     #[arg(long)]
     strict: bool,
+    /// I/O backend: io_uring, epoll, or auto (io_uring where it starts, else epoll) [default: auto]
+    #[arg(long, value_name = "auto|io_uring|epoll", env = "URINGD_BACKEND")]
+    backend: Option<String>,
 }
 
 fn on_off(s: &str) -> Result<bool, String> {
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
                     backlog: a.knobs.backlog,
                     tcp_nodelay: a.knobs.tcp_nodelay,
                     fixed_files: a.knobs.fixed_files,
+                    backend: a.knobs.backend,
                     strict: a.knobs.strict,
                 },
             };

@@ -1,5 +1,6 @@
 //! `uringd bench` arguments (wrk's habits) and their checks, turned into a run plan.
 
+use crate::driver::Backend;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub struct BenchArgs {
     /// A new connection for every request (Connection: close)
     #[arg(long)]
     pub no_keepalive: bool,
+    /// I/O backend: io_uring, epoll, or auto (io_uring where it starts, else epoll) [default: auto]
+    #[arg(long, value_name = "auto|io_uring|epoll", env = "URINGD_BACKEND")]
+    pub backend: Option<String>,
     /// Load before measuring, not counted, e.g. 2s
     #[arg(long, default_value = "0s")]
     pub warmup: String,
@@ -136,6 +140,12 @@ pub fn plan(a: &BenchArgs) -> Result<RunPlan, String> {
             "-R {r}: the rate must be a positive number of requests per second"
         ));
     }
+    let want = match a.backend.as_deref() {
+        None => Backend::Auto,
+        Some(v) => Backend::parse(v)
+            .ok_or_else(|| format!("--backend {v}: use auto, io_uring or epoll"))?,
+    };
+    let backend = crate::driver::choose(want, &crate::ring::SetupOptions::default())?;
     let cpus = match &a.cpus {
         Some(l) => {
             let v = parse_cpu_list(l).map_err(|e| format!("--cpus: {e}"))?;
@@ -184,6 +194,7 @@ pub fn plan(a: &BenchArgs) -> Result<RunPlan, String> {
         ));
     }
     Ok(RunPlan {
+        backend,
         targets,
         groups,
         conns: a.connections,

@@ -63,6 +63,11 @@ fn run_inner(a: &BenchArgs) -> Result<i32, String> {
         (None, None) => {}
     }
     preflight(&plan)?;
+    eprintln!(
+        "uringd bench: backend {}: {}",
+        plan.backend.kind.name(),
+        plan.backend.reason
+    );
     if let Some(spec) = &a.sweep {
         return sweep::run(a, &plan, spec);
     }

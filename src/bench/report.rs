@@ -134,9 +134,10 @@ pub fn text(plan: &RunPlan, o: &Outcome, s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "uringd bench: {:.2}s, {} thread(s), {} connection(s), pipeline {}, {}{}",
+        "uringd bench: {:.2}s, {} thread(s) on {}, {} connection(s), pipeline {}, {}{}",
         s.duration_s,
         plan.threads,
+        plan.backend.kind.name(),
         plan.conns,
         plan.pipeline,
         mode(plan),
@@ -245,6 +246,7 @@ pub fn json(plan: &RunPlan, o: &Outcome, s: &Summary) -> Value {
         "mode": if plan.rate.is_some() { "open" } else { "closed" },
         "target_rate": plan.rate,
         "threads": plan.threads,
+        "backend": plan.backend.kind.name(),
         "connections": plan.conns,
         "pipeline": plan.pipeline,
         "requests": t.completed,

@@ -20,10 +20,11 @@ use super::schedule::{Arrival, Schedule};
 use super::tally::{ErrorKind, Tally};
 use super::target::Target;
 use super::usage::thread_cpu_ns;
+use crate::driver::connect::{Connector, stream_socket};
+use crate::driver::outq::{OutQueue, SendResult};
+use crate::driver::{Choice, Completion, Driver, Kind, Op, Token};
 use crate::ring::bufring::BufRing;
-use crate::ring::connect::{Connector, stream_socket};
-use crate::ring::outq::{OutQueue, SendResult};
-use crate::ring::{Completion, Op, Ring, SetupOptions, Token, explain_setup_error};
+use crate::ring::{SetupOptions, explain_setup_error};
 use crate::stats::series::{Hist, MAX_US, new_hist};
 
 /// Bodies at least this large go out with SEND_ZC (the server's measured default).
@@ -39,6 +40,8 @@ const INTERVAL_NS: u64 = 1_000_000_000;
 /// Everything the threads share, fixed before they start.
 #[derive(Clone)]
 pub struct RunPlan {
+    /// The I/O backend every thread builds, and why.
+    pub backend: Choice,
     pub targets: Vec<Target>,
     /// Targets grouped by address; connection j talks to group j % groups.len().
     pub groups: Vec<Vec<usize>>,
@@ -173,7 +176,7 @@ struct Conn {
 }
 
 struct Gen {
-    ring: Ring,
+    ring: Driver,
     bufs: BufRing,
     plan: Arc<RunPlan>,
     thread: usize,
@@ -224,9 +227,13 @@ impl Gen {
             entries: entries.next_power_of_two(),
             ..SetupOptions::default()
         };
-        let ring = Ring::new(&opts).map_err(|e| explain_setup_error(&e))?;
+        let kind = plan.backend.kind;
+        let mut ring = Driver::new(kind, &opts).map_err(|e| match kind {
+            Kind::IoUring => explain_setup_error(&e),
+            Kind::Epoll => format!("cannot create an epoll instance: {e}"),
+        })?;
         let nbufs = (mine.len() * 2).clamp(64, 4096).next_power_of_two() as u16;
-        let bufs = BufRing::new(&ring, 0, nbufs, 16 * 1024).map_err(|e| {
+        let bufs = BufRing::new(&mut ring, 0, nbufs, 16 * 1024).map_err(|e| {
             format!("cannot register receive buffers: {e} (is RLIMIT_MEMLOCK too low? `uringd doctor` tells)")
         })?;
         let conns = mine
@@ -860,7 +867,7 @@ impl Gen {
                 break;
             }
         }
-        self.bufs.unregister(&self.ring);
+        self.bufs.unregister(&mut self.ring);
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// A knob the kernel lacks is a start-up error instead of a warning and a fallback.
     pub strict: bool,
+    /// The I/O backend asked for (auto: io_uring, else epoll).
+    pub backend: crate::driver::Backend,
     pub ring: RingConfig,
     pub limits: Limits,
     pub routes: Vec<Route>,
@@ -147,6 +149,7 @@ pub struct KnobOverrides {
     pub backlog: Option<u32>,
     pub tcp_nodelay: Option<bool>,
     pub fixed_files: Option<bool>,
+    pub backend: Option<String>,
     pub strict: bool,
 }
 
@@ -482,6 +485,22 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         );
     }
     let fixed_files = k.fixed_files.or(s.fixed_files).unwrap_or(false);
+    let backend = match k.backend.as_deref().or(s.backend.as_deref()) {
+        None => crate::driver::Backend::Auto,
+        Some(v) => match crate::driver::Backend::parse(v) {
+            Some(b) => b,
+            None => {
+                return err(format!(
+                    "server.backend: `{v}` is not a backend; use auto (io_uring, else epoll), io_uring or epoll"
+                ));
+            }
+        },
+    };
+    if backend == crate::driver::Backend::Epoll && fixed_files {
+        return err(
+            "server.fixed_files: registered descriptors are an io_uring feature, and server.backend is epoll; turn one of them off",
+        );
+    }
     if steering == Steering::Cpu && cpus.iter().enumerate().any(|(i, &c)| i != c) {
         return err(format!(
             "server.reuseport_steering = \"cpu\" hands a connection to worker N when CPU N received it, so workers must be pinned to CPUs 0..{} in order (server.cpus is {cpus:?})",
@@ -585,6 +604,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             steering,
         },
         strict: k.strict || s.strict.unwrap_or(false),
+        backend,
         drain_timeout: dur(
             &s.drain_timeout,
             "server.drain_timeout",

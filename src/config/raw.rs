@@ -43,6 +43,7 @@ pub struct RawServer {
     pub reuseport_steering: Option<String>,
     pub tcp_nodelay: Option<bool>,
     pub fixed_files: Option<bool>,
+    pub backend: Option<String>,
     pub strict: Option<bool>,
     pub admin_token_file: Option<String>,
     pub access_log: Option<String>,

@@ -42,6 +42,8 @@ pub struct Facts {
     pub nohz_full: Option<String>,
     pub thp: Option<String>,
     pub nics: Vec<Nic>,
+    /// What `--backend auto` picks here, and why (None: not asked, as in unit tests).
+    pub backend: Option<crate::driver::Choice>,
 }
 
 impl Facts {
@@ -70,6 +72,7 @@ pub fn gather(sys: &Sys, probe: Result<KernelProbe, String>) -> Facts {
             .filter(|v| v.trim() != "(null)"),
         thp: sys.read("/sys/kernel/mm/transparent_hugepage/enabled"),
         nics: nics(sys),
+        backend: None,
     }
 }
 

@@ -17,7 +17,12 @@ use crate::ring::probe::probe_kernel;
 /// Runs the doctor on this machine; returns the exit code (1 when a problem was found).
 pub fn run(as_json: bool) -> i32 {
     let probe = probe_kernel().map_err(|e| explain_setup_error(&e));
-    let x = gather(&sys::Sys::new(Path::new("/")), probe);
+    let mut x = gather(&sys::Sys::new(Path::new("/")), probe);
+    x.backend = crate::driver::choose(
+        crate::driver::Backend::Auto,
+        &crate::ring::SetupOptions::default(),
+    )
+    .ok();
     let found = judge(&x);
     if as_json {
         println!("{}", render::json(&x, &found));

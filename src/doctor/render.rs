@@ -96,6 +96,10 @@ pub fn json(x: &Facts, findings: &[Finding]) -> Value {
             "reason": x.probe.as_ref().err(),
             "io_uring_disabled": x.sysctl_u64("io_uring_disabled"),
         },
+        "backend": x.backend.as_ref().map(|c| json!({
+            "auto": c.kind.name(),
+            "reason": c.reason,
+        })),
         "features": features,
         "limits": {"nofile": limit_json(x.nofile), "memlock": limit_json(x.memlock)},
         "sysctls": sysctls,

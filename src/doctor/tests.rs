@@ -202,9 +202,10 @@ fn a_machine_without_io_uring() {
     let x = gather(&Sys::new(t.path()), Err(why.clone()));
     let found = judge(&x);
     assert_eq!(grade(&found, "kernel"), Grade::Problem);
-    assert_eq!(grade(&found, "io_uring"), Grade::Problem);
+    assert_eq!(grade(&found, "io_uring"), Grade::Advice);
     let f = found.iter().find(|f| f.key == "io_uring").unwrap();
-    assert_eq!(f.meaning, why);
+    assert!(f.meaning.starts_with(&why), "{}", f.meaning);
+    assert!(f.meaning.contains("epoll"), "{}", f.meaning);
     assert_eq!(
         f.fix.as_deref(),
         Some("sysctl -w kernel.io_uring_disabled=0")
@@ -228,6 +229,6 @@ fn a_machine_without_io_uring() {
     assert_eq!(v["io_uring"]["io_uring_disabled"], 2);
     assert_eq!(v["features"], serde_json::Value::Null);
     assert_eq!(v["sysctls"]["somaxconn"], serde_json::Value::Null);
-    // kernel, io_uring, memlock, and nofile 1024.
-    assert_eq!(v["summary"]["problem"], 4);
+    // kernel, memlock, and nofile 1024 (no io_uring is advice: epoll runs instead).
+    assert_eq!(v["summary"]["problem"], 3);
 }

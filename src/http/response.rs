@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::ring::outq::OutQueue;
+use crate::driver::outq::OutQueue;
 
 pub fn reason(status: u16) -> &'static str {
     match status {

@@ -1,5 +1,7 @@
 //! Provided-buffer ring (IORING_REGISTER_PBUF_RING): the kernel picks a buffer from this ring
 //! for each multishot recv completion, so an idle connection holds no receive buffer.
+//! Under the epoll backend no kernel reads the ring: the backend takes buffers from it
+//! through a [`Consumer`], in the same order and with the same rules.
 //!
 //! Ownership rule, kept in one place: a buffer id handed out by a CQE is represented by a
 //! [`BufId`] (not `Clone`). Its bytes may be read only through that value, and the only way to
@@ -8,10 +10,9 @@
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use io_uring::cqueue;
 use io_uring::types::BufRingEntry;
 
-use super::Ring;
+use crate::driver::{BUFFER_SHIFT, Driver, F_BUFFER};
 
 /// An anonymous private mapping, unmapped on drop.
 pub(super) struct Mapping {
@@ -66,12 +67,56 @@ pub struct BufRing {
     buf_size: u32,
     tail: u16,
     bgid: u16,
-    ring_fd_valid: bool,
+    registered: bool,
+}
+
+/// A buffer the owner has published, as the consumer sees it.
+pub struct Provided {
+    pub bid: u16,
+    pub ptr: *mut u8,
+    pub len: u32,
+}
+
+/// The consuming side of a ring no kernel reads (the epoll backend's view). It holds raw
+/// pointers into the [`BufRing`]'s mappings: the BufRing must be unregistered (which drops
+/// the consumer) before it is dropped, as with the kernel.
+pub struct Consumer {
+    entries: *const BufRingEntry,
+    mask: u16,
+    head: u16,
+}
+
+impl Consumer {
+    /// The next published buffer, or None when the owner has none to give (ENOBUFS).
+    pub fn peek(&self) -> Option<Provided> {
+        // SAFETY: the tail lives in entry 0's reserved field (see `publish`); the mapping
+        // outlives the consumer (see above), and the owner writes it with a release store.
+        let tail = unsafe {
+            (*(BufRingEntry::tail(self.entries) as *const AtomicU16)).load(Ordering::Acquire)
+        };
+        if tail == self.head {
+            return None;
+        }
+        // SAFETY: head & mask < count; entries below the tail were fully written before the
+        // release store of the tail that the load above acquired.
+        let e = unsafe { &*self.entries.add((self.head & self.mask) as usize) };
+        Some(Provided {
+            bid: e.bid(),
+            ptr: e.addr() as *mut u8,
+            len: e.len(),
+        })
+    }
+
+    /// Takes the buffer `peek` showed: it is the consumer's until a completion names it.
+    pub fn consume(&mut self) {
+        self.head = self.head.wrapping_add(1);
+    }
 }
 
 impl BufRing {
     /// Maps `count` buffers of `buf_size` bytes and registers them as group `bgid`.
-    pub fn new(ring: &Ring, bgid: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
+    /// Under io_uring the kernel consumes it; under epoll the backend does.
+    pub fn new(d: &mut Driver, bgid: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
         if !count.is_power_of_two() || count > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -82,16 +127,6 @@ impl BufRing {
         let ring_len = (count as usize * std::mem::size_of::<BufRingEntry>()).div_ceil(page) * page;
         let entries = Mapping::new(ring_len)?;
         let bufs = Mapping::new(count as usize * buf_size as usize)?;
-        // SAFETY: the entries mapping is page aligned, holds `count` entries and lives as long
-        // as this BufRing, which unregisters the group (or outlives the ring) before unmapping.
-        unsafe {
-            ring.uring.submitter().register_buf_ring_with_flags(
-                entries.ptr as u64,
-                count,
-                bgid,
-                0,
-            )?;
-        }
         let mut br = BufRing {
             entries,
             bufs,
@@ -99,12 +134,34 @@ impl BufRing {
             buf_size,
             tail: 0,
             bgid,
-            ring_fd_valid: true,
+            registered: false,
         };
         for bid in 0..count {
             br.push(bid);
         }
         br.publish();
+        match d {
+            // SAFETY: the entries mapping is page aligned, holds `count` entries and lives as
+            // long as this BufRing, which unregisters the group (or outlives the ring) before
+            // unmapping.
+            Driver::Uring(ring) => unsafe {
+                ring.uring.submitter().register_buf_ring_with_flags(
+                    br.entries.ptr as u64,
+                    count,
+                    bgid,
+                    0,
+                )?;
+            },
+            Driver::Epoll(e) => e.provide(
+                bgid,
+                Consumer {
+                    entries: br.entries.ptr as *const BufRingEntry,
+                    mask: count - 1,
+                    head: 0,
+                },
+            ),
+        }
+        br.registered = true;
         Ok(br)
     }
 
@@ -122,7 +179,10 @@ impl BufRing {
 
     /// Claims the buffer a recv CQE names, if it names one.
     pub fn take(&self, flags: u32, res: i32) -> Option<BufId> {
-        let bid = cqueue::buffer_select(flags)?;
+        if flags & F_BUFFER == 0 {
+            return None;
+        }
+        let bid = (flags >> BUFFER_SHIFT) as u16;
         if bid >= self.count {
             return None;
         }
@@ -175,10 +235,15 @@ impl BufRing {
     }
 
     /// Unregisters the group; call before the ring is dropped for a clean teardown.
-    pub fn unregister(&mut self, ring: &Ring) {
-        if self.ring_fd_valid {
-            let _ = ring.uring.submitter().unregister_buf_ring(self.bgid);
-            self.ring_fd_valid = false;
+    pub fn unregister(&mut self, d: &mut Driver) {
+        if self.registered {
+            match d {
+                Driver::Uring(ring) => {
+                    let _ = ring.uring.submitter().unregister_buf_ring(self.bgid);
+                }
+                Driver::Epoll(e) => e.unprovide(self.bgid),
+            }
+            self.registered = false;
         }
     }
 }

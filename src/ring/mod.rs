@@ -1,15 +1,10 @@
-//! The io_uring driver: ring setup with per-kernel fallbacks, the feature probe, typed op
-//! submission, tokens and the provided-buffer ring. This is the only module that holds
-//! io_uring `unsafe`; everything above it uses the safe types exported here.
+//! The io_uring backend of the transport seam (`crate::driver`): ring setup with
+//! per-kernel fallbacks, the feature probe, typed op submission and the provided-buffer
+//! ring. This is the only module that holds io_uring `unsafe`.
 
-pub mod append;
 pub mod bufring;
-pub mod connect;
-pub mod outq;
 pub mod probe;
 mod setup;
-pub mod token;
-mod wake;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -27,50 +22,23 @@ pub fn close_owned(fd: RawFd) {
 }
 
 pub use setup::{Features, SetupOptions, explain_setup_error, soft_rlimit};
-pub use token::{Op, Token};
-pub use wake::{WakeFd, Waker};
 
-/// A socket as ops name it: a plain descriptor, or a slot in the ring's registered file
-/// table (a "direct" descriptor, `--fixed-files`), which saves the fd-table lookup per op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sock {
-    raw: i32,
-    fixed: bool,
-}
-
-impl Sock {
-    pub fn fixed(index: u32) -> Sock {
-        Sock {
-            raw: index as i32,
-            fixed: true,
-        }
-    }
-}
-
-impl From<RawFd> for Sock {
-    fn from(fd: RawFd) -> Sock {
-        Sock {
-            raw: fd,
-            fixed: false,
-        }
-    }
-}
+use crate::driver::{Completion, Sock, Token};
 
 /// Builds an op against a [`Sock`]: `types::Fixed` for a registered slot, `types::Fd`
 /// otherwise (the opcode builders are generic over both).
 macro_rules! on_sock {
     ($sock:expr, |$t:ident| $body:expr) => {{
-        let s: $crate::ring::Sock = $sock;
-        if s.fixed {
-            let $t = io_uring::types::Fixed(s.raw as u32);
+        let s: $crate::driver::Sock = $sock;
+        if s.is_fixed() {
+            let $t = io_uring::types::Fixed(s.raw() as u32);
             $body
         } else {
-            let $t = io_uring::types::Fd(s.raw);
+            let $t = io_uring::types::Fd(s.raw());
             $body
         }
     }};
 }
-pub(crate) use on_sock;
 
 /// One worker's ring. Created on the worker thread (SINGLE_ISSUER requires it).
 pub struct Ring {
@@ -78,26 +46,6 @@ pub struct Ring {
     pub features: Features,
     /// SQEs pushed since the last submit; lets the loop skip an empty enter.
     pending: u32,
-}
-
-/// A completion copied out of the CQ so the ring can be borrowed again while handling it.
-#[derive(Clone, Copy, Debug)]
-pub struct Completion {
-    pub user_data: u64,
-    pub result: i32,
-    pub flags: u32,
-}
-
-impl Completion {
-    /// More completions will follow for this request (multishot, or SEND_ZC's notification).
-    pub fn more(&self) -> bool {
-        io_uring::cqueue::more(self.flags)
-    }
-
-    /// This is SEND_ZC's "buffer released" notification, not a result.
-    pub fn is_notif(&self) -> bool {
-        io_uring::cqueue::notif(self.flags)
-    }
 }
 
 /// MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the process.
@@ -137,8 +85,9 @@ impl Ring {
 
     fn push(&mut self, e: squeue::Entry) {
         loop {
-            // SAFETY: every entry built in this module points only at memory that the caller's
-            // safe type keeps alive until its final CQE (see each op below).
+            // SAFETY: every entry built here points only at memory that the caller keeps alive
+            // until its final CQE: the `unsafe fn` ops say so in their contracts, and the
+            // safe ones point at no memory at all.
             let full = unsafe { self.uring.submission().push(&e).is_err() };
             if !full {
                 self.pending += 1;
@@ -169,9 +118,8 @@ impl Ring {
         self.uring.submitter().register_files_sparse(n)
     }
 
-    pub fn recv_multi(&mut self, fd: impl Into<Sock>, bgid: u16, token: Token) {
-        let e = on_sock!(fd.into(), |t| opcode::RecvMulti::new(t, bgid).build())
-            .user_data(token.pack());
+    pub fn recv_multi(&mut self, sock: Sock, bgid: u16, token: Token) {
+        let e = on_sock!(sock, |t| opcode::RecvMulti::new(t, bgid).build()).user_data(token.pack());
         self.push(e);
     }
 
@@ -196,8 +144,8 @@ impl Ring {
     }
 
     /// Closes a plain fd; the CQE is skipped on success (nothing to do with it).
-    pub fn close(&mut self, fd: impl Into<Sock>, token: Token) {
-        let e = on_sock!(fd.into(), |t| opcode::Close::new(t).build())
+    pub fn close(&mut self, sock: Sock, token: Token) {
+        let e = on_sock!(sock, |t| opcode::Close::new(t).build())
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(token.pack());
         self.push(e);
@@ -207,10 +155,81 @@ impl Ring {
     /// SHUTDOWN on an io-wq worker that resolves `fd` by number only then, so the caller must
     /// keep the fd open until this completes, or the shutdown can hit whichever connection
     /// reuses the number (found by `uringd bench --no-keepalive`: EPIPE on fresh connections).
-    pub fn shutdown_write(&mut self, fd: impl Into<Sock>, token: Token) {
-        let e = on_sock!(fd.into(), |t| opcode::Shutdown::new(t, libc::SHUT_WR)
-            .build())
+    pub fn shutdown_write(&mut self, sock: Sock, token: Token) {
+        let e = on_sock!(sock, |t| opcode::Shutdown::new(t, libc::SHUT_WR).build())
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// See [`Driver::send`](crate::driver::Driver::send).
+    ///
+    /// # Safety
+    /// `data..data+len` stays valid and unchanged until the final CQE (for `zc`, the
+    /// notification).
+    pub unsafe fn send(&mut self, sock: Sock, data: *const u8, len: u32, zc: bool, token: Token) {
+        let e = if zc {
+            on_sock!(sock, |t| opcode::SendZc::new(t, data, len)
+                .flags(SEND_FLAGS)
+                .build())
+        } else {
+            on_sock!(sock, |t| opcode::Send::new(t, data, len)
+                .flags(SEND_FLAGS)
+                .build())
+        };
+        self.push(e.user_data(token.pack()));
+    }
+
+    pub fn splice_in(&mut self, src: RawFd, off: i64, pipe_w: RawFd, len: u32, token: Token) {
+        let e = opcode::Splice::new(types::Fd(src), off, types::Fd(pipe_w), -1, len)
+            .build()
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    pub fn splice_out(&mut self, pipe_r: RawFd, sock: Sock, len: u32, token: Token) {
+        let e = on_sock!(sock, |t| opcode::Splice::new(
+            types::Fd(pipe_r),
+            -1,
+            t,
+            -1,
+            len
+        )
+        .build())
         .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// # Safety
+    /// `addr..addr+len` stays valid until the CQE.
+    pub unsafe fn connect(
+        &mut self,
+        fd: RawFd,
+        addr: *const libc::sockaddr,
+        len: libc::socklen_t,
+        token: Token,
+    ) {
+        let e = opcode::Connect::new(types::Fd(fd), addr, len)
+            .build()
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// # Safety
+    /// `data..data+len` stays valid and unchanged until the CQE.
+    pub unsafe fn write(&mut self, fd: RawFd, data: *const u8, len: u32, token: Token) {
+        let e = opcode::Write::new(types::Fd(fd), data, len)
+            .offset(u64::MAX) // -1: the file position (O_APPEND)
+            .build()
+            .user_data(token.pack());
+        self.push(e);
+    }
+
+    /// # Safety
+    /// `buf..buf+len` stays valid, and written by nothing else, until the CQE.
+    pub unsafe fn read(&mut self, fd: RawFd, buf: *mut u8, len: u32, token: Token) {
+        let e = opcode::Read::new(types::Fd(fd), buf, len)
+            .build()
+            .user_data(token.pack());
         self.push(e);
     }
 

@@ -48,6 +48,19 @@ pub struct Features {
 }
 
 impl Features {
+    /// Nothing negotiated (the epoll backend).
+    pub const fn none() -> Features {
+        Features {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: false,
+            sqpoll: false,
+            ext_arg: false,
+            send_zc: false,
+            recv_multishot: false,
+        }
+    }
+
     pub fn summary(&self) -> String {
         let mut v = Vec::new();
         let mut add = |on: bool, name: &str| {
@@ -135,6 +148,9 @@ fn probe(uring: &IoUring, f: &mut Features) -> io::Result<()> {
         (opcode::Close::CODE, "close"),
         (opcode::Shutdown::CODE, "shutdown"),
         (opcode::Read::CODE, "read"),
+        (opcode::Write::CODE, "write"),
+        (opcode::Connect::CODE, "connect"),
+        (opcode::Splice::CODE, "splice"),
     ];
     for (code, name) in needed {
         if !p.is_supported(code) {
@@ -160,14 +176,23 @@ pub fn explain_setup_error(e: &io::Error) -> String {
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok());
+    const SECCOMP_FIX: &str = "fix: a seccomp profile that allows io_uring_setup, io_uring_enter and io_uring_register, or --backend epoll";
     match e.raw_os_error() {
+        Some(libc::ENOSYS) if seccomp_filtered() => format!(
+            "io_uring_setup was refused (ENOSYS) by this process's seccomp filter (Seccomp: 2 in /proc/self/status) ({SECCOMP_FIX})"
+        ),
         Some(libc::ENOSYS) => {
             "io_uring is not available: the kernel has no io_uring (built without it, or older than 5.1)".into()
         }
         Some(libc::EPERM) => match disabled {
             Some(2) => "io_uring is disabled on this machine: kernel.io_uring_disabled = 2 (fix: sysctl -w kernel.io_uring_disabled=0)".into(),
             Some(1) => "io_uring is restricted: kernel.io_uring_disabled = 1 allows only CAP_SYS_ADMIN or the group in kernel.io_uring_group (fix: sysctl -w kernel.io_uring_disabled=0, or run in that group)".into(),
-            _ => "io_uring is blocked (EPERM): most likely a seccomp filter, as in Docker's default profile (fix: run with a seccomp profile that allows io_uring_setup/io_uring_enter/io_uring_register)".into(),
+            _ if seccomp_filtered() => format!(
+                "io_uring_setup was refused (EPERM) by this process's seccomp filter (Seccomp: 2 in /proc/self/status), as Docker's default profile does ({SECCOMP_FIX})"
+            ),
+            _ => format!(
+                "io_uring is blocked (EPERM): most likely a seccomp filter in a parent sandbox, as in Docker's default profile ({SECCOMP_FIX})"
+            ),
         },
         Some(libc::ENOMEM) => {
             let memlock = memlock_kib().map(|k| format!("{k} KiB")).unwrap_or_else(|| "unknown".into());
@@ -177,6 +202,17 @@ pub fn explain_setup_error(e: &io::Error) -> String {
         }
         _ => format!("io_uring setup failed: {e}"),
     }
+}
+
+/// A seccomp filter is installed on this process (mode 2 in /proc/self/status).
+fn seccomp_filtered() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Seccomp:").map(|v| v.trim() == "2"))
+        })
+        .unwrap_or(false)
 }
 
 fn memlock_kib() -> Option<u64> {

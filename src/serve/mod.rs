@@ -28,7 +28,7 @@ pub struct Source {
 
 fn check_access_log(cfg: &Config) -> Result<(), String> {
     match &cfg.access_log {
-        Some(p) => crate::ring::append::open_append(p)
+        Some(p) => crate::driver::append::open_append(p)
             .map(drop)
             .map_err(|e| format!("cannot open the access log {}: {e}", p.display())),
         None => Ok(()),
@@ -37,7 +37,7 @@ fn check_access_log(cfg: &Config) -> Result<(), String> {
 
 /// Runs the server until SIGTERM/SIGINT (or until a new binary took over); returns the
 /// process exit code.
-pub fn run(cfg: Config, source: Source) -> i32 {
+pub fn run(mut cfg: Config, source: Source) -> i32 {
     let sigs = signals::block();
     // Resolved now: after an upgrade replaced the file, /proc/self/exe reads "(deleted)".
     let exe = std::env::current_exe().ok();
@@ -65,6 +65,20 @@ pub fn run(cfg: Config, source: Source) -> i32 {
         eprintln!("uringd: {n}");
     }
     let mut file_cfg = cfg.clone();
+    // One backend per process: decided here, before any worker starts, and said once.
+    match crate::driver::choose(cfg.backend, &crate::worker::setup_options(&cfg)) {
+        Ok(c) => {
+            eprintln!("uringd: backend {}: {}", c.kind.name(), c.reason);
+            cfg.backend = match c.kind {
+                crate::driver::Kind::IoUring => crate::driver::Backend::IoUring,
+                crate::driver::Kind::Epoll => crate::driver::Backend::Epoll,
+            };
+        }
+        Err(e) => {
+            eprintln!("uringd: error: {e}");
+            return 1;
+        }
+    }
     let first = match Generation::start(Arc::new(cfg), &sockets) {
         Ok(g) => g,
         Err(e) => {
@@ -298,6 +312,14 @@ fn next_generation(
     if new.sockets != file_cfg.sockets {
         kept.push("socket options (backlog, tcp_nodelay, busy_poll, reuseport_steering)");
         eff.sockets = run.sockets.clone();
+    }
+    // The backend was decided once for the process (auto resolved at start).
+    eff.backend = run.backend;
+    if new.backend != file_cfg.backend {
+        eprintln!(
+            "uringd: reload: warning: backend changed; it is chosen once per process, so {} stays until a restart or an upgrade (SIGUSR2)",
+            run.backend.name()
+        );
     }
     if !kept.is_empty() {
         eprintln!(

@@ -9,9 +9,9 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
+use crate::driver::outq::OutQueue;
 use crate::http::date::{format_http_date, parse_http_date};
 use crate::http::response::reason;
-use crate::ring::outq::OutQueue;
 
 use resolve::{Miss, clean_path, open_file, open_root};
 

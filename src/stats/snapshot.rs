@@ -6,6 +6,8 @@ use super::series::{View, Window};
 /// Ring facts for `/_uringd/workers` (like uWSGI's stats server).
 #[derive(Clone, Debug, Default)]
 pub struct RingInfo {
+    /// "io_uring" or "epoll".
+    pub backend: &'static str,
     pub sq_entries: u32,
     pub cq_entries: u32,
     pub cq_overflow: u32,

@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
+use crate::driver::append::AppendFile;
 use crate::http::date::format_log_time;
 use crate::http::parser::{Head, HeaderSpan, find_header};
-use crate::ring::append::AppendFile;
 
 pub struct AccessLog {
     pub file: AppendFile,

@@ -1,6 +1,6 @@
 //! One client connection: an explicit state machine, stored in the worker's slab.
 
-use crate::ring::Sock;
+use crate::driver::Sock;
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 
@@ -9,9 +9,9 @@ use crate::admin::Ask;
 use super::accesslog::LineParts;
 use super::proxy_req::Proxying;
 
+use crate::driver::outq::OutQueue;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::scan::HeadScanner;
-use crate::ring::outq::OutQueue;
 
 /// Where the connection is in the request/response cycle.
 pub enum Phase {

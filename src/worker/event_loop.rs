@@ -8,10 +8,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Receiver;
 
 use crate::config::Config;
+use crate::driver::outq::SendResult;
+use crate::driver::wake::WakeFd;
+use crate::driver::{Completion, Driver, Op, Token};
 use crate::http::date::format_http_date;
 use crate::ring::bufring::BufRing;
-use crate::ring::outq::SendResult;
-use crate::ring::{Completion, Op, Ring, Token, WakeFd};
 
 use super::conn::{Conn, Phase};
 use super::pools::PoolState;
@@ -37,7 +38,7 @@ struct Listener {
 
 /// What a worker owns besides its config, built on its own thread.
 pub struct Parts {
-    pub ring: Ring,
+    pub ring: Driver,
     pub bufs: BufRing,
     pub wake: WakeFd,
     pub rx: Receiver<Msg>,
@@ -51,7 +52,7 @@ pub struct Worker {
     pub id: usize,
     pub(super) cpu: usize,
     pub(super) cfg: Arc<Config>,
-    pub(super) ring: Ring,
+    pub(super) ring: Driver,
     pub(super) bufs: BufRing,
     wake: WakeFd,
     rx: Receiver<Msg>,
@@ -231,7 +232,7 @@ impl Worker {
         if let Err(e) = self.ring.submit() {
             eprintln!("uringd: worker {}: final submit failed: {e}", self.id);
         }
-        self.bufs.unregister(&self.ring);
+        self.bufs.unregister(&mut self.ring);
     }
 
     fn update_clock(&mut self) {
@@ -335,7 +336,7 @@ impl Worker {
             // carries `Connection: close`. Only a full slab refuses it.
             if self.live >= self.cfg.limits.max_connections {
                 let sock = if self.fixed_files {
-                    crate::ring::Sock::fixed(fd as u32)
+                    crate::driver::Sock::fixed(fd as u32)
                 } else {
                     fd.into()
                 };
@@ -697,7 +698,7 @@ impl Worker {
             .close(c.sock(), Token::new(Op::Close, idx as u32, c.generation));
         c.open = false;
         c.fd = -1;
-        c.generation = c.generation.wrapping_add(1) & crate::ring::token::GEN_MASK;
+        c.generation = c.generation.wrapping_add(1) & crate::driver::token::GEN_MASK;
         // Whatever was still queued belonged to this client only; the next connection in
         // this slot must never see it (the kernel holds none of it: no op is in flight).
         c.out.clear();

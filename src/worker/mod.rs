@@ -22,12 +22,14 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
+use crate::driver::append::AppendFile;
+use crate::driver::wake::{WakeFd, Waker};
+use crate::driver::{Backend, Driver, Kind};
 use crate::http::parser;
 use crate::http::response::ErrorPages;
 use crate::http::router::Router;
-use crate::ring::append::AppendFile;
 use crate::ring::bufring::BufRing;
-use crate::ring::{Ring, SetupOptions, WakeFd, Waker, explain_setup_error};
+use crate::ring::{SetupOptions, explain_setup_error};
 use crate::stats::{Counters, Recorder, Window, WorkerSnapshot};
 
 /// What a worker can be told (read at loop boundaries after an eventfd wake), by the
@@ -106,7 +108,7 @@ pub fn setup_options(cfg: &Config) -> SetupOptions {
 
 /// Applies the ring-level knobs the kernel may lack. Returns notes for the start-up line;
 /// a missing feature is a warning and a fallback, or an error under `strict`.
-fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<(Vec<String>, bool), String> {
+fn apply_ring_knobs(d: &mut Driver, cfg: &Config) -> Result<(Vec<String>, bool), String> {
     let mut notes = Vec::new();
     let mut fixed = false;
     let strict = cfg.strict;
@@ -117,6 +119,25 @@ fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<(Vec<String>, bool)
             notes.push(format!("warning: {what}; continuing without it"));
             Ok(())
         }
+    };
+    let Some(ring) = d.ring() else {
+        // epoll: the io_uring-only knobs have nothing to act on.
+        let r = &cfg.ring;
+        let asked = [
+            (r.sqpoll, "sqpoll"),
+            (r.defer_taskrun == Some(true), "defer_taskrun"),
+            (r.napi_busy_poll_us.is_some(), "napi_busy_poll"),
+            (r.fixed_files, "fixed_files"),
+        ];
+        for (on, name) in asked {
+            if on {
+                lacking(
+                    &mut notes,
+                    format!("{name} is an io_uring knob and the backend is epoll"),
+                )?;
+            }
+        }
+        return Ok((notes, false));
     };
     if cfg.ring.defer_taskrun == Some(true) && !ring.features.defer_taskrun {
         lacking(
@@ -154,6 +175,14 @@ fn apply_ring_knobs(ring: &mut Ring, cfg: &Config) -> Result<(Vec<String>, bool)
         }
     }
     Ok((notes, fixed))
+}
+
+/// The backend a worker builds: the supervisor resolved `auto` before starting any.
+pub fn kind_of(b: Backend) -> Kind {
+    match b {
+        Backend::Epoll => Kind::Epoll,
+        Backend::IoUring | Backend::Auto => Kind::IoUring,
+    }
 }
 
 /// Starts worker `id` pinned to `cpu`, owning `listeners`. Reports on `ready` once running.
@@ -208,20 +237,25 @@ fn build(
     rx: Receiver<Msg>,
     listeners: Vec<(OwnedFd, bool)>,
 ) -> Result<(event_loop::Worker, Waker, String), String> {
-    let mut ring = Ring::new(&setup_options(&cfg)).map_err(|e| explain_setup_error(&e))?;
+    let kind = kind_of(cfg.backend);
+    let mut ring = Driver::new(kind, &setup_options(&cfg)).map_err(|e| match kind {
+        Kind::IoUring => explain_setup_error(&e),
+        Kind::Epoll => format!("cannot create an epoll instance: {e}"),
+    })?;
     let (notes, fixed_files) = apply_ring_knobs(&mut ring, &cfg)?;
-    let bufs = BufRing::new(&ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
+    let bufs = BufRing::new(&mut ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
         format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
     })?;
     let wake = WakeFd::new().map_err(|e| format!("eventfd: {e}"))?;
     let waker = wake.waker();
-    let mut summary = format!(
-        "{}, ring {}, buffers {}x{}",
-        ring.features.summary(),
-        ring.sq_entries(),
-        cfg.ring.buffers,
-        cfg.ring.buffer_size
-    );
+    let mut summary = match ring.kind() {
+        Kind::IoUring => format!("{}, ring {}", ring.summary(), ring.sq_entries()),
+        Kind::Epoll => ring.summary(),
+    };
+    summary.push_str(&format!(
+        ", buffers {}x{}",
+        cfg.ring.buffers, cfg.ring.buffer_size
+    ));
     for n in notes {
         summary.push_str(", ");
         summary.push_str(&n);

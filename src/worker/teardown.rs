@@ -2,7 +2,7 @@
 //! owns is closed, so no client is left connected to a worker that no longer exists.
 
 use super::event_loop::Worker;
-use crate::ring::{Op, Token};
+use crate::driver::{Op, Token};
 
 impl Worker {
     /// Sends queued SQEs (closes among them), then closes what only this worker knows of:

@@ -5,14 +5,14 @@
 use std::os::fd::{FromRawFd, RawFd};
 
 use crate::config::upstream::{Addr, Proto};
+use crate::driver::connect::Connector;
+use crate::driver::outq::{OutQueue, SendResult};
+use crate::driver::{Completion, Op, Token};
 use crate::http::chunked::ChunkedDecoder;
 use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
 use crate::proxy::resphead::{
     ClientFraming, RespBody, RespError, parse_response_head, write_client_head,
 };
-use crate::ring::connect::Connector;
-use crate::ring::outq::{OutQueue, SendResult};
-use crate::ring::{Completion, Op, Token};
 
 use super::conn::Phase;
 use super::event_loop::Worker;
@@ -172,7 +172,7 @@ impl Worker {
             Addr::Tcp(a) => Connector::tcp(a),
             Addr::Unix(p) => Connector::unix(p)?,
         };
-        let fd = crate::ring::connect::stream_socket(connector.family())?;
+        let fd = crate::driver::connect::stream_socket(connector.family())?;
         let unix = connector.family() == libc::AF_UNIX;
         let proto = s.proto;
         let u = match self.up_free.pop() {
@@ -766,7 +766,7 @@ impl Worker {
                 self.ring.close(up.fd, Token::new(Op::Close, 0, 0));
                 up.open = false;
                 up.fd = -1;
-                up.generation = up.generation.wrapping_add(1) & crate::ring::token::GEN_MASK;
+                up.generation = up.generation.wrapping_add(1) & crate::driver::token::GEN_MASK;
                 up.connector = None;
                 up.out.clear();
                 up.out.shrink();

@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_uringd");
 
+/// The backend this run of the suite exercises: the binary reads `URINGD_BACKEND` (as
+/// `--backend`), so `URINGD_BACKEND=epoll cargo test` runs the same suite on epoll.
+/// Unset means auto, which is io_uring on every machine this suite runs on (checked by
+/// tests/backend.rs).
+pub fn backend() -> &'static str {
+    match std::env::var("URINGD_BACKEND").as_deref() {
+        Ok("epoll") => "epoll",
+        _ => "io_uring",
+    }
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,

@@ -113,6 +113,7 @@ pub fn workers_json(s: &Snapshot) -> String {
                     "max": l.max,
                 },
                 "ring": {
+                    "backend": w.ring.backend,
                     "sq_entries": w.ring.sq_entries,
                     "cq_entries": w.ring.cq_entries,
                     "cq_overflow": w.ring.cq_overflow,

@@ -73,6 +73,7 @@ pub(crate) mod fixtures {
             },
             active: 5,
             ring: RingInfo {
+                backend: "io_uring",
                 sq_entries: 256,
                 cq_entries: 512,
                 cq_overflow: 9,

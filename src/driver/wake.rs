@@ -5,9 +5,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use io_uring::{opcode, types};
-
-use super::{Ring, Token};
+use super::{Driver, Token};
 
 /// The writer half, cloned to the supervisor.
 #[derive(Clone)]
@@ -58,19 +56,14 @@ impl WakeFd {
     }
 
     /// Arms a read if none is armed. Call again after each Wake completion.
-    pub fn arm(&mut self, ring: &mut Ring, token: Token) {
+    pub fn arm(&mut self, d: &mut Driver, token: Token) {
         if self.armed {
             return;
         }
-        let e = opcode::Read::new(
-            types::Fd(self.fd.as_raw_fd()),
-            (&mut *self.buf as *mut u64).cast(),
-            8,
-        )
-        .build()
-        .user_data(token.pack());
-        // The box lives as long as self; Drop below leaks it if a read is still armed.
-        ring.push(e);
+        let buf = (&mut *self.buf as *mut u64).cast();
+        // SAFETY: the box lives as long as self and nothing else touches it; Drop below
+        // leaks it if a read is still armed.
+        unsafe { d.read(self.fd.as_raw_fd(), buf, 8, token) };
         self.armed = true;
     }
 

@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::Path;
 
-use io_uring::{opcode, types};
-
-use super::{Ring, Token};
+use super::{Driver, Token};
 
 /// A close-on-exec stream socket for `family`, with Nagle off for TCP (requests and
 /// responses are written whole; delaying them only adds latency).
@@ -108,16 +106,11 @@ impl Connector {
     }
 
     /// Starts the connect; call `completed` when its CQE arrives.
-    pub fn connect(&mut self, ring: &mut Ring, fd: RawFd, token: Token) {
-        let e = opcode::Connect::new(
-            types::Fd(fd),
-            (&self.addr.0 as *const libc::sockaddr_storage).cast(),
-            self.addr.1,
-        )
-        .build()
-        .user_data(token.pack());
-        // The boxed address stays put while in_flight; Drop leaks it if still in flight.
-        ring.push(e);
+    pub fn connect(&mut self, d: &mut Driver, fd: RawFd, token: Token) {
+        let addr = (&self.addr.0 as *const libc::sockaddr_storage).cast();
+        // SAFETY: the boxed address stays put while in_flight; Drop leaks it if still in
+        // flight.
+        unsafe { d.connect(fd, addr, self.addr.1, token) };
         self.in_flight = true;
     }
 

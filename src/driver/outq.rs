@@ -10,9 +10,7 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
-use io_uring::{opcode, types};
-
-use super::{Completion, Ring, SEND_FLAGS, Sock, Token, on_sock};
+use super::{Completion, Driver, Sock, Token};
 
 enum Seg {
     Bytes(Vec<u8>),
@@ -243,7 +241,7 @@ impl OutQueue {
     }
 
     /// Starts the next splice step for a file segment at the front.
-    fn flush_file(&mut self, ring: &mut Ring, sock: Sock, token: Token) -> bool {
+    fn flush_file(&mut self, d: &mut Driver, sock: Sock, token: Token) -> bool {
         if self.pipe.is_none() {
             match Pipe::new() {
                 Ok(p) => self.pipe = Some(p),
@@ -262,31 +260,19 @@ impl OutQueue {
         else {
             return false;
         };
-        let e = if pipe.filled > 0 {
+        // The file and pipe descriptors stay open while the op is in flight (they are owned
+        // here, and nothing drops them while in_flight is set).
+        if pipe.filled > 0 {
             self.stage = Stage::SpliceOut;
-            on_sock!(sock, |t| opcode::Splice::new(
-                types::Fd(pipe.r.as_raw_fd()),
-                -1,
-                t,
-                -1,
-                pipe.filled,
-            ))
+            d.splice_out(pipe.r.as_raw_fd(), sock, pipe.filled, token);
         } else if pos < end {
             self.stage = Stage::SpliceIn;
             let len = (end - pos).min(u64::from(pipe.cap)) as u32;
-            opcode::Splice::new(
-                types::Fd(fd.as_raw_fd()),
-                if *seekable { *pos as i64 } else { -1 },
-                types::Fd(pipe.w.as_raw_fd()),
-                -1,
-                len,
-            )
+            let off = if *seekable { *pos as i64 } else { -1 };
+            d.splice_in(fd.as_raw_fd(), off, pipe.w.as_raw_fd(), len, token);
         } else {
             return false;
-        };
-        // The file and pipe descriptors stay open while the op is in flight (they are owned
-        // here and the ring holds its own references to the files).
-        ring.push(e.build().user_data(token.pack()));
+        }
         self.in_flight = true;
         true
     }
@@ -330,7 +316,7 @@ impl OutQueue {
     /// Starts a send of the front segment if none is in flight. Returns true if one started.
     pub fn flush(
         &mut self,
-        ring: &mut Ring,
+        d: &mut Driver,
         fd: impl Into<Sock>,
         token: Token,
         zc_threshold: usize,
@@ -340,7 +326,7 @@ impl OutQueue {
             return false;
         }
         if matches!(self.segs.front(), Some(Seg::File { .. })) {
-            if self.flush_file(ring, fd, token) {
+            if self.flush_file(d, fd, token) {
                 return true;
             }
             if matches!(self.segs.front(), Some(Seg::File { .. })) {
@@ -365,19 +351,11 @@ impl OutQueue {
         }
         let len = data.len().min(u32::MAX as usize) as u32;
         let zc =
-            ring.features.send_zc && matches!(front, Seg::Shared(_)) && data.len() >= zc_threshold;
-        let e = if zc {
-            on_sock!(fd, |t| opcode::SendZc::new(t, data.as_ptr(), len)
-                .flags(SEND_FLAGS)
-                .build())
-        } else {
-            on_sock!(fd, |t| opcode::Send::new(t, data.as_ptr(), len)
-                .flags(SEND_FLAGS)
-                .build())
-        };
-        // The front segment is not mutated, moved out of its heap allocation or dropped while
-        // in_flight is set (and its Arc is held in zc_hold until the ZC notification).
-        ring.push(e.user_data(token.pack()));
+            d.features().send_zc && matches!(front, Seg::Shared(_)) && data.len() >= zc_threshold;
+        // SAFETY: the front segment is not mutated, moved out of its heap allocation or
+        // dropped while in_flight is set (and its Arc is held in zc_hold until the ZC
+        // notification), and Drop leaks it if the queue goes first.
+        unsafe { d.send(fd, data.as_ptr(), len, zc, token) };
         self.in_flight = true;
         self.stage = Stage::Send;
         true

@@ -6,9 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use io_uring::{opcode, types};
-
-use super::{Completion, Ring, Token};
+use super::{Completion, Driver, Token};
 
 /// Above this many buffered bytes a write starts at once (else at the next tick).
 const FLUSH_AT: usize = 32 * 1024;
@@ -79,7 +77,7 @@ impl AppendFile {
     }
 
     /// Starts a write of everything buffered, if none is in flight.
-    pub fn flush(&mut self, ring: &mut Ring, token: Token) {
+    pub fn flush(&mut self, d: &mut Driver, token: Token) {
         if self.in_flight {
             return;
         }
@@ -105,16 +103,10 @@ impl AppendFile {
             self.off = 0;
         }
         let data = &self.writing[self.off..];
-        let e = opcode::Write::new(
-            types::Fd(self.fd.as_raw_fd()),
-            data.as_ptr(),
-            data.len() as u32,
-        )
-        .offset(u64::MAX) // -1: the file position (O_APPEND)
-        .build()
-        .user_data(token.pack());
-        // `writing` is not touched while in_flight; Drop leaks it if the ring still has it.
-        ring.push(e);
+        let len = data.len().min(u32::MAX as usize) as u32;
+        // SAFETY: `writing` is not touched while in_flight; Drop leaks it if the driver
+        // still has it.
+        unsafe { d.write(self.fd.as_raw_fd(), data.as_ptr(), len, token) };
         self.in_flight = true;
     }
 
