@@ -88,7 +88,6 @@ impl Epoll {
         if let Err(e) = sys::set_nonblocking(listen_fd) {
             return self.post(token.pack(), -e, 0);
         }
-        self.slots.get(listen_fd).external = true;
         self.arm(listen_fd, Side::Read, token, Wait::Accept);
     }
 
@@ -154,10 +153,7 @@ impl Epoll {
     }
 
     pub fn splice_in(&mut self, src: RawFd, off: i64, pipe_w: RawFd, len: u32, token: Token) {
-        let wait = Wait::SpliceIn { off, pipe_w, len };
-        // A proxied body is spliced from a dup of the upstream socket, closed by its owner.
-        self.slots.get(src).external = true;
-        self.arm(src, Side::Read, token, wait);
+        self.arm(src, Side::Read, token, Wait::SpliceIn { off, pipe_w, len });
     }
 
     pub fn splice_out(&mut self, pipe_r: RawFd, sock: Sock, len: u32, token: Token) {
@@ -309,12 +305,13 @@ impl Epoll {
     }
 
     fn park(&mut self, fd: RawFd, side: Side, user_data: u64, wait: Wait) {
-        if let Some(old) = self
-            .slots
-            .get(fd)
-            .side(side)
-            .replace(Parked { user_data, wait })
-        {
+        let slot = self.slots.get(fd);
+        // Listeners are dups the worker drops itself, and a proxied body is spliced from a
+        // dup of the upstream socket that its OutQueue closes: neither passes through close.
+        if matches!(wait, Wait::Accept | Wait::SpliceIn { .. }) {
+            slot.external = true;
+        }
+        if let Some(old) = slot.side(side).replace(Parked { user_data, wait }) {
             // Two ops on one side of a socket is a bug above the seam; fail the older one
             // rather than lose its completion.
             self.parked.remove(&old.user_data);

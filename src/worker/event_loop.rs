@@ -89,7 +89,11 @@ pub struct Worker {
     pub(super) next_gather: u64,
     date_secs: u64,
     drain_deadline: Option<u64>,
-    cqes: Vec<Completion>,
+    /// This turn's completions, and the next one to dispatch: kept in the worker so that a
+    /// panic mid-batch leaves the undispatched ones (accepted sockets among them) to
+    /// `release_sockets` instead of dropping them with a local.
+    pub(super) cqes: Vec<Completion>,
+    pub(super) cq_next: usize,
     ticks: Ticks,
 }
 
@@ -177,6 +181,7 @@ impl Worker {
             date_secs: 0,
             drain_deadline: None,
             cqes: Vec::with_capacity(1024),
+            cq_next: 0,
             ticks,
             cfg,
         }
@@ -220,12 +225,12 @@ impl Worker {
             // The clock is read after waking, so the completions of this turn carry the
             // time they were seen, not the time before the wait (latencies would read low).
             self.update_clock();
-            let mut cqes = std::mem::take(&mut self.cqes);
-            self.ring.drain(&mut cqes);
-            for c in &cqes {
-                self.dispatch(*c);
+            self.ring.drain(&mut self.cqes);
+            self.cq_next = 0;
+            while let Some(&c) = self.cqes.get(self.cq_next) {
+                self.cq_next += 1;
+                self.dispatch(c);
             }
-            self.cqes = cqes;
         }
         // Closes queued by the last turn must reach the kernel before the ring goes away,
         // or those sockets would stay open until the whole process exits.

@@ -6,21 +6,24 @@ use crate::driver::{Op, Token};
 
 impl Worker {
     /// Sends queued SQEs (closes among them), then closes what only this worker knows of:
-    /// descriptors accepted into the CQ but never seen, and every open connection's socket.
-    /// Registered (fixed) descriptors go with the ring itself.
+    /// descriptors accepted but never seen (left in this turn's batch by a panic, or still
+    /// in the driver's queue), and every open connection's socket. Registered (fixed)
+    /// descriptors go with the ring itself.
     pub(super) fn release_sockets(&mut self) {
         let _ = self.ring.submit();
-        let mut cqes = Vec::with_capacity(256);
+        let mut cqes = std::mem::take(&mut self.cqes);
+        let mut next = std::mem::take(&mut self.cq_next);
         loop {
-            self.ring.drain(&mut cqes);
-            if cqes.is_empty() {
-                break;
-            }
-            for c in &cqes {
+            for c in cqes.get(next..).unwrap_or_default() {
                 let accepted = Token::unpack(c.user_data).is_some_and(|t| t.op == Op::Accept);
                 if accepted && c.result >= 0 && !self.fixed_files {
                     crate::ring::close_owned(c.result);
                 }
+            }
+            next = 0;
+            self.ring.drain(&mut cqes);
+            if cqes.is_empty() {
+                break;
             }
         }
         for c in &mut self.conns {
