@@ -91,7 +91,10 @@ fn forced_io_uring_under_seccomp_exits_with_the_reason() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("--backend io_uring cannot start"), "{err}");
+    assert!(
+        err.contains("backend io_uring was asked for and cannot start"),
+        "{err}"
+    );
     assert!(err.contains("seccomp"), "{err}");
     assert!(!err.contains("listening on"), "{err}");
 }

@@ -67,13 +67,12 @@ pub fn probe_io_uring(opts: &SetupOptions) -> Result<(), String> {
 pub fn choose(want: Backend, opts: &SetupOptions) -> Result<Choice, String> {
     let choice = |kind, reason: String| Choice { kind, reason };
     match want {
-        Backend::Epoll => Ok(choice(Kind::Epoll, "asked for (--backend epoll)".into())),
+        Backend::Epoll => Ok(choice(Kind::Epoll, "asked for".into())),
         Backend::IoUring => match probe_io_uring(opts) {
-            Ok(()) => Ok(choice(
-                Kind::IoUring,
-                "asked for (--backend io_uring)".into(),
+            Ok(()) => Ok(choice(Kind::IoUring, "asked for".into())),
+            Err(why) => Err(format!(
+                "backend io_uring was asked for and cannot start: {why}"
             )),
-            Err(why) => Err(format!("--backend io_uring cannot start: {why}")),
         },
         Backend::Auto => Ok(match probe_io_uring(opts) {
             Ok(()) => choice(
