@@ -22,9 +22,9 @@ use super::target::Target;
 use super::usage::thread_cpu_ns;
 use crate::driver::connect::{Connector, stream_socket};
 use crate::driver::outq::{OutQueue, SendResult};
-use crate::driver::{Choice, Completion, Driver, Kind, Op, Token};
+use crate::driver::{Choice, Completion, Driver, Op, Token};
+use crate::ring::SetupOptions;
 use crate::ring::bufring::BufRing;
-use crate::ring::{SetupOptions, explain_setup_error};
 use crate::stats::series::{Hist, MAX_US, new_hist};
 
 /// Bodies at least this large go out with SEND_ZC (the server's measured default).
@@ -227,11 +227,7 @@ impl Gen {
             entries: entries.next_power_of_two(),
             ..SetupOptions::default()
         };
-        let kind = plan.backend.kind;
-        let mut ring = Driver::new(kind, &opts).map_err(|e| match kind {
-            Kind::IoUring => explain_setup_error(&e),
-            Kind::Epoll => format!("cannot create an epoll instance: {e}"),
-        })?;
+        let mut ring = Driver::new(plan.backend.kind, &opts)?;
         let nbufs = (mine.len() * 2).clamp(64, 4096).next_power_of_two() as u16;
         let bufs = BufRing::new(&mut ring, 0, nbufs, 16 * 1024).map_err(|e| {
             format!("cannot register receive buffers: {e} (is RLIMIT_MEMLOCK too low? `uringd doctor` tells)")

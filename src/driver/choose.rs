@@ -39,6 +39,25 @@ pub enum Kind {
     Epoll,
 }
 
+impl Backend {
+    /// The backend a resolved choice builds (`auto` is resolved before any worker starts).
+    pub fn kind(self) -> Kind {
+        match self {
+            Backend::Epoll => Kind::Epoll,
+            Backend::IoUring | Backend::Auto => Kind::IoUring,
+        }
+    }
+}
+
+impl From<Kind> for Backend {
+    fn from(k: Kind) -> Backend {
+        match k {
+            Kind::IoUring => Backend::IoUring,
+            Kind::Epoll => Backend::Epoll,
+        }
+    }
+}
+
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {

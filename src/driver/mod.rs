@@ -34,7 +34,7 @@ pub use choose::{Backend, Choice, Kind, choose};
 pub use token::{Op, Token};
 
 use crate::epoll::Epoll;
-use crate::ring::{Features, Ring, SetupOptions};
+use crate::ring::{Features, Ring, SetupOptions, explain_setup_error};
 
 /// Completion flag bits: io_uring's ABI values, which the epoll backend posts too.
 pub const F_BUFFER: u32 = 1;
@@ -122,11 +122,16 @@ macro_rules! each {
 
 impl Driver {
     /// Builds the backend `kind` on the calling thread (io_uring's SINGLE_ISSUER needs that).
-    pub fn new(kind: Kind, opts: &SetupOptions) -> io::Result<Driver> {
-        Ok(match kind {
-            Kind::IoUring => Driver::Uring(Ring::new(opts)?),
-            Kind::Epoll => Driver::Epoll(Epoll::new()?),
-        })
+    /// The error is a sentence naming the cause.
+    pub fn new(kind: Kind, opts: &SetupOptions) -> Result<Driver, String> {
+        match kind {
+            Kind::IoUring => Ring::new(opts)
+                .map(Driver::Uring)
+                .map_err(|e| explain_setup_error(&e)),
+            Kind::Epoll => Epoll::new()
+                .map(Driver::Epoll)
+                .map_err(|e| format!("cannot create an epoll instance: {e}")),
+        }
     }
 
     pub fn kind(&self) -> Kind {
@@ -180,13 +185,6 @@ impl Driver {
         match self {
             Driver::Uring(r) => Some(r),
             Driver::Epoll(_) => None,
-        }
-    }
-
-    pub fn epoll(&mut self) -> Option<&mut Epoll> {
-        match self {
-            Driver::Uring(_) => None,
-            Driver::Epoll(e) => Some(e),
         }
     }
 

@@ -69,10 +69,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
     match crate::driver::choose(cfg.backend, &crate::worker::setup_options(&cfg)) {
         Ok(c) => {
             eprintln!("uringd: backend {}: {}", c.kind.name(), c.reason);
-            cfg.backend = match c.kind {
-                crate::driver::Kind::IoUring => crate::driver::Backend::IoUring,
-                crate::driver::Kind::Epoll => crate::driver::Backend::Epoll,
-            };
+            cfg.backend = c.kind.into();
         }
         Err(e) => {
             eprintln!("uringd: error: {e}");

@@ -24,12 +24,12 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::config::Config;
 use crate::driver::append::AppendFile;
 use crate::driver::wake::{WakeFd, Waker};
-use crate::driver::{Backend, Driver, Kind};
+use crate::driver::{Driver, Kind};
 use crate::http::parser;
 use crate::http::response::ErrorPages;
 use crate::http::router::Router;
+use crate::ring::SetupOptions;
 use crate::ring::bufring::BufRing;
-use crate::ring::{SetupOptions, explain_setup_error};
 use crate::stats::{Counters, Recorder, Window, WorkerSnapshot};
 
 /// What a worker can be told (read at loop boundaries after an eventfd wake), by the
@@ -177,14 +177,6 @@ fn apply_ring_knobs(d: &mut Driver, cfg: &Config) -> Result<(Vec<String>, bool),
     Ok((notes, fixed))
 }
 
-/// The backend a worker builds: the supervisor resolved `auto` before starting any.
-pub fn kind_of(b: Backend) -> Kind {
-    match b {
-        Backend::Epoll => Kind::Epoll,
-        Backend::IoUring | Backend::Auto => Kind::IoUring,
-    }
-}
-
 /// Starts worker `id` pinned to `cpu`, owning `listeners`. Reports on `ready` once running.
 pub fn spawn(
     id: usize,
@@ -237,11 +229,7 @@ fn build(
     rx: Receiver<Msg>,
     listeners: Vec<(OwnedFd, bool)>,
 ) -> Result<(event_loop::Worker, Waker, String), String> {
-    let kind = kind_of(cfg.backend);
-    let mut ring = Driver::new(kind, &setup_options(&cfg)).map_err(|e| match kind {
-        Kind::IoUring => explain_setup_error(&e),
-        Kind::Epoll => format!("cannot create an epoll instance: {e}"),
-    })?;
+    let mut ring = Driver::new(cfg.backend.kind(), &setup_options(&cfg))?;
     let (notes, fixed_files) = apply_ring_knobs(&mut ring, &cfg)?;
     let bufs = BufRing::new(&mut ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
         format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
