@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod driver;
 pub mod epoll;
 pub mod http;
+pub mod log;
 pub mod proxy;
 pub mod ring;
 pub mod serve;

@@ -172,7 +172,7 @@ fn main() -> ExitCode {
                     ExitCode::from(uringd::serve::run(cfg, source) as u8)
                 }
                 Err(e) => {
-                    eprintln!("uringd: config error: {e}");
+                    uringd::say!("uringd: config error: {e}");
                     ExitCode::from(2)
                 }
             }
@@ -184,16 +184,16 @@ fn main() -> ExitCode {
             print_default,
         } => {
             if print_default {
-                print!("{}", config::DEFAULT_TOML);
+                uringd::out!("{}", config::DEFAULT_TOML);
                 return ExitCode::SUCCESS;
             }
             let Some(path) = config else {
-                eprintln!("uringd check: give the file to check with --config FILE");
+                uringd::say!("uringd check: give the file to check with --config FILE");
                 return ExitCode::from(2);
             };
             match config::load(Some(&path), &Overrides::default()) {
                 Ok(cfg) => {
-                    println!(
+                    uringd::outln!(
                         "{}: ok ({} listen address(es), {} worker(s), {} route(s))",
                         path.display(),
                         cfg.listen.len(),
@@ -203,7 +203,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("uringd check: {e}");
+                    uringd::say!("uringd check: {e}");
                     ExitCode::from(1)
                 }
             }

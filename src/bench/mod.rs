@@ -28,7 +28,7 @@ pub fn run(a: &BenchArgs) -> i32 {
     match run_inner(a) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("uringd bench: {e}");
+            crate::say!("uringd bench: {e}");
             1
         }
     }
@@ -63,7 +63,7 @@ fn run_inner(a: &BenchArgs) -> Result<i32, String> {
         (None, None) => {}
     }
     preflight(&plan)?;
-    eprintln!(
+    crate::say!(
         "uringd bench: backend {}: {}",
         plan.backend.kind.name(),
         plan.backend.reason
@@ -119,9 +119,9 @@ fn run_inner(a: &BenchArgs) -> Result<i32, String> {
         std::fs::write(p, doc).map_err(|e| format!("--svg {}: {e}", p.display()))?;
     }
     if a.json {
-        println!("{}", report::json(&plan, &o, &s));
+        crate::outln!("{}", report::json(&plan, &o, &s));
     } else {
-        println!(
+        crate::outln!(
             "Percentile spectrum ({}), milliseconds:",
             if plan.rate.is_some() {
                 "corrected"
@@ -129,9 +129,9 @@ fn run_inner(a: &BenchArgs) -> Result<i32, String> {
                 "closed loop"
             }
         );
-        print!("{spectrum}");
-        println!();
-        print!("{}", report::text(&plan, &o, &s));
+        crate::out!("{spectrum}");
+        crate::outln!();
+        crate::out!("{}", report::text(&plan, &o, &s));
     }
     Ok(0)
 }

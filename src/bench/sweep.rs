@@ -52,15 +52,20 @@ pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
     let mut steps: Vec<Step> = Vec::new();
     let mut misses = 0;
     if !a.json {
-        println!(
+        crate::outln!(
             "uringd bench sweep: {} rate(s), {:.1}s each, objective p99 <= {}",
             rates.len(),
             base.duration_ns as f64 / 1e9,
             ms(slo_us as f64)
         );
-        println!(
+        crate::outln!(
             "{:>12} {:>12} {:>10} {:>10} {:>10} {:>8}  verdict",
-            "rate", "achieved", "p50", "p99", "p99.9", "errors"
+            "rate",
+            "achieved",
+            "p50",
+            "p99",
+            "p99.9",
+            "errors"
         );
     }
     for r in rates {
@@ -84,7 +89,7 @@ pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
             "rate not reached".into()
         };
         if !a.json {
-            println!(
+            crate::outln!(
                 "{:>12.0} {:>12.1} {:>10} {:>10} {:>10} {:>8}  {verdict}",
                 r,
                 s.rps,
@@ -131,7 +136,7 @@ pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
                 "ok": s.ok,
             })).collect::<Vec<_>>(),
         });
-        println!("{v}");
+        crate::outln!("{v}");
     } else {
         let mut out = String::new();
         match knee {
@@ -150,7 +155,7 @@ pub fn run(a: &BenchArgs, base: &RunPlan, spec: &str) -> Result<i32, String> {
                 );
             }
         }
-        print!("{out}");
+        crate::out!("{out}");
     }
     Ok(0)
 }

@@ -25,9 +25,9 @@ pub fn run(as_json: bool) -> i32 {
     .ok();
     let found = judge(&x);
     if as_json {
-        println!("{}", render::json(&x, &found));
+        crate::outln!("{}", render::json(&x, &found));
     } else {
-        print!("{}", render::text(&x, &found));
+        crate::out!("{}", render::text(&x, &found));
     }
     i32::from(found.iter().any(|f| f.grade == Grade::Problem))
 }

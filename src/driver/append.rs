@@ -87,7 +87,7 @@ impl AppendFile {
                 Ok(fd) => self.fd = fd,
                 Err(e) => {
                     self.errors += 1;
-                    eprintln!(
+                    crate::say!(
                         "uringd: cannot reopen access log {}: {e}",
                         self.path.display()
                     );
@@ -108,6 +108,33 @@ impl AppendFile {
         // still has it.
         unsafe { d.write(self.fd.as_raw_fd(), data.as_ptr(), len, token) };
         self.in_flight = true;
+    }
+
+    /// A write is with the kernel (its buffer must not be touched).
+    pub fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// Writes everything still buffered with plain blocking writes: the last step of a
+    /// worker that stops, so no answered request is missing from the log. Does nothing
+    /// while a write is in flight (its completion must come first, or lines would be
+    /// reordered or the kernel's buffer reused).
+    pub fn write_rest_blocking(&mut self) {
+        if self.in_flight {
+            return;
+        }
+        let rest = self.writing.get(self.off..).unwrap_or(&[]);
+        let result = self.fd.try_clone().and_then(|fd| {
+            let mut f = std::fs::File::from(fd);
+            io::Write::write_all(&mut f, rest)?;
+            io::Write::write_all(&mut f, &self.buf)
+        });
+        if result.is_err() {
+            self.errors += 1;
+        }
+        self.writing.clear();
+        self.off = 0;
+        self.buf.clear();
     }
 
     pub fn complete(&mut self, c: &Completion) {

@@ -46,7 +46,7 @@ impl Generation {
         }
         for _ in 0..g.handles.len() {
             match g.ready_rx.recv_timeout(START_TIMEOUT) {
-                Ok((id, Ok(note))) => eprintln!("uringd: worker {id}: {note}"),
+                Ok((id, Ok(note))) => crate::say!("uringd: worker {id}: {note}"),
                 Ok((id, Err(e))) => {
                     failed.get_or_insert(format!("worker {id}: {e}"));
                 }
@@ -119,9 +119,9 @@ impl Generation {
                 Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
                 Ok(()) => "stopped".to_string(),
             };
-            eprintln!("uringd: worker {id} (cpu {cpu}) {why}; restarting it on cpu {cpu}");
+            crate::say!("uringd: worker {id} (cpu {cpu}) {why}; restarting it on cpu {cpu}");
             match self.ready_rx.recv_timeout(START_TIMEOUT) {
-                Ok((_, Ok(note))) => eprintln!("uringd: worker {id}: restarted: {note}"),
+                Ok((_, Ok(note))) => crate::say!("uringd: worker {id}: restarted: {note}"),
                 Ok((_, Err(e))) => return Err(format!("worker {id} could not restart: {e}")),
                 Err(_) => return Err(format!("worker {id} did not restart in time")),
             }

@@ -42,13 +42,13 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
     // Resolved now: after an upgrade replaced the file, /proc/self/exe reads "(deleted)".
     let exe = std::env::current_exe().ok();
     if let Err(e) = check_access_log(&cfg) {
-        eprintln!("uringd: error: {e}");
+        crate::say!("uringd: error: {e}");
         return 1;
     }
     let mut inherited = match inherit::take_from_env() {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("uringd: error: {e}");
+            crate::say!("uringd: error: {e}");
             return 1;
         }
     };
@@ -57,29 +57,29 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
     let (sockets, notes) = match Sockets::open(&cfg, inherited) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("uringd: error: {e}");
+            crate::say!("uringd: error: {e}");
             return 1;
         }
     };
     for n in notes {
-        eprintln!("uringd: {n}");
+        crate::say!("uringd: {n}");
     }
     let mut file_cfg = cfg.clone();
     // One backend per process: decided here, before any worker starts, and said once.
     match crate::driver::choose(cfg.backend, &crate::worker::setup_options(&cfg)) {
         Ok(c) => {
-            eprintln!("uringd: backend {}: {}", c.kind.name(), c.reason);
+            crate::say!("uringd: backend {}: {}", c.kind.name(), c.reason);
             cfg.backend = c.kind.into();
         }
         Err(e) => {
-            eprintln!("uringd: error: {e}");
+            crate::say!("uringd: error: {e}");
             return 1;
         }
     }
     let first = match Generation::start(Arc::new(cfg), &sockets) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("uringd: error: {e}");
+            crate::say!("uringd: error: {e}");
             return 1;
         }
     };
@@ -115,7 +115,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
                 let t = live
                     .as_ref()
                     .map_or(file_cfg.drain_timeout, |g| g.cfg.drain_timeout);
-                eprintln!("uringd: stopping: finishing in-flight requests (up to {t:?})");
+                crate::say!("uringd: stopping: finishing in-flight requests (up to {t:?})");
                 notify("STOPPING=1");
                 break;
             }
@@ -132,27 +132,27 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
                         kicks = kick_schedule(Duration::from_secs(1));
                     }
                 }
-                None => eprintln!("uringd: reload ignored: this process has handed over"),
+                None => crate::say!("uringd: reload ignored: this process has handed over"),
             },
             Some(libc::SIGUSR2) => match (&upgrade, &exe) {
-                (Some(u), _) => eprintln!(
+                (Some(u), _) => crate::say!(
                     "uringd: upgrade ignored: one is under way (new process {})",
                     u.pid()
                 ),
                 _ if live.is_none() => {
-                    eprintln!("uringd: upgrade ignored: this process has handed over")
+                    crate::say!("uringd: upgrade ignored: this process has handed over")
                 }
-                (None, None) => eprintln!("uringd: upgrade failed: cannot find our own binary"),
+                (None, None) => crate::say!("uringd: upgrade failed: cannot find our own binary"),
                 (None, Some(exe)) => match upgrade::begin(exe, &sockets, sigs) {
                     Ok(u) => {
-                        eprintln!(
+                        crate::say!(
                             "uringd: upgrade: started {} (pid {}); waiting for it to serve",
                             exe.display(),
                             u.pid()
                         );
                         upgrade = Some(u);
                     }
-                    Err(e) => eprintln!("uringd: upgrade failed: {e}; still serving"),
+                    Err(e) => crate::say!("uringd: upgrade failed: {e}; still serving"),
                 },
             },
             _ => {}
@@ -161,7 +161,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             match u.poll() {
                 Progress::Pending => {}
                 Progress::Ready(pid) => {
-                    eprintln!(
+                    crate::say!(
                         "uringd: upgrade: process {pid} is serving; process {} drains and exits",
                         std::process::id()
                     );
@@ -172,7 +172,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
                     upgrade = None;
                 }
                 Progress::Failed(e) => {
-                    eprintln!("uringd: upgrade failed: {e}; still serving");
+                    crate::say!("uringd: upgrade failed: {e}; still serving");
                     upgrade = None;
                 }
             }
@@ -197,7 +197,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             None => {}
             Some(g) => {
                 if let Err(e) = g.restart_dead(&sockets) {
-                    eprintln!("uringd: error: {e}");
+                    crate::say!("uringd: error: {e}");
                     code = 1;
                     break;
                 }
@@ -212,7 +212,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             code = 1;
         }
     }
-    eprintln!("uringd: stopped");
+    crate::say!("uringd: stopped");
     code
 }
 
@@ -236,12 +236,13 @@ fn announce(sockets: &Sockets, cfg: &Config) {
         } else {
             "no token"
         };
-        eprintln!("uringd: admin on http://{}/_uringd/ ({auth})", g.actual);
+        crate::say!("uringd: admin on http://{}/_uringd/ ({auth})", g.actual);
     }
     for g in sockets.groups.iter().filter(|g| !g.admin) {
-        eprintln!(
+        crate::say!(
             "uringd: listening on http://{} ({} workers)",
-            g.actual, cfg.workers
+            g.actual,
+            cfg.workers
         );
     }
 }
@@ -266,7 +267,7 @@ fn reload(
     notify("READY=1");
     match result {
         Ok(g) => {
-            eprintln!(
+            crate::say!(
                 "uringd: reloaded {what}: {} new workers serving; the previous ones finish their requests and exit",
                 g.cfg.workers
             );
@@ -275,7 +276,7 @@ fn reload(
             Some(old)
         }
         Err(e) => {
-            eprintln!("uringd: reload refused: {e}; still running the previous config");
+            crate::say!("uringd: reload refused: {e}; still running the previous config");
             None
         }
     }
@@ -313,13 +314,13 @@ fn next_generation(
     // The backend was decided once for the process (auto resolved at start).
     eff.backend = run.backend;
     if new.backend != file_cfg.backend {
-        eprintln!(
+        crate::say!(
             "uringd: reload: warning: backend changed; it is chosen once per process, so {} stays until a restart or an upgrade (SIGUSR2)",
             run.backend.name()
         );
     }
     if !kept.is_empty() {
-        eprintln!(
+        crate::say!(
             "uringd: reload: warning: {} changed; that needs new listening sockets, so the running value stays until a restart or an upgrade (SIGUSR2)",
             kept.join(", ")
         );

@@ -18,6 +18,6 @@ pub fn notify(state: &str) {
     };
     let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &a));
     if let Err(e) = sent {
-        eprintln!("uringd: warning: cannot notify systemd ({state:?}): {e}");
+        crate::say!("uringd: warning: cannot notify systemd ({state:?}): {e}");
     }
 }

@@ -219,7 +219,7 @@ impl Worker {
                 .ring
                 .submit_and_wait(Duration::from_millis(next_tick_ms))
             {
-                eprintln!("uringd: worker {}: io_uring_enter failed: {e}", self.id);
+                crate::say!("uringd: worker {}: io_uring_enter failed: {e}", self.id);
                 std::thread::sleep(Duration::from_millis(10));
             }
             // The clock is read after waking, so the completions of this turn carry the
@@ -232,12 +232,41 @@ impl Worker {
                 self.dispatch(c);
             }
         }
+        self.finish_log();
         // Closes queued by the last turn must reach the kernel before the ring goes away,
         // or those sockets would stay open until the whole process exits.
         if let Err(e) = self.ring.submit() {
-            eprintln!("uringd: worker {}: final submit failed: {e}", self.id);
+            crate::say!("uringd: worker {}: final submit failed: {e}", self.id);
         }
         self.bufs.unregister(&mut self.ring);
+    }
+
+    /// Waits (up to a second) for an access-log write in flight, then writes what is left
+    /// synchronously: every request answered before the stop is in the log. Completions of
+    /// other ops seen meanwhile are kept for `release_sockets` (accepted sockets to close).
+    fn finish_log(&mut self) {
+        let Some(log) = self.http.log.as_mut() else {
+            return;
+        };
+        let end = Instant::now() + Duration::from_secs(1);
+        let mut seen = Vec::new();
+        while log.file.in_flight() && Instant::now() < end {
+            if self
+                .ring
+                .submit_and_wait(Duration::from_millis(50))
+                .is_err()
+            {
+                break;
+            }
+            self.ring.drain(&mut seen);
+            for c in seen.drain(..) {
+                match Token::unpack(c.user_data) {
+                    Some(t) if t.op == Op::Log => log.file.complete(&c),
+                    _ => self.cqes.push(c),
+                }
+            }
+        }
+        log.file.write_rest_blocking();
     }
 
     fn update_clock(&mut self) {

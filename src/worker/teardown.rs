@@ -38,6 +38,11 @@ impl Worker {
 impl Drop for Worker {
     /// Runs on a normal stop and while unwinding from a panic alike.
     fn drop(&mut self) {
+        // A panicking worker still leaves its buffered log lines (when no write is in
+        // flight; a normal stop has already waited for that one).
+        if let Some(l) = self.http.log.as_mut() {
+            l.file.write_rest_blocking();
+        }
         self.release_sockets();
     }
 }

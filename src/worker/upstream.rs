@@ -648,7 +648,7 @@ impl Worker {
         } else {
             String::new()
         };
-        eprintln!(
+        crate::say!(
             "uringd: worker {}: upstream {url}: {why}{err}{more}",
             self.id
         );
