@@ -29,14 +29,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Validate a config file and explain every error
+    /// Validate a config (a file, and the same flags serve takes) and explain every error
     Check {
-        /// The TOML config file to check
-        #[arg(long, short)]
-        config: Option<PathBuf>,
         /// Print the embedded default config and exit
         #[arg(long)]
         print_default: bool,
+        #[command(flatten)]
+        args: Box<ServeArgs>,
     },
 }
 
@@ -132,47 +131,56 @@ fn on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+/// The command line's part of the config (flags override the file).
+fn overrides(a: ServeArgs) -> Overrides {
+    let k = a.knobs;
+    Overrides {
+        listen: a.listen,
+        admin: a.admin,
+        workers: a.workers,
+        cpus: a.cpus,
+        sqpoll: a.sqpoll,
+        sqpoll_cpu: a.sqpoll_cpu,
+        admin_token_file: a.admin_token_file,
+        upstream: a.upstream,
+        statics: a.statics,
+        knobs: config::KnobOverrides {
+            ring_entries: k.ring_entries,
+            sqpoll_idle: k.sqpoll_idle,
+            defer_taskrun: k.defer_taskrun,
+            buffer_size: k.buffer_size,
+            buffers: k.buffers,
+            send_zc_threshold: k.send_zc_threshold,
+            napi_busy_poll: k.napi_busy_poll,
+            busy_poll: k.busy_poll,
+            reuseport_steering: k.reuseport_steering,
+            backlog: k.backlog,
+            tcp_nodelay: k.tcp_nodelay,
+            fixed_files: k.fixed_files,
+            backend: k.backend,
+            strict: k.strict,
+        },
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve(a) => {
-            let ov = Overrides {
-                listen: a.listen,
-                admin: a.admin,
-                workers: a.workers,
-                cpus: a.cpus,
-                sqpoll: a.sqpoll,
-                sqpoll_cpu: a.sqpoll_cpu,
-                admin_token_file: a.admin_token_file,
-                upstream: a.upstream,
-                statics: a.statics,
-                knobs: config::KnobOverrides {
-                    ring_entries: a.knobs.ring_entries,
-                    sqpoll_idle: a.knobs.sqpoll_idle,
-                    defer_taskrun: a.knobs.defer_taskrun,
-                    buffer_size: a.knobs.buffer_size,
-                    buffers: a.knobs.buffers,
-                    send_zc_threshold: a.knobs.send_zc_threshold,
-                    napi_busy_poll: a.knobs.napi_busy_poll,
-                    busy_poll: a.knobs.busy_poll,
-                    reuseport_steering: a.knobs.reuseport_steering,
-                    backlog: a.knobs.backlog,
-                    tcp_nodelay: a.knobs.tcp_nodelay,
-                    fixed_files: a.knobs.fixed_files,
-                    backend: a.knobs.backend,
-                    strict: a.knobs.strict,
-                },
-            };
-            match config::load(a.config.as_deref(), &ov) {
+            let path = a.config.clone();
+            let ov = overrides(*a);
+            match config::load(path.as_deref(), &ov) {
                 Ok(cfg) => {
                     let source = uringd::serve::Source {
-                        path: a.config.clone(),
+                        path,
                         overrides: ov,
                     };
                     ExitCode::from(uringd::serve::run(cfg, source) as u8)
                 }
                 Err(e) => {
-                    uringd::say!("uringd: config error: {e}");
+                    for line in e.lines() {
+                        uringd::say!("uringd: config error: {line}");
+                    }
                     ExitCode::from(2)
                 }
             }
@@ -180,22 +188,22 @@ fn main() -> ExitCode {
         Cmd::Doctor { json } => ExitCode::from(uringd::doctor::run(json) as u8),
         Cmd::Bench(a) => ExitCode::from(uringd::bench::run(&a) as u8),
         Cmd::Check {
-            config,
             print_default,
+            args,
         } => {
             if print_default {
                 uringd::out!("{}", config::DEFAULT_TOML);
                 return ExitCode::SUCCESS;
             }
-            let Some(path) = config else {
-                uringd::say!("uringd check: give the file to check with --config FILE");
-                return ExitCode::from(2);
-            };
-            match config::load(Some(&path), &Overrides::default()) {
+            let path = args.config.clone();
+            let ov = overrides(*args);
+            let what = path
+                .as_ref()
+                .map_or("the embedded default".into(), |p| p.display().to_string());
+            match config::load(path.as_deref(), &ov) {
                 Ok(cfg) => {
                     uringd::outln!(
-                        "{}: ok ({} listen address(es), {} worker(s), {} route(s))",
-                        path.display(),
+                        "{what}: ok ({} listen address(es), {} worker(s), {} route(s))",
                         cfg.listen.len(),
                         cfg.workers,
                         cfg.routes.len()
@@ -203,7 +211,9 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    uringd::say!("uringd check: {e}");
+                    for line in e.lines() {
+                        uringd::say!("uringd check: {line}");
+                    }
                     ExitCode::from(1)
                 }
             }

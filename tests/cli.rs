@@ -90,6 +90,112 @@ fn port_in_use_is_a_clear_startup_error() {
 }
 
 #[test]
+fn admin_port_in_use_names_the_admin_flag() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let (code, _, err) = run(&["serve", "--listen", "127.0.0.1:0", "--admin", &addr]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("admin endpoint") && err.contains("--admin"),
+        "{err}"
+    );
+    assert!(!err.contains("--listen"), "{err}");
+}
+
+#[test]
+fn every_config_error_is_printed_once_per_line() {
+    let d = TempDir::new("errs");
+    let p = write_cfg(
+        &d,
+        "[server]\nworkers = \"two\"\nlisten = \"127.0.0.1:0\"\ncpus = \"0-1\"\n[limits]\nmax_body_bytes = true\nheadr_timeout = \"1s\"\n",
+    );
+    let (code, _, err) = run(&["check", "--config", &p]);
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].contains("c.toml:2:") && lines[0].contains("server.workers: expected a whole number, e.g. workers = 4, found the string \"two\""), "{err}");
+    assert!(
+        lines[1].contains("limits.max_body_bytes: expected a size"),
+        "{err}"
+    );
+    assert!(lines[2].contains("did you mean `header_timeout`"), "{err}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("uringd check: ")),
+        "{err}"
+    );
+    let (code, _, err) = run(&["serve", "--config", &p]);
+    assert_eq!(code, 2);
+    assert_eq!(err.matches("uringd: config error: ").count(), 3, "{err}");
+}
+
+#[test]
+fn check_takes_the_flags_serve_takes_and_catches_what_serve_would_refuse() {
+    let d = TempDir::new("checkflags");
+    // A file of limits only: no route of its own, --upstream supplies it.
+    let p = write_cfg(&d, "[limits]\nmax_body_bytes = \"2MiB\"\n");
+    let (code, _, err) = run(&["check", "--config", &p]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no [[route]]"), "{err}");
+    let (code, out, err) = run(&[
+        "check",
+        "--config",
+        &p,
+        "--upstream",
+        "http://127.0.0.1:8000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok") && out.contains("1 route(s)"), "{out}");
+    // An access log whose directory does not exist.
+    let p = write_cfg(
+        &d,
+        "[server]\naccess_log = \"/nonexistent-uringd-dir/access.log\"\n[[route]]\nprefix=\"/\"\nreturn={}\n",
+    );
+    let (code, _, err) = run(&["check", "--config", &p]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("server.access_log") && err.contains("/nonexistent-uringd-dir"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "serve",
+        "--config",
+        &p,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "off",
+    ]);
+    assert_eq!(code, 2, "serve refuses it the same way: {err}");
+}
+
+#[test]
+fn serve_says_where_it_proxies_and_what_static_alone_serves() {
+    let s = Server::start(None, &["--upstream", "http://127.0.0.1:9"]);
+    assert!(
+        s.startup
+            .iter()
+            .any(|l| l.contains("route /: proxied to http://127.0.0.1:9")),
+        "{:?}",
+        s.startup
+    );
+    let d = TempDir::new("static-alone");
+    std::fs::write(d.0.join("a.txt"), "A").unwrap();
+    let s = Server::start(None, &["--static", &format!("/files/={}", d.0.display())]);
+    assert!(
+        s.startup
+            .iter()
+            .any(|l| l.contains("route /files/: files from")),
+        "{:?}",
+        s.startup
+    );
+    assert_eq!(
+        common::request(s.addr, "GET", "/files/a.txt", "").body,
+        b"A"
+    );
+    assert_eq!(common::request(s.addr, "GET", "/", "").status, 404);
+}
+
+#[test]
 fn a_second_uringd_on_the_same_port_is_refused_not_merged() {
     // SO_REUSEPORT would let a second process silently share the port; we must refuse.
     let s = Server::start(None, &["--workers", "2"]);

@@ -182,6 +182,31 @@ fn cases() -> Vec<(&'static str, &'static [u8], Want)> {
         ("Expect: 100-continue", b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
             fwd("POST / HTTP/1.1", Some("Content-Length: 3"), b"abc")),
         ("unknown expectation", b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 3\r\n\r\nabc", Reject(417)),
+        // --- A head that never has an LF: refused at the first bare CR, not at the timeout ---
+        ("a head of bare CRs only", b"GET / HTTP/1.1\rHost: a\r\r", Reject(400)),
+        ("bare CR then more bytes, no LF", b"GET / HTTP/1.1\r\nHost: a\rX: y", Reject(400)),
+        // --- Paths: normalized once (RFC 3986 6.2.2, 5.2.4); routing and the backend read
+        // the same one (http/path.rs) ---
+        ("%00 in the path", b"GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("encoded dot segments above the root", b"GET /a/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("raw dot segments above the root", b"GET /../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("dot segments behind encoded slashes", b"GET /a/..%2F..%2Fetc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("malformed escape", b"GET /a%zzb HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("truncated escape", b"GET /a% HTTP/1.1\r\nHost: a\r\n\r\n", Reject(400)),
+        ("dot segments resolved", b"GET /a/./b/../c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /a/c HTTP/1.1", None, b"")),
+        ("encoded dot segments resolved", b"GET /a/b/%2E%2e/c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /a/c HTTP/1.1", None, b"")),
+        ("unreserved escapes decoded", b"GET /%61dmin%7E HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /admin~ HTTP/1.1", None, b"")),
+        ("reserved escapes kept, uppercased", b"GET /a%2fb%3f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /a%2Fb%3F HTTP/1.1", None, b"")),
+        ("repeated slashes merged", b"GET //a///b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /a/b HTTP/1.1", None, b"")),
+        ("the query is left alone", b"GET /a/../b?x=/../%2e&y=%00 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /b?x=/../%2e&y=%00 HTTP/1.1", None, b"")),
+        ("absolute-form paths are normalized too", b"GET http://a/x/../y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            fwd("GET /y HTTP/1.1", None, b"")),
     ]
 }
 
@@ -404,4 +429,129 @@ fn ambiguous_backend_responses_are_502() {
         let r = backend::http_raw(s.addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false);
         assert!(matches!(&r, Ok(r) if r.status == 502), "{name}: {r:?}");
     }
+}
+
+/// A route that refuses a path refuses every spelling of it that a backend would read as
+/// that path: routing sees the normalized path (and `%2F` as a slash), never the raw one.
+#[test]
+fn every_spelling_of_a_refused_path_is_refused() {
+    let b = RawBackend::start(Mode::Echo);
+    let cfg = format!(
+        "[[route]]\nprefix = \"/admin\"\nreturn = {{ status = 403, body = \"denied\" }}\n\
+         [[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    for path in [
+        "/admin/secret",
+        "/%61dmin/secret",
+        "/%61%64%6d%69%6e/secret",
+        "//admin/secret",
+        "/x/../admin/secret",
+        "/x/%2e%2e/admin/secret",
+        "/./admin/secret",
+        "/admin%2Fsecret",
+        "/admin%2fsecret",
+    ] {
+        let r = common::request(s.addr, "GET", path, "");
+        assert_eq!(r.status, 403, "{path}: {r:?}");
+    }
+    let r = common::request(s.addr, "GET", "/x/../public", "");
+    assert_eq!(r.status, 200, "{r:?}");
+    let seen = b.wait_requests(1, Duration::from_secs(2));
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the allowed path reached the backend: {:?}",
+        b.requests_text()
+    );
+    assert!(
+        seen[0].starts_with(b"GET /public HTTP/1.1\r\n"),
+        "{:?}",
+        b.requests_text()
+    );
+}
+
+/// h2c is never tunnelled (h2csmuggler): the backend never sees the Upgrade, and a 101 it
+/// sends anyway is a 502, not a tunnel past uringd's routing.
+#[test]
+fn h2c_upgrades_are_never_tunnelled() {
+    let b = RawBackend::start(Mode::Fixed(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".into(),
+    ));
+    let s = proxy(&b);
+    let mut c = s.connect();
+    c.write_all(
+        b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\
+          Connection: Upgrade, HTTP2-Settings\r\n\r\n",
+    )
+    .unwrap();
+    let out = until_close(&mut c).expect("closed");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(common::status_of(&text), 502, "{text}");
+    let seen = b.wait_requests(1, Duration::from_secs(2));
+    let req = String::from_utf8_lossy(&seen[0]).to_ascii_lowercase();
+    assert!(!req.contains("upgrade:"), "{req}");
+    assert!(!req.contains("http2-settings"), "{req}");
+    assert!(req.contains("\r\nconnection: keep-alive\r\n"), "{req}");
+}
+
+/// Only the protocols a route lists are offered to its backend; a 101 to another one is 502.
+#[test]
+fn only_allowed_upgrade_protocols_reach_the_backend() {
+    let ws101 =
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    let ws = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    // Default: websocket is offered and tunnelled.
+    let b = RawBackend::start(Mode::Fixed(ws101.into()));
+    let s = proxy(&b);
+    let mut c = s.connect();
+    c.write_all(ws).unwrap();
+    let r = common::read_response(&mut c, true);
+    assert_eq!(r.status, 101, "{r:?}");
+    // `upgrades = []`: the route tunnels nothing; the backend sees a plain request.
+    let b = RawBackend::start(Mode::Fixed(ws101.into()));
+    let cfg = format!(
+        "[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\nupgrades = []\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    let mut c = s.connect();
+    c.write_all(ws).unwrap();
+    let out = until_close(&mut c).expect("closed");
+    assert_eq!(common::status_of(&String::from_utf8_lossy(&out)), 502);
+    let seen = b.wait_requests(1, Duration::from_secs(2));
+    assert!(
+        !String::from_utf8_lossy(&seen[0])
+            .to_ascii_lowercase()
+            .contains("upgrade:")
+    );
+    // A websocket request answered by a switch to something else: 502.
+    let b = RawBackend::start(Mode::Fixed(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".into(),
+    ));
+    let s = proxy(&b);
+    let mut c = s.connect();
+    c.write_all(ws).unwrap();
+    let out = until_close(&mut c).expect("closed");
+    assert_eq!(common::status_of(&String::from_utf8_lossy(&out)), 502);
+}
+
+/// X-Real-IP, Forwarded and X-Forwarded-For from a client that is not a trusted proxy never
+/// reach the backend; uringd's own values do, once each.
+#[test]
+fn spoofed_client_addresses_never_reach_the_backend() {
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy(&b);
+    let r = backend::http_raw(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n\
+          X-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    let (lines, _) = split(&r.body);
+    assert_eq!(named(&lines, "x-real-ip"), ["127.0.0.1"], "{lines:?}");
+    assert_eq!(named(&lines, "x-forwarded-for"), ["127.0.0.1"], "{lines:?}");
+    assert!(named(&lines, "forwarded").is_empty(), "{lines:?}");
 }

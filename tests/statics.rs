@@ -64,8 +64,9 @@ fn files_with_type_length_and_validators() {
         b"<h1>home</h1>"
     );
     assert_eq!(request(s.addr, "GET", "/static/sub/", "").body, b"sub home");
-    // The embedded default route still answers everything else.
-    assert_eq!(request(s.addr, "GET", "/", "").body, b"Hello, World!");
+    // `--static` alone serves its files only: no embedded "Hello, World!" beside them.
+    assert_eq!(request(s.addr, "GET", "/", "").status, 404);
+    assert_eq!(request(s.addr, "GET", "/other", "").status, 404);
 }
 
 #[test]

@@ -332,8 +332,10 @@ fn fixed_files_serve_from_the_registered_table() {
     let dir = TempDir::new("fixed");
     let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.0.join("big.bin"), &big).unwrap();
+    // The catch-all comes from the config: `--static` alone serves only its files.
+    let hello = "[[route]]\nprefix = \"/\"\nreturn = { body = \"Hello, World!\" }\n";
     let s = Server::start(
-        None,
+        Some(hello),
         &[
             "--backend",
             "io_uring",

@@ -131,7 +131,7 @@ fuzz_target!(|data: &[u8]| {
             assert_ne!(o.name, r.name, "duplicate name");
             assert!(o.prefix.len() >= r.prefix.len(), "routes not longest-first");
         }
-        if let Action::Upstream { pool } = r.action {
+        if let Action::Upstream { pool, .. } = r.action {
             let p = cfg.pools.get(pool).expect("route names a missing pool");
             assert!(!p.servers.is_empty());
         }

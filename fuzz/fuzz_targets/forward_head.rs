@@ -7,15 +7,18 @@
 //!
 //! Checked: the forwarded head is accepted (unless it is the documented empty
 //! `Host: ` of an HTTP/1.0 request that had none), ends where the output ends, is
-//! HTTP/1.1 with the same method and (origin-form) target, names the same host,
+//! HTTP/1.1 with the same method, the normalized path (http/path.rs: what routing saw;
+//! heads whose path the worker refuses are skipped) and the same query, names the same host,
 //! carries exactly the framing uringd chose (never both Content-Length and
 //! Transfer-Encoding), carries no hop-by-hop field or client forwarding header
-//! except the ones uringd generates, and appends without touching earlier output.
+//! except the ones uringd generates (`Forwarded` only from a trusted peer, exactly one
+//! X-Real-IP), and appends without touching earlier output.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use uringd::http::parser::{BodyKind, Head, HeaderSpan, Limits, Method, Version, parse_head};
+use uringd::http::path::normalize;
 use uringd::proxy::reqhead::{Forward, Framing, write_request_head};
 
 fn host_of<'a>(buf: &'a [u8], head: &Head, hs: &[HeaderSpan]) -> Option<&'a [u8]> {
@@ -36,12 +39,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(head) = parse_head(req, &Limits::default(), &mut hs) else {
         return;
     };
+    let mut path = Vec::new();
+    if normalize(head.path_or_root(req), &mut path).is_err() {
+        return; // refused with 400 before any forwarding
+    }
     let framing = match head.body {
         BodyKind::None => Framing::None,
         BodyKind::Length(n) => Framing::Length(n),
         BodyKind::Chunked => Framing::Chunked,
     };
     let f = Forward {
+        path: &path,
         client_ip: "203.0.113.7".parse().unwrap(),
         client_trusted: flags & 1 != 0,
         scheme: ["http", "https", "", "bad\r\nscheme"][usize::from(flags >> 1 & 3)],
@@ -83,12 +91,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(h2.version, Version::Http11);
     assert_eq!(h2.method.get(fwd), head.method.get(req));
     assert_eq!(h2.authority, None, "absolute-form forwarded");
-    if head.authority.is_none() {
-        assert_eq!(h2.target.get(fwd), head.target.get(req));
-    } else {
-        assert_eq!(h2.path_or_root(fwd), head.path_or_root(req));
-        assert_eq!(h2.query.map(|q| q.get(fwd)), head.query.map(|q| q.get(req)));
-    }
+    assert_eq!(h2.path_or_root(fwd), &path[..], "the path routing saw");
+    assert_eq!(h2.query.map(|q| q.get(fwd)), head.query.map(|q| q.get(req)));
     assert_eq!(
         h2.host.map(|h| h.get(fwd)),
         host_of(req, &head, &hs),
@@ -116,7 +120,6 @@ fuzz_target!(|data: &[u8]| {
         b"trailer",
         b"expect",
         b"proxy",
-        b"forwarded",
         b"proxy-connection",
         b"proxy-authorization",
     ] {
@@ -124,6 +127,10 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(count(b"connection"), 1);
     assert_eq!(count(b"x-forwarded-for"), 1);
+    assert_eq!(count(b"x-real-ip"), 1);
+    if !f.client_trusted {
+        assert_eq!(count(b"forwarded"), 0, "an untrusted client's Forwarded");
+    }
     assert!(count(b"x-forwarded-proto") <= 1);
     assert!(count(b"x-forwarded-host") <= 1);
     assert!(count(b"via") <= 1);

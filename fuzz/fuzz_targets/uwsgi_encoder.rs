@@ -37,9 +37,13 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Names whose client lines never become an HTTP_ variable.
-fn dropped(name: &[u8]) -> bool {
+/// Names whose client lines never become an HTTP_ variable (`Forwarded` does from a
+/// trusted peer).
+fn dropped(name: &[u8], trusted: bool) -> bool {
     let n = name.to_ascii_lowercase();
+    if n == b"forwarded" {
+        return !trusted;
+    }
     const DROP: [&[u8]; 15] = [
         b"host",
         // uringd answers 100-continue itself and sends the body it has taken.
@@ -53,7 +57,7 @@ fn dropped(name: &[u8]) -> bool {
         b"content-type",
         b"upgrade",
         b"proxy",
-        b"forwarded",
+        b"x-real-ip",
         b"x-forwarded-for",
         b"x-forwarded-host",
         b"x-forwarded-proto",
@@ -111,26 +115,17 @@ fn model(buf: &[u8], head: &Head, hs: &[HeaderSpan], v: &UwsgiVars) -> Pairs {
             .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"host"))
             .map(|h| h.value.get(buf)),
     };
-    let path: &[u8] = if head.path.get(buf).is_empty() {
-        b"/"
-    } else {
-        head.path.get(buf)
-    };
+    // The path the worker passes: what routing matched (normalized, http/path.rs).
+    let path: &[u8] = v.path;
     let mut p: Pairs = Vec::new();
     let mut put = |k: &[u8], val: Vec<u8>| p.push((k.to_vec(), val));
 
     put(b"REQUEST_METHOD", head.method.get(buf).to_vec());
-    let uri = match head.authority {
-        None => head.target.get(buf).to_vec(),
-        Some(_) => {
-            let mut u = path.to_vec();
-            if let Some(q) = head.query {
-                u.push(b'?');
-                u.extend_from_slice(q.get(buf));
-            }
-            u
-        }
-    };
+    let mut uri = path.to_vec();
+    if let Some(q) = head.query {
+        uri.push(b'?');
+        uri.extend_from_slice(q.get(buf));
+    }
     put(b"REQUEST_URI", uri);
     put(b"PATH_INFO", pct_decode(path));
     put(
@@ -188,7 +183,7 @@ fn model(buf: &[u8], head: &Head, hs: &[HeaderSpan], v: &UwsgiVars) -> Pairs {
     for h in hs {
         let name = h.name.get(buf);
         let lower = name.to_ascii_lowercase();
-        if dropped(name) || name.contains(&b'_') || named(name) || seen.contains(&lower) {
+        if dropped(name, v.client_trusted) || name.contains(&b'_') || named(name) || seen.contains(&lower) {
             continue;
         }
         seen.push(lower);
@@ -223,6 +218,16 @@ fn model(buf: &[u8], head: &Head, hs: &[HeaderSpan], v: &UwsgiVars) -> Pairs {
     }
     xff.extend_from_slice(&ip);
     put(b"HTTP_X_FORWARDED_FOR", xff);
+    let theirs = hs
+        .iter()
+        .filter(|h| h.name.get(buf).eq_ignore_ascii_case(b"x-real-ip"))
+        .map(|h| h.value.get(buf))
+        .find(|v| !v.is_empty());
+    let real = match theirs {
+        Some(t) if v.client_trusted => t.to_vec(),
+        _ => ip.clone(),
+    };
+    put(b"HTTP_X_REAL_IP", real);
     put(b"HTTP_X_FORWARDED_PROTO", v.scheme.as_bytes().to_vec());
     if let Some(h) = host {
         put(b"HTTP_X_FORWARDED_HOST", h.to_vec());
@@ -377,6 +382,7 @@ fn vars_from(flags: u8, r: &mut Reader, server_name: &'static str) -> UwsgiVars<
     };
     let scheme = ["http", "https", "HTTPS", ""][usize::from(flags >> 4 & 3)];
     UwsgiVars {
+        path: b"",
         remote_addr: ip,
         remote_port: u16::from_le_bytes([r.u8(), r.u8()]),
         server_name,
@@ -409,11 +415,15 @@ fn parsed_mode(flags: u8, req: &[u8]) {
     let mut r = Reader {
         d: &req[head.head_len..],
     };
+    let mut path = Vec::new();
+    if uringd::http::path::normalize(head.path_or_root(req), &mut path).is_err() {
+        return; // refused with 400 before it reaches an upstream
+    }
     let mut v = vars_from(flags, &mut r, server_name(flags));
     if let BodyKind::Length(n) = head.body {
         v.content_length = n;
     }
-    check(req, &head, &hs, &v);
+    check(req, &head, &hs, &UwsgiVars { path: &path, ..v });
 }
 
 fn built_mode(flags: u8, d: &[u8]) {
@@ -507,7 +517,9 @@ fn built_mode(flags: u8, d: &[u8]) {
     let mut a = [0u8; 8];
     a[..cl.len()].copy_from_slice(cl);
     v.content_length = u64::from_le_bytes(a);
-    check(&buf, &head, &hs, &v);
+    // Any bytes as the path: the encoder writes what it is given.
+    let path = head.path.get(&buf).to_vec();
+    check(&buf, &head, &hs, &UwsgiVars { path: &path, ..v });
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,7 @@
 //! TOML file + CLI flags -> one validated [`Config`]. Every error names the key and the fix.
 
 mod raw;
+mod read;
 mod suggest;
 pub mod units;
 pub mod upstream;
@@ -107,8 +108,9 @@ pub enum Action {
         body: String,
         content_type: String,
     },
-    /// Proxy to `pools[pool]`.
-    Upstream { pool: usize },
+    /// Proxy to `pools[pool]`; `upgrades` are the protocols (lowercase) an `Upgrade`
+    /// may ask for.
+    Upstream { pool: usize, upgrades: Vec<Vec<u8>> },
     /// Serve files under `dir`.
     Static {
         dir: std::path::PathBuf,
@@ -153,8 +155,15 @@ pub struct KnobOverrides {
     pub strict: bool,
 }
 
+/// Every problem found in a config, one per line, each naming its key and the fix.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
+
+impl ConfigError {
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.0.lines()
+    }
+}
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,45 +171,48 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError(msg.into()))
-}
+/// The errors found while validating: each is recorded and checking goes on, so one run
+/// of `uringd check` shows all of them.
+#[derive(Default)]
+struct Errors(Vec<String>);
 
-/// Parses TOML text; `origin` names the file in messages.
-pub fn parse_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
-    toml::from_str::<RawConfig>(text).map_err(|e| {
-        let msg = e.message().trim().to_string();
-        let msg = suggest::rewrite_unknown_field(&msg).unwrap_or(msg);
-        let (line, col, table) = match e.span() {
-            Some(span) => locate(text, span.start),
-            None => (0, 0, String::new()),
-        };
-        let table = if table.is_empty() {
-            String::new()
+impl Errors {
+    fn add(&mut self, msg: impl Into<String>) {
+        self.0.push(msg.into());
+    }
+
+    /// The value, or `fallback` after recording the error.
+    fn or<T>(&mut self, r: Result<T, String>, fallback: T) -> T {
+        r.unwrap_or_else(|m| {
+            self.add(m);
+            fallback
+        })
+    }
+
+    fn into_result<T>(self, ok: T) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            Ok(ok)
         } else {
-            format!(" in [{table}]")
-        };
-        if line > 0 {
-            ConfigError(format!("{origin}:{line}:{col}: {msg}{table}"))
-        } else {
-            ConfigError(format!("{origin}: {msg}{table}"))
+            Err(ConfigError(self.0.join("\n")))
         }
-    })
+    }
 }
 
-/// 1-based line and column of a byte offset, and the table header in force there.
-fn locate(text: &str, offset: usize) -> (usize, usize, String) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    let table = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string())
-        .unwrap_or_default();
-    (line, col, table)
+/// Parses TOML text; `origin` names the file in messages. Every syntax error, wrong type
+/// and unknown key of the file is reported, each with its line.
+pub fn parse_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+    let doc = read::Doc::new(text, origin);
+    let raw = read::parse(&doc, text).map(|root| {
+        let t = read::Table::new(&doc, String::new(), root.get_ref());
+        let raw = RawConfig::read(&t);
+        t.finish();
+        raw
+    });
+    let errors = doc.into_errors();
+    match raw {
+        Some(raw) if errors.is_empty() => Ok(raw),
+        _ => Err(ConfigError(errors.join("\n"))),
+    }
 }
 
 /// Loads a config file, or the embedded default when `path` is None, then applies overrides.
@@ -212,7 +224,15 @@ pub fn load(path: Option<&Path>, ov: &Overrides) -> Result<Config, ConfigError> 
             })?;
             parse_toml(&text, &p.display().to_string())?
         }
-        None => parse_toml(DEFAULT_TOML, "embedded default")?,
+        None => {
+            let mut raw = parse_toml(DEFAULT_TOML, "embedded default")?;
+            // `serve --static P=DIR` alone serves those files (other paths 404), not the
+            // embedded default's catch-all beside them.
+            if !ov.statics.is_empty() {
+                raw.route.clear();
+            }
+            raw
+        }
     };
     validate(raw, ov)
 }
@@ -259,77 +279,82 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
     Ok(out)
 }
 
-fn parse_addr(s: &str, key: &str) -> Result<SocketAddr, ConfigError> {
+fn parse_addr(s: &str, key: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>().map_err(|_| {
-        ConfigError(format!(
+        format!(
             "{key}: `{s}` is not an address with a port; write it like \"127.0.0.1:8080\" or \"[::1]:8080\""
-        ))
+        )
     })
 }
 
-fn dur(v: &Option<DurationValue>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+fn dur(v: &Option<DurationValue>, key: &str, default: Duration) -> Result<Duration, String> {
     match v {
         None => Ok(default),
-        Some(v) => units::parse_duration(v).map_err(|m| ConfigError(format!("{key}: {m}"))),
+        Some(v) => units::parse_duration(v).map_err(|m| format!("{key}: {m}")),
     }
 }
 
-fn size(v: &Option<SizeValue>, key: &str, default: u64) -> Result<u64, ConfigError> {
+fn size(v: &Option<SizeValue>, key: &str, default: u64) -> Result<u64, String> {
     match v {
         None => Ok(default),
-        Some(v) => units::parse_size(v).map_err(|m| ConfigError(format!("{key}: {m}"))),
+        Some(v) => units::parse_size(v).map_err(|m| format!("{key}: {m}")),
     }
 }
 
-pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
+/// The routes the command line adds or replaces: `--upstream` replaces the file's routes,
+/// each `--static` is put in front of them.
+fn apply_route_overrides(raw: &mut RawConfig, ov: &Overrides, e: &mut Errors) {
     if let Some(u) = &ov.upstream {
         raw.route = vec![RawRoute {
             name: Some("upstream".into()),
             prefix: Some("/".into()),
-            ret: None,
             upstream: Some(u.clone()),
-            static_dir: None,
-            index: None,
-            follow_symlinks_outside: None,
+            ..Default::default()
         }];
     }
-    for (i, s) in ov.statics.iter().enumerate() {
-        let Some((prefix, dir)) = s.split_once('=') else {
-            return err(format!(
-                "--static `{s}`: write it as PREFIX=DIR, e.g. --static /assets/=/srv/www"
-            ));
-        };
-        raw.route.insert(
-            i,
-            RawRoute {
-                name: None,
+    let mut statics = Vec::new();
+    for s in &ov.statics {
+        match s.split_once('=') {
+            Some((prefix, dir)) => statics.push(RawRoute {
                 prefix: Some(prefix.to_string()),
-                ret: None,
-                upstream: None,
                 static_dir: Some(dir.to_string()),
-                index: None,
-                follow_symlinks_outside: None,
-            },
-        );
+                ..Default::default()
+            }),
+            None => e.add(format!(
+                "--static `{s}`: write it as PREFIX=DIR, e.g. --static /assets/=/srv/www"
+            )),
+        }
     }
+    statics.append(&mut raw.route);
+    raw.route = statics;
+}
+
+pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigError> {
+    let mut e = Errors::default();
+    apply_route_overrides(&mut raw, ov, &mut e);
     let mut pools = Vec::new();
     for (name, rp) in &raw.upstream {
         let key = format!("upstream.{name}.servers");
-        let servers = rp
+        let servers: Vec<_> = rp
             .servers
             .iter()
             .flatten()
-            .map(|u| upstream::parse_server(u, &key))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ConfigError)?;
-        pools.push(upstream::build_pool(name, rp, servers).map_err(ConfigError)?);
+            .filter_map(|u| upstream::parse_server(u, &key).map_err(|m| e.add(m)).ok())
+            .collect();
+        if servers.len() != rp.servers.as_ref().map_or(0, Vec::len) {
+            continue; // a bad server was reported
+        }
+        match upstream::build_pool(name, rp, servers) {
+            Ok(p) => pools.push(p),
+            Err(m) => e.add(m),
+        }
     }
     let mut trusted_proxies = Vec::new();
     for t in raw.trusted_proxies.iter().flatten() {
-        trusted_proxies
-            .push(t.parse().map_err(|_| {
-                ConfigError(format!("trusted_proxies: `{t}` is not an IP address"))
-            })?);
+        match t.parse() {
+            Ok(ip) => trusted_proxies.push(ip),
+            Err(_) => e.add(format!("trusted_proxies: `{t}` is not an IP address")),
+        }
     }
     let s = &raw.server;
     let listen_strs: Vec<String> = if !ov.listen.is_empty() {
@@ -340,15 +365,17 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             .unwrap_or_else(|| vec!["127.0.0.1:8080".into()])
     };
     if listen_strs.is_empty() {
-        return err(
+        e.add(
             "server.listen is empty; give at least one address, e.g. listen = [\"127.0.0.1:8080\"]",
         );
     }
     let mut listen = Vec::new();
     for l in &listen_strs {
-        let a = parse_addr(l, "server.listen")?;
+        let Some(a) = e.or(parse_addr(l, "server.listen").map(Some), None) else {
+            continue;
+        };
         if a.port() != 0 && listen.contains(&a) {
-            return err(format!(
+            e.add(format!(
                 "server.listen: `{l}` is listed twice; list each address once"
             ));
         }
@@ -358,99 +385,117 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     let admin = match admin_str.as_deref() {
         None => Some("127.0.0.1:9180".parse().expect("valid literal")),
         Some("" | "off" | "none") => None,
-        Some(a) => Some(parse_addr(a, "server.admin")?),
+        Some(a) => e.or(parse_addr(a, "server.admin").map(Some), None),
     };
     // Port 0 means "any free port": distinct every time, never a clash.
     if let Some(a) = admin
         && a.port() != 0
         && listen.contains(&a)
     {
-        return err(format!(
+        e.add(format!(
             "server.admin: {a} is also in server.listen; the admin endpoint needs its own address"
         ));
     }
 
     let avail = available_cpus();
     let cpus_explicit = match &ov.cpus {
-        Some(list) => Some(parse_cpu_list(list).map_err(|m| ConfigError(format!("--cpus: {m}")))?),
+        Some(list) => e.or(
+            parse_cpu_list(list)
+                .map(Some)
+                .map_err(|m| format!("--cpus: {m}")),
+            None,
+        ),
         None => s.cpus.clone(),
     };
-    let workers = ov.workers.or(s.workers).unwrap_or_else(|| {
+    let mut workers = ov.workers.or(s.workers).unwrap_or_else(|| {
         cpus_explicit
             .as_ref()
             .map(|c| c.len())
             .unwrap_or(avail.len())
     });
     if workers == 0 || workers > 1024 {
-        return err(format!(
+        e.add(format!(
             "server.workers = {workers}: use 1 to 1024 (default: one per CPU)"
         ));
+        workers = 1;
     }
-    let cpus = match cpus_explicit {
+    let round_robin = || (0..workers).map(|i| avail[i % avail.len()]).collect();
+    let cpus: Vec<usize> = match cpus_explicit {
+        Some(c) if c.len() != workers => {
+            e.add(format!(
+                "server.cpus lists {} CPU(s) but server.workers = {workers}; list one CPU per worker",
+                c.len()
+            ));
+            round_robin()
+        }
         Some(c) => {
-            if c.len() != workers {
-                return err(format!(
-                    "server.cpus lists {} CPU(s) but server.workers = {workers}; list one CPU per worker",
-                    c.len()
+            for cpu in c.iter().filter(|c| !avail.contains(c)) {
+                e.add(format!(
+                    "server.cpus: CPU {cpu} is not available to this process (available: {avail:?})"
                 ));
-            }
-            for cpu in &c {
-                if !avail.contains(cpu) {
-                    return err(format!(
-                        "server.cpus: CPU {cpu} is not available to this process (available: {avail:?})"
-                    ));
-                }
             }
             c
         }
         // More workers than CPUs (useful for experiments): pin round-robin.
-        None => (0..workers).map(|i| avail[i % avail.len()]).collect(),
+        None => round_robin(),
     };
 
     let k = &ov.knobs;
     let ring_entries = k.ring_entries.or(s.ring_entries).unwrap_or(1024);
     if !(8..=32768).contains(&ring_entries) {
-        return err(format!(
+        e.add(format!(
             "server.ring_entries = {ring_entries}: use 8 to 32768"
         ));
     }
     let buffers = k.buffers.or(s.buffers).unwrap_or(1024);
     if !buffers.is_power_of_two() || !(8..=32768).contains(&buffers) {
-        return err(format!(
+        e.add(format!(
             "server.buffers = {buffers}: must be a power of two from 8 to 32768 (e.g. 1024)"
         ));
     }
-    let buffer_size = size(
-        &k.buffer_size
-            .clone()
-            .map(SizeValue::Text)
-            .or(s.buffer_size.clone()),
-        "server.buffer_size",
+    let buffer_size = e.or(
+        size(
+            &k.buffer_size
+                .clone()
+                .map(SizeValue::Text)
+                .or(s.buffer_size.clone()),
+            "server.buffer_size",
+            4096,
+        ),
         4096,
-    )?;
+    );
     if !(512..=1 << 20).contains(&buffer_size) {
-        return err(format!(
+        e.add(format!(
             "server.buffer_size = {buffer_size}: use 512 bytes to 1MiB"
         ));
     }
     let send_zc_threshold = match k.send_zc_threshold.as_deref() {
         Some("off") => u64::MAX,
-        Some(t) => size(&Some(SizeValue::Text(t.into())), "--send-zc-threshold", 0)?,
-        None => size(&s.send_zc_threshold, "server.send_zc_threshold", 1 << 20)?,
+        Some(t) => e.or(
+            size(&Some(SizeValue::Text(t.into())), "--send-zc-threshold", 0),
+            u64::MAX,
+        ),
+        None => e.or(
+            size(&s.send_zc_threshold, "server.send_zc_threshold", 1 << 20),
+            1 << 20,
+        ),
     };
-    let sqpoll_idle = dur(
-        &k.sqpoll_idle
-            .clone()
-            .map(DurationValue::Text)
-            .or(s.sqpoll_idle.clone()),
-        "server.sqpoll_idle",
+    let sqpoll_idle = e.or(
+        dur(
+            &k.sqpoll_idle
+                .clone()
+                .map(DurationValue::Text)
+                .or(s.sqpoll_idle.clone()),
+            "server.sqpoll_idle",
+            Duration::from_secs(1),
+        ),
         Duration::from_secs(1),
-    )?;
+    );
     let napi_busy_poll = k.napi_busy_poll.or(s.napi_busy_poll).filter(|&u| u > 0);
     let busy_poll = k.busy_poll.or(s.busy_poll).filter(|&u| u > 0);
     for (v, key) in [(napi_busy_poll, "napi_busy_poll"), (busy_poll, "busy_poll")] {
         if v.is_some_and(|u| u > 1_000_000) {
-            return err(format!(
+            e.add(format!(
                 "server.{key}: microseconds of busy polling per wait; use 1 to 1000000 (50 is typical)"
             ));
         }
@@ -464,122 +509,113 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         "hash" => Steering::Hash,
         "cpu" => Steering::Cpu,
         other => {
-            return err(format!(
+            e.add(format!(
                 "server.reuseport_steering = \"{other}\": use \"hash\" (the kernel's default) or \"cpu\""
             ));
+            Steering::Hash
         }
     };
     let server_header = s.server_header.clone().unwrap_or_else(|| "uringd".into());
     if server_header.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return err("server.server_header must not contain control characters");
+        e.add("server.server_header must not contain control characters");
     }
     let sqpoll = ov.sqpoll || s.sqpoll.unwrap_or(false);
     let sqpoll_cpu = ov.sqpoll_cpu.or(s.sqpoll_cpu);
     if sqpoll_cpu.is_some() && !sqpoll {
-        return err("server.sqpoll_cpu is set but sqpoll is off; add --sqpoll (or sqpoll = true)");
+        e.add("server.sqpoll_cpu is set but sqpoll is off; add --sqpoll (or sqpoll = true)");
     }
     let defer_taskrun = k.defer_taskrun.or(s.defer_taskrun);
     if sqpoll && defer_taskrun == Some(true) {
-        return err(
+        e.add(
             "server.defer_taskrun = true cannot be combined with sqpoll (the kernel refuses it); drop one",
         );
     }
     let fixed_files = k.fixed_files.or(s.fixed_files).unwrap_or(false);
     let backend = match k.backend.as_deref().or(s.backend.as_deref()) {
         None => crate::driver::Backend::Auto,
-        Some(v) => match crate::driver::Backend::parse(v) {
-            Some(b) => b,
-            None => {
-                return err(format!(
-                    "server.backend: `{v}` is not a backend; use auto (io_uring, else epoll), io_uring or epoll"
-                ));
-            }
-        },
+        Some(v) => crate::driver::Backend::parse(v).unwrap_or_else(|| {
+            e.add(format!(
+                "server.backend: `{v}` is not a backend; use auto (io_uring, else epoll), io_uring or epoll"
+            ));
+            crate::driver::Backend::Auto
+        }),
     };
     if backend == crate::driver::Backend::Epoll && fixed_files {
-        return err(
+        e.add(
             "server.fixed_files: registered descriptors are an io_uring feature, and server.backend is epoll; turn one of them off",
         );
     }
     if steering == Steering::Cpu && cpus.iter().enumerate().any(|(i, &c)| i != c) {
-        return err(format!(
+        e.add(format!(
             "server.reuseport_steering = \"cpu\" hands a connection to worker N when CPU N received it, so workers must be pinned to CPUs 0..{} in order (server.cpus is {cpus:?})",
             workers - 1
         ));
     }
 
     let l = &raw.limits;
+    let mut timeout = |v: &Option<DurationValue>, key: &str, default: u64| {
+        let d = e.or(
+            dur(v, key, Duration::from_secs(default)),
+            Duration::from_secs(default),
+        );
+        if d < Duration::from_millis(100) {
+            e.add(format!("{key}: {d:?} is too short; use at least 100ms"));
+        }
+        d
+    };
+    let header_timeout = timeout(&l.header_timeout, "limits.header_timeout", 10);
+    let body_timeout = timeout(&l.body_timeout, "limits.body_timeout", 30);
+    let keepalive_timeout = timeout(&l.keepalive_timeout, "limits.keepalive_timeout", 75);
+    let send_timeout = timeout(&l.send_timeout, "limits.send_timeout", 30);
+    let mut bytes =
+        |v: &Option<SizeValue>, key: &str, default: u64| e.or(size(v, key, default), default);
     let limits = Limits {
-        header_timeout: dur(
-            &l.header_timeout,
-            "limits.header_timeout",
-            Duration::from_secs(10),
-        )?,
-        body_timeout: dur(
-            &l.body_timeout,
-            "limits.body_timeout",
-            Duration::from_secs(30),
-        )?,
-        keepalive_timeout: dur(
-            &l.keepalive_timeout,
-            "limits.keepalive_timeout",
-            Duration::from_secs(75),
-        )?,
-        send_timeout: dur(
-            &l.send_timeout,
-            "limits.send_timeout",
-            Duration::from_secs(30),
-        )?,
-        max_header_bytes: size(&l.max_header_bytes, "limits.max_header_bytes", 64 * 1024)? as usize,
+        header_timeout,
+        body_timeout,
+        keepalive_timeout,
+        send_timeout,
+        max_header_bytes: bytes(&l.max_header_bytes, "limits.max_header_bytes", 64 * 1024) as usize,
         max_headers: l.max_headers.unwrap_or(100),
-        max_target_bytes: size(&l.max_target_bytes, "limits.max_target_bytes", 8 * 1024)? as usize,
-        max_body_bytes: size(&l.max_body_bytes, "limits.max_body_bytes", 1 << 20)?,
+        max_target_bytes: bytes(&l.max_target_bytes, "limits.max_target_bytes", 8 * 1024) as usize,
+        max_body_bytes: bytes(&l.max_body_bytes, "limits.max_body_bytes", 1 << 20),
         max_connections: l.max_connections.unwrap_or(20000),
     };
-    for (key, d) in [
-        ("limits.header_timeout", limits.header_timeout),
-        ("limits.body_timeout", limits.body_timeout),
-        ("limits.keepalive_timeout", limits.keepalive_timeout),
-        ("limits.send_timeout", limits.send_timeout),
-    ] {
-        if d < Duration::from_millis(100) {
-            return err(format!("{key}: {d:?} is too short; use at least 100ms"));
-        }
-    }
     if limits.max_header_bytes < 1024 || limits.max_header_bytes > 1 << 20 {
-        return err("limits.max_header_bytes: use 1KiB to 1MiB (default 64KiB)");
+        e.add("limits.max_header_bytes: use 1KiB to 1MiB (default 64KiB)");
     }
     if limits.max_headers == 0 || limits.max_headers > 10_000 {
-        return err("limits.max_headers: use 1 to 10000 (default 100)");
+        e.add("limits.max_headers: use 1 to 10000 (default 100)");
     }
     if limits.max_target_bytes < 16 || limits.max_target_bytes >= limits.max_header_bytes {
-        return err(
+        e.add(
             "limits.max_target_bytes: use at least 16 and less than max_header_bytes (default 8KiB)",
         );
     }
     if limits.max_connections == 0 {
-        return err("limits.max_connections must be at least 1 (it is per worker)");
+        e.add("limits.max_connections must be at least 1 (it is per worker)");
     }
 
     let mut routes: Vec<Route> = Vec::new();
     for (i, r) in raw.route.iter().enumerate() {
-        let r = validate_route(i, r, &mut pools)?;
+        let Some(r) = e.or(validate_route(i, r, &mut pools).map(Some), None) else {
+            continue;
+        };
         if routes.iter().any(|o| o.prefix == r.prefix) {
-            return err(format!(
+            e.add(format!(
                 "route[{i}].prefix = \"{}\" is used by an earlier route; each prefix once",
                 r.prefix
             ));
         }
         if routes.iter().any(|o| o.name == r.name) {
-            return err(format!(
+            e.add(format!(
                 "route[{i}].name = \"{}\" is used by an earlier route; names must be unique",
                 r.name
             ));
         }
         routes.push(r);
     }
-    if routes.is_empty() {
-        return err(
+    if raw.route.is_empty() {
+        e.add(
             "no [[route]] is configured; add one, e.g. [[route]] prefix = \"/\" return = { status = 200, body = \"ok\" }",
         );
     }
@@ -587,11 +623,39 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
 
     if fixed_files && (s.access_log.as_ref().is_some_and(|p| !p.is_empty()) || !pools.is_empty()) {
-        return err(
+        e.add(
             "server.fixed_files: a registered (direct) descriptor has no getpeername, so the client address for the access log and X-Forwarded-For would be unknown; turn fixed_files off, or drop the access log and upstream routes",
         );
     }
-    Ok(Config {
+    let drain_timeout = e.or(
+        dur(
+            &s.drain_timeout,
+            "server.drain_timeout",
+            Duration::from_secs(10),
+        ),
+        Duration::from_secs(10),
+    );
+    let splice_threshold = e.or(
+        size(&s.splice_threshold, "server.splice_threshold", 256 * 1024),
+        256 * 1024,
+    );
+    let admin_token = e.or(
+        load_token(
+            ov.admin_token_file
+                .as_deref()
+                .or(s.admin_token_file.as_deref()),
+        ),
+        None,
+    );
+    let access_log = s
+        .access_log
+        .as_ref()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from);
+    if let Some(p) = &access_log {
+        check_log_path(p, &mut e);
+    }
+    let cfg = Config {
         listen,
         admin,
         workers,
@@ -605,11 +669,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         },
         strict: k.strict || s.strict.unwrap_or(false),
         backend,
-        drain_timeout: dur(
-            &s.drain_timeout,
-            "server.drain_timeout",
-            Duration::from_secs(10),
-        )?,
+        drain_timeout,
         ring: RingConfig {
             entries: ring_entries,
             sqpoll,
@@ -624,79 +684,138 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         },
         limits,
         routes,
-        admin_token: load_token(
-            ov.admin_token_file
-                .as_deref()
-                .or(s.admin_token_file.as_deref()),
-        )?,
-        access_log: s
-            .access_log
-            .as_ref()
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from),
+        admin_token,
+        access_log,
         histograms: s.histograms.unwrap_or(true),
         pools,
         trusted_proxies,
-        splice_threshold: size(&s.splice_threshold, "server.splice_threshold", 256 * 1024)?,
-    })
+        splice_threshold,
+    };
+    e.into_result(cfg)
+}
+
+/// What `serve` would refuse about the access log, found at check time: its directory
+/// must exist (the file itself is created at start).
+fn check_log_path(p: &Path, e: &mut Errors) {
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => e.add(format!(
+            "server.access_log = \"{}\": {} is not a directory",
+            p.display(),
+            dir.display()
+        )),
+        Err(err) => e.add(format!(
+            "server.access_log = \"{}\": its directory {}: {err}; create it or point access_log elsewhere",
+            p.display(),
+            dir.display()
+        )),
+    }
 }
 
 /// Reads the admin token: first line of the file, trimmed. The token never comes from the
 /// command line (it would show in `ps`) and is never logged.
-fn load_token(path: Option<&str>) -> Result<Option<String>, ConfigError> {
+fn load_token(path: Option<&str>) -> Result<Option<String>, String> {
     let Some(path) = path else { return Ok(None) };
     let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("server.admin_token_file: cannot read {path}: {e}")))?;
+        .map_err(|e| format!("server.admin_token_file: cannot read {path}: {e}"))?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
     if token.len() < 16 {
-        return err(format!(
+        return Err(format!(
             "server.admin_token_file: the token in {path} is shorter than 16 characters; use a long random one (e.g. head -c 32 /dev/urandom | base64)"
         ));
     }
     if token.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-        return err(format!(
+        return Err(format!(
             "server.admin_token_file: the token in {path} must be printable ASCII without spaces"
         ));
     }
     Ok(Some(token))
 }
 
+/// Upgrade protocols a route tunnels: websocket unless the route says otherwise; h2c
+/// never (an h2c tunnel hands the connection to the backend's HTTP/2 session, where
+/// every later request escapes uringd's routing: the h2c smuggling attack).
+fn upgrades(key: &str, list: Option<&Vec<String>>) -> Result<Vec<Vec<u8>>, String> {
+    let Some(list) = list else {
+        return Ok(vec![b"websocket".to_vec()]);
+    };
+    let mut out = Vec::new();
+    for p in list {
+        let name = p.split('/').next().unwrap_or("");
+        if name.is_empty()
+            || !p
+                .bytes()
+                .all(|b| crate::http::parser::is_tchar(b) || b == b'/')
+        {
+            return Err(format!(
+                "{key}.upgrades: `{p}` is not a protocol name (e.g. \"websocket\")"
+            ));
+        }
+        if name.eq_ignore_ascii_case("h2c") {
+            return Err(format!(
+                "{key}.upgrades: h2c cannot be tunnelled: after the upgrade the backend's HTTP/2 session takes requests uringd never routes (h2c smuggling); remove it"
+            ));
+        }
+        out.push(p.to_ascii_lowercase().into_bytes());
+    }
+    Ok(out)
+}
+
 fn validate_route(
     i: usize,
     r: &RawRoute,
     pools: &mut Vec<upstream::Pool>,
-) -> Result<Route, ConfigError> {
+) -> Result<Route, String> {
     let key = format!("route[{i}]");
     let prefix = r
         .prefix
         .clone()
-        .ok_or_else(|| ConfigError(format!("{key}: missing `prefix` (e.g. prefix = \"/\")")))?;
+        .ok_or_else(|| format!("{key}: missing `prefix` (e.g. prefix = \"/\")"))?;
     if !prefix.starts_with('/') || prefix.bytes().any(|b| b <= 0x20 || b == 0x7f) {
-        return err(format!(
+        return Err(format!(
             "{key}.prefix = \"{prefix}\": must start with '/' and contain no spaces or control characters"
         ));
     }
+    let mut normalized = Vec::new();
+    match crate::http::path::normalize(prefix.as_bytes(), &mut normalized) {
+        Ok(_) if normalized == prefix.as_bytes() => {}
+        _ => {
+            return Err(format!(
+                "{key}.prefix = \"{prefix}\": requests are routed on normalized paths (no `.` or `..` segments, no `//`, unreserved characters unescaped), so this prefix would never match; write it as \"{}\"",
+                String::from_utf8_lossy(&normalized)
+            ));
+        }
+    }
     let name = r.name.clone().unwrap_or_else(|| prefix.clone());
     if name.is_empty() || name.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return err(format!(
+        return Err(format!(
             "{key}.name must be non-empty without control characters"
+        ));
+    }
+    if r.upgrades.is_some() && r.upstream.is_none() {
+        return Err(format!(
+            "{key}.upgrades: only an upstream route tunnels upgrades; remove it or add upstream = \"...\""
         ));
     }
     if let Some(dir) = &r.static_dir {
         if r.ret.is_some() || r.upstream.is_some() {
-            return err(format!(
+            return Err(format!(
                 "{key} (prefix \"{prefix}\"): give one of `return`, `upstream` or `static`"
             ));
         }
         let path = std::path::PathBuf::from(dir);
         match std::fs::metadata(&path) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return err(format!("{key}.static = \"{dir}\" is not a directory")),
-            Err(e) => return err(format!("{key}.static = \"{dir}\": {e}")),
+            Ok(_) => return Err(format!("{key}.static = \"{dir}\" is not a directory")),
+            Err(e) => return Err(format!("{key}.static = \"{dir}\": {e}")),
         }
         let index = r.index.clone().unwrap_or_else(|| "index.html".into());
         if index.is_empty() || index.contains('/') {
-            return err(format!("{key}.index must be a file name without '/'"));
+            return Err(format!("{key}.index must be a file name without '/'"));
         }
         return Ok(Route {
             name,
@@ -710,7 +829,7 @@ fn validate_route(
     }
     let ret = match (&r.ret, &r.upstream) {
         (Some(_), Some(_)) => {
-            return err(format!(
+            return Err(format!(
                 "{key} (prefix \"{prefix}\"): give either `return` or `upstream`, not both"
             ));
         }
@@ -718,16 +837,14 @@ fn validate_route(
             let pool = match pools.iter().position(|p| &p.name == u) {
                 Some(p) => p,
                 None if u.contains("://") || u.contains(':') => {
-                    let server = upstream::parse_server(u, &format!("{key}.upstream"))
-                        .map_err(ConfigError)?;
-                    let p = upstream::build_pool(u, &Default::default(), vec![server])
-                        .map_err(ConfigError)?;
+                    let server = upstream::parse_server(u, &format!("{key}.upstream"))?;
+                    let p = upstream::build_pool(u, &Default::default(), vec![server])?;
                     pools.push(p);
                     pools.len() - 1
                 }
                 None => {
                     let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
-                    return err(format!(
+                    return Err(format!(
                         "{key}.upstream = \"{u}\" is neither a URL nor a defined [upstream.NAME] (defined: {known:?})"
                     ));
                 }
@@ -735,25 +852,28 @@ fn validate_route(
             return Ok(Route {
                 name,
                 prefix,
-                action: Action::Upstream { pool },
+                action: Action::Upstream {
+                    pool,
+                    upgrades: upgrades(&key, r.upgrades.as_ref())?,
+                },
             });
         }
         (Some(ret), None) => ret,
         (None, None) => {
-            return err(format!(
+            return Err(format!(
                 "{key} (prefix \"{prefix}\"): say what the route does, e.g. return = {{ status = 200, body = \"ok\" }} or upstream = \"http://127.0.0.1:8000\""
             ));
         }
     };
     let status = ret.status.unwrap_or(200);
     if !(200..=599).contains(&status) {
-        return err(format!(
+        return Err(format!(
             "{key}.return.status = {status}: use a final status from 200 to 599"
         ));
     }
     let body = ret.body.clone().unwrap_or_default();
     if (status == 204 || status == 304) && !body.is_empty() {
-        return err(format!(
+        return Err(format!(
             "{key}.return: status {status} cannot carry a body; remove `body`"
         ));
     }
@@ -762,7 +882,7 @@ fn validate_route(
         .clone()
         .unwrap_or_else(|| "text/plain".into());
     if content_type.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return err(format!(
+        return Err(format!(
             "{key}.return.content_type must not contain control characters"
         ));
     }
@@ -811,6 +931,101 @@ mod tests {
         assert!(e.0.contains("route[0].prefix"), "{e}");
         let e = load_str("[limits]\nheader_timeout=\"5 parsecs\"\n").unwrap_err();
         assert!(e.0.contains("limits.header_timeout"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_what_was_expected_and_what_was_found() {
+        let e = load_str("[server]\nworkers = \"two\"\n").unwrap_err();
+        assert_eq!(
+            e.0,
+            "t.toml:2:11: server.workers: expected a whole number, e.g. workers = 4, found the string \"two\""
+        );
+        let e = load_str("[limits]\nheader_timeout = true\n").unwrap_err();
+        assert!(
+            e.0.contains("limits.header_timeout: expected a duration"),
+            "{e}"
+        );
+        let e = load_str("[server]\nbacklog = -1\n").unwrap_err();
+        assert!(e.0.contains("server.backlog: must not be negative"), "{e}");
+        let e = load_str("[server]\nbacklog = 99999999999\n").unwrap_err();
+        assert!(e.0.contains("too large (at most 4294967295)"), "{e}");
+        let e = load_str("server = 3\n").unwrap_err();
+        assert!(e.0.contains("server: expected a table"), "{e}");
+        let e = load_str("route = { prefix = \"/\" }\n").unwrap_err();
+        assert!(
+            e.0.contains("route: expected tables written [[route]]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn flag_spellings_are_accepted_in_the_file() {
+        let c = load_str(
+            "[server]\nlisten = \"127.0.0.1:8081\"\nworkers = 1\ncpus = \"0\"\n[[route]]\nprefix=\"/\"\nreturn={}\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:8081".parse().unwrap()]);
+        assert_eq!(c.cpus, vec![0]);
+        let e = load_str("[server]\ncpus = \"0-x\"\n").unwrap_err();
+        assert!(
+            e.0.contains("server.cpus: `0-x` is not a CPU number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_error_of_a_file_is_reported_in_file_order() {
+        let e = load_str(
+            "[server]\nworkers = \"two\"\nlisen = [\"x\"]\n[limits]\nmax_headers = \"many\"\n[[route]]\nprefix = 1\n",
+        )
+        .unwrap_err();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 4, "{e}");
+        assert!(lines[0].starts_with("t.toml:2:") && lines[0].contains("server.workers"));
+        assert!(lines[1].starts_with("t.toml:3:") && lines[1].contains("did you mean `listen`"));
+        assert!(lines[2].starts_with("t.toml:5:") && lines[2].contains("limits.max_headers"));
+        assert!(lines[3].starts_with("t.toml:7:") && lines[3].contains("route[0].prefix"));
+        // Values that read fine but do not validate: all of them too.
+        let e = load_str("[server]\nworkers = 0\nbuffers = 1000\nring_entries = 1\n").unwrap_err();
+        let lines: Vec<&str> = e.lines().collect();
+        assert!(lines.iter().any(|l| l.contains("server.workers")), "{e}");
+        assert!(lines.iter().any(|l| l.contains("server.buffers")), "{e}");
+        assert!(
+            lines.iter().any(|l| l.contains("server.ring_entries")),
+            "{e}"
+        );
+        assert!(lines.iter().any(|l| l.contains("no [[route]]")), "{e}");
+    }
+
+    #[test]
+    fn what_serve_would_refuse_is_caught_by_check() {
+        let e = load_str(
+            "[server]\naccess_log = \"/nonexistent-dir-uringd/a.log\"\n[[route]]\nprefix=\"/\"\nreturn={}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("server.access_log") && e.0.contains("create it"),
+            "{e}"
+        );
+        let e = load_str(
+            "[[route]]\nprefix=\"/\"\nupstream=\"http://127.0.0.1:1\"\nupgrades=[\"websocket\", \"h2c\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("route[0].upgrades: h2c cannot be tunnelled"),
+            "{e}"
+        );
+        let e = load_str("[[route]]\nprefix=\"/a/../b\"\nreturn={}\n").unwrap_err();
+        assert!(e.0.contains("write it as \"/b\""), "{e}");
+        // A file of limits only, with --upstream from the command line: fine.
+        let raw = parse_toml("[limits]\nmax_body_bytes = \"2MiB\"\n", "t.toml").unwrap();
+        let ov = Overrides {
+            upstream: Some("http://127.0.0.1:8000".into()),
+            ..Default::default()
+        };
+        let c = validate(raw, &ov).unwrap();
+        assert_eq!(c.limits.max_body_bytes, 2 << 20);
+        assert_eq!(c.routes.len(), 1);
     }
 
     #[test]

@@ -1,27 +1,21 @@
-//! The config file as written: every table denies unknown keys so a typo is an error, not a
-//! silently ignored setting.
+//! The config file as written, read key by key (`read.rs`): a key nobody reads is reported
+//! as unknown, so a typo is an error, not a silently ignored setting.
 
-use serde::Deserialize;
-
+use super::read::{CpuList, Table};
 use super::units::{DurationValue, SizeValue};
+use super::upstream::RawPool;
 
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Debug, Clone)]
 pub struct RawConfig {
-    #[serde(default)]
     pub server: RawServer,
-    #[serde(default)]
     pub limits: RawLimits,
-    #[serde(default)]
     pub route: Vec<RawRoute>,
-    #[serde(default)]
-    pub upstream: std::collections::BTreeMap<String, super::upstream::RawPool>,
+    pub upstream: std::collections::BTreeMap<String, RawPool>,
     /// Peers whose X-Forwarded-For is extended rather than replaced.
     pub trusted_proxies: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Debug, Clone)]
 pub struct RawServer {
     pub listen: Option<Vec<String>>,
     pub admin: Option<String>,
@@ -51,8 +45,7 @@ pub struct RawServer {
     pub splice_threshold: Option<SizeValue>,
 }
 
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Debug, Clone)]
 pub struct RawLimits {
     pub header_timeout: Option<DurationValue>,
     pub body_timeout: Option<DurationValue>,
@@ -65,26 +58,136 @@ pub struct RawLimits {
     pub max_connections: Option<usize>,
 }
 
-#[derive(Deserialize, Debug, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Debug, Clone)]
 pub struct RawRoute {
     pub name: Option<String>,
     pub prefix: Option<String>,
-    #[serde(rename = "return")]
     pub ret: Option<RawReturn>,
     pub upstream: Option<String>,
     /// Serve files from this directory.
-    #[serde(rename = "static")]
     pub static_dir: Option<String>,
     pub index: Option<String>,
     /// Allow symlinks under a static root to point outside it (off: they 404).
     pub follow_symlinks_outside: Option<bool>,
+    /// Upgrade protocols tunnelled to the upstream (default: websocket).
+    pub upgrades: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Debug, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Debug, Clone)]
 pub struct RawReturn {
     pub status: Option<u16>,
     pub body: Option<String>,
     pub content_type: Option<String>,
+}
+
+impl RawConfig {
+    pub fn read(t: &Table) -> RawConfig {
+        let server = t.table("server").map(|s| {
+            let r = RawServer::read(&s);
+            s.finish();
+            r
+        });
+        let limits = t.table("limits").map(|s| {
+            let r = RawLimits::read(&s);
+            s.finish();
+            r
+        });
+        let route = t
+            .tables("route")
+            .into_iter()
+            .map(|r| {
+                let v = RawRoute::read(&r);
+                r.finish();
+                v
+            })
+            .collect();
+        let upstream = t
+            .named_tables("upstream")
+            .into_iter()
+            .map(|(name, p)| {
+                let v = RawPool::read(&p);
+                p.finish();
+                (name, v)
+            })
+            .collect();
+        RawConfig {
+            server: server.unwrap_or_default(),
+            limits: limits.unwrap_or_default(),
+            route,
+            upstream,
+            trusted_proxies: t.get("trusted_proxies"),
+        }
+    }
+}
+
+impl RawServer {
+    fn read(t: &Table) -> RawServer {
+        RawServer {
+            listen: t.get("listen"),
+            admin: t.get("admin"),
+            workers: t.get("workers"),
+            cpus: t.get::<CpuList>("cpus").map(|c| c.0),
+            server_header: t.get("server_header"),
+            backlog: t.get("backlog"),
+            drain_timeout: t.get("drain_timeout"),
+            ring_entries: t.get("ring_entries"),
+            sqpoll: t.get("sqpoll"),
+            sqpoll_cpu: t.get("sqpoll_cpu"),
+            defer_taskrun: t.get("defer_taskrun"),
+            buffer_size: t.get("buffer_size"),
+            buffers: t.get("buffers"),
+            send_zc_threshold: t.get("send_zc_threshold"),
+            sqpoll_idle: t.get("sqpoll_idle"),
+            napi_busy_poll: t.get("napi_busy_poll"),
+            busy_poll: t.get("busy_poll"),
+            reuseport_steering: t.get("reuseport_steering"),
+            tcp_nodelay: t.get("tcp_nodelay"),
+            fixed_files: t.get("fixed_files"),
+            backend: t.get("backend"),
+            strict: t.get("strict"),
+            admin_token_file: t.get("admin_token_file"),
+            access_log: t.get("access_log"),
+            histograms: t.get("histograms"),
+            splice_threshold: t.get("splice_threshold"),
+        }
+    }
+}
+
+impl RawLimits {
+    fn read(t: &Table) -> RawLimits {
+        RawLimits {
+            header_timeout: t.get("header_timeout"),
+            body_timeout: t.get("body_timeout"),
+            keepalive_timeout: t.get("keepalive_timeout"),
+            send_timeout: t.get("send_timeout"),
+            max_header_bytes: t.get("max_header_bytes"),
+            max_headers: t.get("max_headers"),
+            max_target_bytes: t.get("max_target_bytes"),
+            max_body_bytes: t.get("max_body_bytes"),
+            max_connections: t.get("max_connections"),
+        }
+    }
+}
+
+impl RawRoute {
+    fn read(t: &Table) -> RawRoute {
+        RawRoute {
+            name: t.get("name"),
+            prefix: t.get("prefix"),
+            ret: t.table("return").map(|r| {
+                let v = RawReturn {
+                    status: r.get("status"),
+                    body: r.get("body"),
+                    content_type: r.get("content_type"),
+                };
+                r.finish();
+                v
+            }),
+            upstream: t.get("upstream"),
+            static_dir: t.get("static"),
+            index: t.get("index"),
+            follow_symlinks_outside: t.get("follow_symlinks_outside"),
+            upgrades: t.get("upgrades"),
+        }
+    }
 }

@@ -24,22 +24,6 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a friendlier line.
-pub fn rewrite_unknown_field(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    let (key, rest) = rest.split_once('`')?;
-    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-    let mut out = format!("unknown key `{key}`");
-    match nearest(key, &expected) {
-        Some(n) => out.push_str(&format!("; did you mean `{n}`?")),
-        None if !expected.is_empty() => {
-            out.push_str(&format!("; valid keys here: {}", expected.join(", ")))
-        }
-        None => {}
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,8 +35,5 @@ mod tests {
             Some("header_timeout")
         );
         assert_eq!(nearest("zzzzzzzzzz", &["listen", "admin"]), None);
-        let m = rewrite_unknown_field("unknown field `lisen`, expected one of `listen`, `admin`")
-            .unwrap();
-        assert_eq!(m, "unknown key `lisen`; did you mean `listen`?");
     }
 }

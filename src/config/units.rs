@@ -2,17 +2,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
-#[derive(Deserialize, Clone, Debug)]
-#[serde(untagged)]
+#[derive(Clone, Debug)]
 pub enum DurationValue {
     Secs(u64),
     Text(String),
 }
 
-#[derive(Deserialize, Clone, Debug)]
-#[serde(untagged)]
+#[derive(Clone, Debug)]
 pub enum SizeValue {
     Bytes(u64),
     Text(String),

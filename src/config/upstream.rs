@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
+use super::read::Table;
 use super::units::{DurationValue, parse_duration};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,8 +57,7 @@ pub struct Pool {
     pub health_path: String,
 }
 
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Debug, Clone)]
 pub struct RawPool {
     pub servers: Option<Vec<String>>,
     pub balance: Option<String>,
@@ -74,6 +72,26 @@ pub struct RawPool {
     pub retries: Option<u32>,
     pub health_interval: Option<DurationValue>,
     pub health_path: Option<String>,
+}
+
+impl RawPool {
+    pub fn read(t: &Table) -> RawPool {
+        RawPool {
+            servers: t.get("servers"),
+            balance: t.get("balance"),
+            keepalive: t.get("keepalive"),
+            keepalive_requests: t.get("keepalive_requests"),
+            keepalive_timeout: t.get("keepalive_timeout"),
+            connect_timeout: t.get("connect_timeout"),
+            send_timeout: t.get("send_timeout"),
+            read_timeout: t.get("read_timeout"),
+            max_fails: t.get("max_fails"),
+            fail_timeout: t.get("fail_timeout"),
+            retries: t.get("retries"),
+            health_interval: t.get("health_interval"),
+            health_path: t.get("health_path"),
+        }
+    }
 }
 
 /// Parses one server URL; `key` names the config key in errors.

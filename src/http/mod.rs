@@ -4,6 +4,7 @@
 pub mod chunked;
 pub mod date;
 pub mod parser;
+pub mod path;
 pub mod response;
 pub mod router;
 pub mod scan;

@@ -6,8 +6,12 @@ use crate::config::{Action, Config};
 /// What a matched route does.
 pub enum Target {
     Respond(Prepared),
-    /// Proxy to the pool with this index in `Config::pools`.
-    Upstream(usize),
+    /// Proxy to the pool with this index in `Config::pools`, tunnelling these upgrade
+    /// protocols (lowercase).
+    Upstream {
+        pool: usize,
+        upgrades: Vec<Vec<u8>>,
+    },
     /// Serve files; the prefix to strip is kept alongside.
     Static(Box<crate::statics::Site>, usize),
 }
@@ -34,7 +38,10 @@ impl Router {
                         body.as_bytes(),
                         false,
                     )),
-                    Action::Upstream { pool } => Target::Upstream(*pool),
+                    Action::Upstream { pool, upgrades } => Target::Upstream {
+                        pool: *pool,
+                        upgrades: upgrades.clone(),
+                    },
                     Action::Static {
                         dir,
                         index,

@@ -50,9 +50,30 @@ impl HeadScanner {
         let line_limit = limits.max_target_bytes.saturating_add(REQUEST_LINE_SLACK);
         while let Some(off) = buf
             .get(self.pos..)
-            .and_then(|rest| memchr::memchr(b'\n', rest))
+            .and_then(|rest| memchr::memchr2(b'\n', b'\r', rest))
         {
-            let lf = self.pos + off;
+            let at = self.pos + off;
+            if buf.get(at) == Some(&b'\r') {
+                // A CR must end a line: refused as soon as the byte after it is not LF,
+                // instead of waiting for an LF that a CR-only client never sends.
+                match buf.get(at + 1) {
+                    Some(b'\n') => {
+                        self.pos = at + 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        if let Some(e) = self.limit_error(at + 1, line_limit, limits) {
+                            return Err(e);
+                        }
+                        return Err(ParseError::BadRequest("bare CR"));
+                    }
+                    None => {
+                        self.pos = at;
+                        break;
+                    }
+                }
+            }
+            let lf = at;
             // The limits first, as a byte-at-a-time feed would have hit them
             // before this LF arrived.
             if let Some(e) = self.limit_error(lf, line_limit, limits) {
@@ -87,7 +108,9 @@ impl HeadScanner {
                 self.seen_request_line = true;
             }
         }
-        self.pos = buf.len();
+        if buf.get(self.pos) != Some(&b'\r') {
+            self.pos = buf.len();
+        }
         match self.limit_error(buf.len(), line_limit, limits) {
             Some(e) => Err(e),
             None => Ok(None),

@@ -23,6 +23,7 @@ pub(crate) enum Field {
     /// ...) and the bare `Proxy` header (httpoxy: it would become HTTP_PROXY).
     Proxy,
     Forwarded,
+    XRealIp,
     XForwardedFor,
     XForwardedHost,
     XForwardedProto,
@@ -47,6 +48,7 @@ pub(crate) fn classify(name: &[u8]) -> Field {
         7 if is(b"trailer") => Field::Trailer,
         7 if is(b"upgrade") => Field::Upgrade,
         9 if is(b"forwarded") => Field::Forwarded,
+        9 if is(b"x-real-ip") => Field::XRealIp,
         10 if is(b"connection") => Field::Connection,
         10 if is(b"keep-alive") => Field::KeepAlive,
         12 if is(b"content-type") => Field::ContentType,
@@ -247,12 +249,10 @@ pub(crate) fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// The request-target to forward: the raw target for origin-form and
 /// asterisk-form; for absolute-form its origin-form (path, "/" if empty, then
 /// `?query` when the target had a '?', even with an empty query).
-pub(crate) fn push_origin_target(out: &mut Vec<u8>, buf: &[u8], head: &Head) {
-    if head.authority.is_none() {
-        out.extend_from_slice(head.target.get(buf));
-        return;
-    }
-    out.extend_from_slice(head.path_or_root(buf));
+/// The forwarded request-target in origin-form: the normalized `path` (http/path.rs, what
+/// routing saw) and the client's query, untouched.
+pub(crate) fn push_target(out: &mut Vec<u8>, path: &[u8], buf: &[u8], head: &Head) {
+    out.extend_from_slice(path);
     if let Some(q) = head.query {
         out.push(b'?');
         out.extend_from_slice(q.get(buf));
@@ -262,6 +262,27 @@ pub(crate) fn push_origin_target(out: &mut Vec<u8>, buf: &[u8], head: &Head) {
 /// The host the request is for: an absolute-form target's authority wins over
 /// the Host header (RFC 9112 3.2.2), else the first Host header, else none
 /// (HTTP/1.0 without Host).
+/// The client address an application should believe (X-Real-IP): a trusted proxy's own
+/// `X-Real-IP` (its first non-empty one) when it sent one, else the peer address. A client
+/// that is not a trusted proxy never chooses it.
+pub(crate) fn push_real_ip(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    headers: &[HeaderSpan],
+    peer: IpAddr,
+    trusted: bool,
+) {
+    let theirs = headers
+        .iter()
+        .filter(|h| classify(h.name.get(buf)) == Field::XRealIp)
+        .map(|h| h.value.get(buf))
+        .find(|v| !v.is_empty());
+    match theirs {
+        Some(v) if trusted => out.extend_from_slice(v),
+        _ => push_ip(out, peer),
+    }
+}
+
 pub(crate) fn effective_host<'a>(
     buf: &'a [u8],
     head: &Head,

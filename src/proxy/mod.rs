@@ -7,4 +7,5 @@ pub mod chunkenc;
 pub(crate) mod hop;
 pub mod reqhead;
 pub mod resphead;
+pub mod upgrade;
 pub mod uwsgi;

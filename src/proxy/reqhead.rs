@@ -23,13 +23,17 @@
 //!   Host is never dropped because of a Connection option (the request would
 //!   become invalid); the fields uringd generates ignore such an option except
 //!   that the client's own values are not carried over.
+//! - The request-target is `Forward::path` (the normalized path routing used,
+//!   http/path.rs) plus the client's `?query`: the backend reads the path uringd routed.
 //! - X-Forwarded-Proto and X-Forwarded-Host from the client are dropped and
-//!   replaced by uringd's values. `Forwarded` is dropped: uringd does not
-//!   generate it, and forwarding the client's copy would let any client spoof
-//!   `for=`/`proto=` to applications that trust it.
+//!   replaced by uringd's values. `Forwarded` is passed only from a trusted peer:
+//!   uringd does not generate it, and forwarding an untrusted client's copy would
+//!   let it spoof `for=`/`proto=` to applications that trust it.
 //! - X-Forwarded-For: untrusted peer -> only the peer address; trusted peer ->
 //!   one field with the peer's non-empty values joined by ", ", then the peer
 //!   address.
+//! - X-Real-IP: the peer address, replacing the client's; a trusted peer's own
+//!   X-Real-IP is kept.
 //! - Via: the client's Via values and uringd's entry combined into one field
 //!   (RFC 9110 7.6.3).
 //! - Framing from `Forward::framing`; with `Framing::None`, POST, PUT and PATCH
@@ -43,8 +47,8 @@
 use std::net::IpAddr;
 
 use super::hop::{
-    ConnNamed, Field, classify, effective_host, push_dec, push_header, push_ip, push_origin_target,
-    valid_value,
+    ConnNamed, Field, classify, effective_host, push_dec, push_header, push_ip, push_real_ip,
+    push_target, valid_value,
 };
 use crate::http::parser::{Head, HeaderSpan, Method};
 
@@ -58,6 +62,8 @@ pub enum Framing {
 
 #[derive(Clone, Copy, Debug)]
 pub struct Forward<'a> {
+    /// The normalized path (http/path.rs): what routing matched, sent as the target.
+    pub path: &'a [u8],
     pub client_ip: IpAddr,
     /// The peer is in `trusted_proxies`: append to its X-Forwarded-For instead
     /// of replacing it.
@@ -86,7 +92,7 @@ pub fn write_request_head(
 
     out.extend_from_slice(head.method.get(buf));
     out.push(b' ');
-    push_origin_target(out, buf, head);
+    push_target(out, f.path, buf, head);
     out.extend_from_slice(b" HTTP/1.1\r\n");
 
     // Once true, client Host fields are no longer copied.
@@ -103,6 +109,7 @@ pub fn write_request_head(
         let copy = match classify(name) {
             Field::Host => !std::mem::replace(&mut host_sent, true),
             Field::Upgrade if f.upgrade => true,
+            Field::Forwarded if f.client_trusted => !conn.contains(buf, headers, j),
             Field::Connection
             | Field::KeepAlive
             | Field::Te
@@ -116,6 +123,7 @@ pub fn write_request_head(
             | Field::XForwardedProto
             | Field::XForwardedHost
             | Field::XForwardedFor
+            | Field::XRealIp
             | Field::Via => false,
             Field::ContentType | Field::Cookie | Field::Other => !conn.contains(buf, headers, j),
         };
@@ -142,6 +150,9 @@ pub fn write_request_head(
         }
     }
     push_ip(out, f.client_ip);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"X-Real-IP: ");
+    push_real_ip(out, buf, headers, f.client_ip, f.client_trusted);
     out.extend_from_slice(b"\r\n");
 
     if valid_value(f.scheme.as_bytes()) {
@@ -194,6 +205,7 @@ mod tests {
 
     fn fwd() -> Forward<'static> {
         Forward {
+            path: b"",
             client_ip: "203.0.113.7".parse().unwrap(),
             client_trusted: false,
             scheme: "http",
@@ -203,11 +215,20 @@ mod tests {
         }
     }
 
+    /// `write_request_head` with the path the worker would pass: the head's, normalized.
+    fn forward(out: &mut Vec<u8>, req: &[u8], head: &Head, hs: &[HeaderSpan], f: &Forward) {
+        let mut path = Vec::new();
+        if crate::http::path::normalize(head.path_or_root(req), &mut path).is_err() {
+            path = head.path_or_root(req).to_vec();
+        }
+        write_request_head(out, req, head, hs, &Forward { path: &path, ..*f });
+    }
+
     fn render(req: &[u8], f: &Forward) -> String {
         let mut hs = Vec::new();
         let head = parse_head(req, &Limits::default(), &mut hs).expect("valid request");
         let mut out = b"prefix|".to_vec();
-        write_request_head(&mut out, req, &head, &hs, f);
+        forward(&mut out, req, &head, &hs, f);
         let s = String::from_utf8(out).unwrap();
         let rest = s.strip_prefix("prefix|").expect("appends, never clears");
         // The output is itself a valid request for the strict parser (which
@@ -220,7 +241,7 @@ mod tests {
         rest.to_string()
     }
 
-    const TAIL: &str = "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n\
+    const TAIL: &str = "X-Forwarded-For: 203.0.113.7\r\nX-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n\
                         X-Forwarded-Host: example.com\r\nVia: 1.1 uringd\r\n";
 
     #[test]
@@ -297,7 +318,7 @@ mod tests {
         assert_eq!(
             got,
             "GET / HTTP/1.1\r\nHost: example.com\r\nX-Other: z\r\n\
-             X-Forwarded-For: 1.1.1.1, 3.3.3.3, 2.2.2.2, 10.0.0.9\r\nX-Forwarded-Proto: http\r\n\
+             X-Forwarded-For: 1.1.1.1, 3.3.3.3, 2.2.2.2, 10.0.0.9\r\nX-Real-IP: 10.0.0.9\r\nX-Forwarded-Proto: http\r\n\
              X-Forwarded-Host: example.com\r\nVia: 1.1 uringd\r\nConnection: keep-alive\r\n\r\n"
         );
         // Trusted but no client XFF: just the peer.
@@ -313,6 +334,38 @@ mod tests {
     }
 
     #[test]
+    fn real_ip_and_forwarded_only_from_trusted_peers() {
+        let req = b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: 6.6.6.6\r\n\
+            Forwarded: for=6.6.6.6\r\nx-real-ip: 7.7.7.7\r\n\r\n";
+        let got = render(req, &fwd());
+        assert_eq!(got.matches("X-Real-IP").count(), 1, "{got}");
+        assert!(got.contains("\r\nX-Real-IP: 203.0.113.7\r\n"), "{got}");
+        assert!(
+            !got.contains("Forwarded:") && !got.contains("6.6.6.6"),
+            "{got}"
+        );
+        let f = Forward {
+            client_trusted: true,
+            ..fwd()
+        };
+        let got = render(req, &f);
+        assert!(got.contains("\r\nX-Real-IP: 6.6.6.6\r\n"), "{got}");
+        assert!(got.contains("\r\nForwarded: for=6.6.6.6\r\n"), "{got}");
+        assert_eq!(got.matches("X-Real-IP").count(), 1, "{got}");
+    }
+
+    #[test]
+    fn the_target_is_the_normalized_path() {
+        let got = render(
+            b"GET /a/./b/../%63?x=/../y HTTP/1.1\r\nHost: h\r\n\r\n",
+            &fwd(),
+        );
+        assert!(got.starts_with("GET /a/c?x=/../y HTTP/1.1\r\n"), "{got}");
+        let got = render(b"GET http://h//x/%2fy HTTP/1.1\r\nHost: h\r\n\r\n", &fwd());
+        assert!(got.starts_with("GET /x/%2Fy HTTP/1.1\r\n"), "{got}");
+    }
+
+    #[test]
     fn absolute_form_rewritten() {
         let f = fwd();
         let got = render(
@@ -322,7 +375,7 @@ mod tests {
         assert_eq!(
             got,
             "GET /a/b?x=1 HTTP/1.1\r\nHost: Example.com:81\r\nA: 1\r\n\
-             X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n\
+             X-Forwarded-For: 203.0.113.7\r\nX-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: http\r\n\
              X-Forwarded-Host: Example.com:81\r\nVia: 1.1 uringd\r\nConnection: keep-alive\r\n\r\n"
         );
         let got = render(b"GET https://h HTTP/1.0\r\n\r\n", &f);
@@ -340,7 +393,7 @@ mod tests {
         let got = render(b"GET /x HTTP/1.0\r\nA: b\r\n\r\n", &fwd());
         assert_eq!(
             got,
-            "GET /x HTTP/1.1\r\nHost: \r\nA: b\r\nX-Forwarded-For: 203.0.113.7\r\n\
+            "GET /x HTTP/1.1\r\nHost: \r\nA: b\r\nX-Forwarded-For: 203.0.113.7\r\nX-Real-IP: 203.0.113.7\r\n\
              X-Forwarded-Proto: http\r\nVia: 1.1 uringd\r\nConnection: keep-alive\r\n\r\n"
         );
     }
@@ -358,7 +411,7 @@ mod tests {
         let got = render(req, &fwd());
         assert_eq!(
             got,
-            "GET / HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\nX-Forwarded-For: 203.0.113.7\r\n\
+            "GET / HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\nX-Forwarded-For: 203.0.113.7\r\nX-Real-IP: 203.0.113.7\r\n\
              X-Forwarded-Proto: http\r\nX-Forwarded-Host: example.com\r\n\
              Via: 1.0 fred, 1.1 p.example.net, 1.1 second, 1.1 uringd\r\nConnection: keep-alive\r\n\r\n"
         );
@@ -456,7 +509,7 @@ mod tests {
         let mut hs = Vec::new();
         let head = parse_head(req, &Limits::default(), &mut hs).unwrap();
         let mut out = Vec::new();
-        write_request_head(&mut out, req, &head, &hs, &fwd());
+        forward(&mut out, req, &head, &hs, &fwd());
         let want =
             b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Bin: caf\xc3\xa9 \xff\tz\r\nX-E: \r\n";
         assert!(out.starts_with(want));
@@ -488,7 +541,7 @@ mod tests {
                         ..fwd()
                     };
                     out.clear();
-                    write_request_head(&mut out, &m, &head, &hs, &f);
+                    forward(&mut out, &m, &head, &hs, &f);
                     let h2 = parse_head(&out, &Limits::default(), &mut hs2).expect("reparse");
                     assert_eq!(h2.head_len, out.len());
                     assert_eq!(h2.body, crate::http::parser::BodyKind::Length(3));

@@ -7,8 +7,9 @@
 //! packet separately (framed by CONTENT_LENGTH).
 //!
 //! Variables, in this order:
-//! - REQUEST_METHOD; REQUEST_URI (the raw target; path+query for absolute-form);
-//!   PATH_INFO (the path percent-decoded, see below); QUERY_STRING (empty if
+//! - REQUEST_METHOD; REQUEST_URI (`UwsgiVars::path`, the normalized path routing
+//!   matched, plus `?query`); PATH_INFO (that path percent-decoded, see below);
+//!   QUERY_STRING (empty if
 //!   none); SERVER_PROTOCOL (the client's, "HTTP/1.1" or "HTTP/1.0");
 //! - CONTENT_TYPE (first Content-Type, empty if absent); CONTENT_LENGTH: always
 //!   the decimal of `content_length`, "0" included (unambiguous; uWSGI and
@@ -24,9 +25,11 @@
 //! - HTTP_X_FORWARDED_FOR: only the peer address, or for a trusted peer its
 //!   X-Forwarded-For values joined with ", " then the peer address;
 //!   HTTP_X_FORWARDED_PROTO (`scheme`) and HTTP_X_FORWARDED_HOST (the request
-//!   host, if any): the client's values of these two (and `Forwarded`) are
-//!   dropped, as in the HTTP proxy path, so an application configured to trust
-//!   its proxy sees uringd's values, never a client's spoofed ones.
+//!   host, if any): the client's values of these two are dropped, as in the HTTP
+//!   proxy path, so an application configured to trust its proxy sees uringd's
+//!   values, never a client's spoofed ones. HTTP_X_REAL_IP is the peer address
+//!   (a trusted peer's own X-Real-IP is kept); `Forwarded` becomes HTTP_FORWARDED
+//!   only from a trusted peer.
 //!
 //! Client headers not turned into HTTP_ vars: names containing '_' (after the
 //! '-' -> '_' mapping `X_Foo` would collide with `X-Foo`, the classic header
@@ -43,8 +46,9 @@
 //!
 //! PATH_INFO: `%XX` with two hex digits is decoded (as WSGI/CGI expect, like
 //! nginx's `$uri`); a '%' not followed by two hex digits is left as-is, and so
-//! is `%00` (a NUL would truncate the path in C-string consumers). Dot segments
-//! are not removed: applications must not map PATH_INFO to files naively.
+//! is `%00` (a NUL would truncate the path in C-string consumers). The worker
+//! refuses both before this (http/path.rs) and has removed dot segments, so
+//! PATH_INFO climbs nowhere.
 //!
 //! Duplicate detection compares each header name with the earlier ones, which
 //! is quadratic in the number of header lines; the request parser caps those
@@ -53,12 +57,14 @@
 use std::net::IpAddr;
 
 use super::hop::{
-    ConnNamed, Field, classify, effective_host, push_dec, push_ip, push_origin_target,
+    ConnNamed, Field, classify, effective_host, push_dec, push_ip, push_real_ip, push_target,
 };
 use crate::http::parser::{Head, HeaderSpan, Version};
 
 #[derive(Clone, Copy, Debug)]
 pub struct UwsgiVars<'a> {
+    /// The normalized path (http/path.rs), as routing matched it.
+    pub path: &'a [u8],
     pub remote_addr: IpAddr,
     pub remote_port: u16,
     /// Used for SERVER_NAME when the request names no host.
@@ -215,10 +221,8 @@ fn write_vars(
     };
 
     var_bytes(out, b"REQUEST_METHOD", head.method.get(buf))?;
-    var(out, b"REQUEST_URI", |o| push_origin_target(o, buf, head))?;
-    var(out, b"PATH_INFO", |o| {
-        push_percent_decoded(o, head.path_or_root(buf))
-    })?;
+    var(out, b"REQUEST_URI", |o| push_target(o, v.path, buf, head))?;
+    var(out, b"PATH_INFO", |o| push_percent_decoded(o, v.path))?;
     var_bytes(
         out,
         b"QUERY_STRING",
@@ -257,6 +261,7 @@ fn write_vars(
         let sep: &[u8] = match classify(name) {
             Field::Cookie => b"; ",
             Field::Via | Field::Other => b", ",
+            Field::Forwarded if v.client_trusted => b", ",
             _ => continue,
         };
         if name.contains(&b'_') || conn.contains(buf, headers, j) {
@@ -307,6 +312,9 @@ fn write_vars(
         }
         push_ip(o, v.remote_addr);
     })?;
+    var(out, b"HTTP_X_REAL_IP", |o| {
+        push_real_ip(o, buf, headers, v.remote_addr, v.client_trusted)
+    })?;
     var_bytes(out, b"HTTP_X_FORWARDED_PROTO", v.scheme.as_bytes())?;
     if let Some(h) = host {
         var_bytes(out, b"HTTP_X_FORWARDED_HOST", h)?;
@@ -321,6 +329,7 @@ mod tests {
 
     fn vars() -> UwsgiVars<'static> {
         UwsgiVars {
+            path: b"",
             remote_addr: "198.51.100.4".parse().unwrap(),
             remote_port: 50123,
             server_name: "default.example",
@@ -332,6 +341,21 @@ mod tests {
     }
 
     type Pairs = Vec<(String, Vec<u8>)>;
+
+    /// `write_request` with the path the worker would pass: the head's, normalized.
+    fn encode(
+        out: &mut Vec<u8>,
+        req: &[u8],
+        head: &Head,
+        hs: &[HeaderSpan],
+        v: &UwsgiVars,
+    ) -> Result<(), UwsgiError> {
+        let mut path = Vec::new();
+        if crate::http::path::normalize(head.path_or_root(req), &mut path).is_err() {
+            path = head.path_or_root(req).to_vec();
+        }
+        write_request(out, req, head, hs, &UwsgiVars { path: &path, ..*v })
+    }
 
     /// Strict decoder for the test: the whole packet must be consumed.
     fn decode(pkt: &[u8]) -> Pairs {
@@ -359,7 +383,7 @@ mod tests {
         let mut hs = Vec::new();
         let head = parse_head(req, &Limits::default(), &mut hs).expect("valid request");
         let mut out = b"keep".to_vec();
-        let r = write_request(&mut out, req, &head, &hs, v);
+        let r = encode(&mut out, req, &head, &hs, v);
         assert_eq!(&out[..4], b"keep");
         match r {
             Ok(()) => Ok(decode(&out[4..])),
@@ -406,6 +430,7 @@ mod tests {
             ("HTTP_ACCEPT", b"a, b"),
             ("HTTP_X_EMPTY", b""),
             ("HTTP_X_FORWARDED_FOR", b"198.51.100.4"),
+            ("HTTP_X_REAL_IP", b"198.51.100.4"),
             ("HTTP_X_FORWARDED_PROTO", b"http"),
             ("HTTP_X_FORWARDED_HOST", b"www.example.com:8443"),
         ];
@@ -419,7 +444,7 @@ mod tests {
         let mut hs = Vec::new();
         let head = parse_head(req, &Limits::default(), &mut hs).unwrap();
         let mut out = Vec::new();
-        write_request(&mut out, req, &head, &hs, &vars()).unwrap();
+        encode(&mut out, req, &head, &hs, &vars()).unwrap();
         let mut want: Vec<u8> = vec![0, 0, 0, 0];
         for (k, v) in [
             ("REQUEST_METHOD", "GET"),
@@ -436,6 +461,7 @@ mod tests {
             ("REQUEST_SCHEME", "http"),
             ("HTTPS", "off"),
             ("HTTP_X_FORWARDED_FOR", "198.51.100.4"),
+            ("HTTP_X_REAL_IP", "198.51.100.4"),
             ("HTTP_X_FORWARDED_PROTO", "http"),
         ] {
             want.extend_from_slice(&(k.len() as u16).to_le_bytes());
@@ -454,8 +480,27 @@ mod tests {
         let req = b"GET / HTTP/1.1\r\nHost: h\r\nX-Real-IP: 1.1.1.1\r\nX_Real_IP: 6.6.6.6\r\n\
             x_forwarded_for: 6.6.6.6\r\n\r\n";
         let p = request(req, &vars()).unwrap();
-        assert_eq!(get(&p, "HTTP_X_REAL_IP"), Some(&b"1.1.1.1"[..]));
+        // Neither spelling reaches the app: X-Real-IP is the peer's address.
+        assert_eq!(get(&p, "HTTP_X_REAL_IP"), Some(&b"198.51.100.4"[..]));
         assert_eq!(get(&p, "HTTP_X_FORWARDED_FOR"), Some(&b"198.51.100.4"[..]));
+    }
+
+    #[test]
+    fn real_ip_and_forwarded_only_from_trusted_peers() {
+        let req =
+            b"GET / HTTP/1.1\r\nHost: h\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n\r\n";
+        let p = request(req, &vars()).unwrap();
+        assert_eq!(get(&p, "HTTP_X_REAL_IP"), Some(&b"198.51.100.4"[..]));
+        assert_eq!(get(&p, "HTTP_FORWARDED"), None);
+        let trusted = UwsgiVars {
+            client_trusted: true,
+            ..vars()
+        };
+        let p = request(req, &trusted).unwrap();
+        assert_eq!(get(&p, "HTTP_X_REAL_IP"), Some(&b"6.6.6.6"[..]));
+        assert_eq!(get(&p, "HTTP_FORWARDED"), Some(&b"for=6.6.6.6"[..]));
+        let p = request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &trusted).unwrap();
+        assert_eq!(get(&p, "HTTP_X_REAL_IP"), Some(&b"198.51.100.4"[..]));
     }
 
     #[test]
@@ -486,6 +531,7 @@ mod tests {
                 "HTTP_HOST",
                 "HTTP_X_KEEP",
                 "HTTP_X_FORWARDED_FOR",
+                "HTTP_X_REAL_IP",
                 "HTTP_X_FORWARDED_PROTO",
                 "HTTP_X_FORWARDED_HOST"
             ]
@@ -498,26 +544,29 @@ mod tests {
 
     #[test]
     fn percent_decoded_path_info() {
-        let cases: &[(&str, &[u8])] = &[
-            ("/caf%C3%A9", b"/caf\xc3\xa9"),
-            ("/a%2fb%2F", b"/a/b/"),
-            ("/%", b"/%"),
-            ("/%4", b"/%4"),
-            ("/%zz%4g", b"/%zz%4g"),
-            ("/%%41", b"/%A"),
-            ("/%00x", b"/%00x"),
-            ("/%2500", b"/%00"),
-            ("/plain", b"/plain"),
-            ("/%41%42%43", b"/ABC"),
+        // (client path, REQUEST_URI path: the normalized one, PATH_INFO). The worker
+        // refuses malformed escapes and %00 before this; passed raw, they stay as-is.
+        let cases: &[(&str, &str, &[u8])] = &[
+            ("/caf%C3%A9", "/caf%C3%A9", b"/caf\xc3\xa9"),
+            ("/a%2fb%2F", "/a%2Fb%2F", b"/a/b/"),
+            ("/%", "/%", b"/%"),
+            ("/%4", "/%4", b"/%4"),
+            ("/%zz%4g", "/%zz%4g", b"/%zz%4g"),
+            ("/%%41", "/%%41", b"/%A"),
+            ("/%00x", "/%00x", b"/%00x"),
+            ("/%2500", "/%2500", b"/%00"),
+            ("/plain", "/plain", b"/plain"),
+            ("/%41%42%43", "/ABC", b"/ABC"),
+            ("/a/./b/../c", "/a/c", b"/a/c"),
         ];
-        for (path, want) in cases {
+        for (path, uri, want) in cases {
             let req = format!("GET {path}?q=%41 HTTP/1.1\r\nHost: h\r\n\r\n");
             let p = request(req.as_bytes(), &vars()).unwrap();
             assert_eq!(get(&p, "PATH_INFO"), Some(*want), "{path}");
             assert_eq!(get(&p, "QUERY_STRING"), Some(&b"q=%41"[..]));
             assert_eq!(
                 get(&p, "REQUEST_URI").unwrap(),
-                format!("{path}?q=%41").as_bytes()
+                format!("{uri}?q=%41").as_bytes()
             );
         }
     }
@@ -598,7 +647,7 @@ mod tests {
         let mut hs = Vec::new();
         let head = parse_head(req, &limits(), &mut hs).unwrap();
         let mut out = Vec::new();
-        write_request(&mut out, req, &head, &hs, &vars()).map(|()| out)
+        encode(&mut out, req, &head, &hs, &vars()).map(|()| out)
     }
 
     #[test]
@@ -670,7 +719,7 @@ mod tests {
                     continue;
                 };
                 out.clear();
-                write_request(&mut out, &m, &head, &hs, &vars()).unwrap();
+                encode(&mut out, &m, &head, &hs, &vars()).unwrap();
                 let p = decode(&out);
                 assert!(p.iter().all(|(k, _)| !k.starts_with("UWSGI")));
                 assert_eq!(get(&p, "REQUEST_METHOD"), Some(head.method.get(&m)));

@@ -238,6 +238,23 @@ fn announce(sockets: &Sockets, cfg: &Config) {
         };
         crate::say!("uringd: admin on http://{}/_uringd/ ({auth})", g.actual);
     }
+    // What the routes do with requests, so `serve --upstream URL` says where it proxies.
+    for r in &cfg.routes {
+        match &r.action {
+            crate::config::Action::Upstream { pool, .. } => {
+                let urls: Vec<&str> = cfg.pools[*pool]
+                    .servers
+                    .iter()
+                    .map(|s| s.url.as_str())
+                    .collect();
+                crate::say!("uringd: route {}: proxied to {}", r.prefix, urls.join(", "));
+            }
+            crate::config::Action::Static { dir, .. } => {
+                crate::say!("uringd: route {}: files from {}", r.prefix, dir.display());
+            }
+            crate::config::Action::Return { .. } => {}
+        }
+    }
     for g in sockets.groups.iter().filter(|g| !g.admin) {
         crate::say!(
             "uringd: listening on http://{} ({} workers)",

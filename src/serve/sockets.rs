@@ -72,7 +72,7 @@ impl Sockets {
                     let addr: SocketAddr = key.parse().map_err(|_| format!("bad address {key}"))?;
                     let (fds, actual) =
                         listener::reuseport_group(&addr, cfg.workers, &cfg.sockets, !admin)
-                            .map_err(|e| listener::explain_bind_error(&addr, &e))?;
+                            .map_err(|e| listener::explain_bind_error(&addr, &e, admin))?;
                     Group {
                         key,
                         actual,

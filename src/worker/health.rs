@@ -83,6 +83,7 @@ impl Worker {
                     return self.pools[pool].probed(server, false);
                 };
                 let v = UwsgiVars {
+                    path: h.path_or_root(http.as_bytes()),
                     remote_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
                     remote_port: 0,
                     server_name: "uringd-health",

@@ -138,10 +138,19 @@ fn sock_name(fd: std::os::fd::RawFd, f: NameFn) -> io::Result<SocketAddr> {
 }
 
 /// Explains a bind failure in terms of what to do about it.
-pub fn explain_bind_error(addr: &SocketAddr, e: &io::Error) -> String {
+/// `admin`: the address is the admin endpoint's, so the fix names `--admin`.
+pub fn explain_bind_error(addr: &SocketAddr, e: &io::Error, admin: bool) -> String {
+    let (what, flag) = if admin {
+        (
+            "the admin endpoint on ",
+            "--admin (or [server] admin; \"off\" disables it)",
+        )
+    } else {
+        ("", "--listen (or [server] listen)")
+    };
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => format!(
-            "cannot listen on {addr}: the address is already in use (another process holds this port; stop it or choose another address with --listen)"
+            "cannot listen {what}on {addr}: the address is already in use (another process holds this port; stop it or choose another address with {flag})"
         ),
         Some(libc::EADDRNOTAVAIL) => {
             format!("cannot listen on {addr}: no interface on this machine has that address")

@@ -259,6 +259,8 @@ fn build(
         },
         max_body: l.max_body_bytes,
         headers: Vec::with_capacity(l.max_headers.min(128)),
+        path: Vec::with_capacity(256),
+        route_key: Vec::new(),
         date: [b' '; 29],
         zc_threshold: cfg.ring.send_zc_threshold,
         draining: false,

@@ -26,6 +26,8 @@ pub enum ReqBody {
     Buffered {
         dec: ChunkedDecoder,
         head: Vec<u8>,
+        /// The head's normalized path, for the vars written once the body is complete.
+        path: Vec<u8>,
         body: Vec<u8>,
     },
 }
@@ -67,16 +69,30 @@ fn client_ip(conn: &Conn) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// A routed request to proxy.
+pub struct Begin<'a> {
+    /// The head's bytes and its parse.
+    pub buf: &'a [u8],
+    pub head: &'a Head,
+    /// The normalized path (http/path.rs) that routing matched.
+    pub path: &'a [u8],
+    pub route: usize,
+    pub pool: usize,
+    /// The client offers only upgrade protocols the route allows.
+    pub upgrade: bool,
+}
+
 /// Starts proxying the request whose head is `buf`. Returns false if it was answered with
 /// an error instead (the caller must not continue with this request).
-pub fn begin(
-    conn: &mut Conn,
-    ctx: &mut HttpCtx,
-    buf: &[u8],
-    h: &Head,
-    route: usize,
-    pool: usize,
-) -> bool {
+pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
+    let Begin {
+        buf,
+        head: h,
+        path,
+        route,
+        pool,
+        ..
+    } = *req;
     let proto = ctx.pools_proto[pool];
     let idempotent = matches!(
         h.method_kind,
@@ -85,7 +101,7 @@ pub fn begin(
     let ip = client_ip(conn);
     let trusted = ctx.trusted_proxies.contains(&ip);
     // An upgrade is attempted only where it can be: a bodyless HTTP/1.1 GET to an HTTP upstream.
-    let upgrade = h.upgrade
+    let upgrade = req.upgrade
         && proto == Proto::Http
         && h.method_kind == Method::Get
         && h.version == Version::Http11
@@ -102,6 +118,7 @@ pub fn begin(
         (BodyKind::Chunked, Proto::Uwsgi) => ReqBody::Buffered {
             dec: ChunkedDecoder::new(ctx.max_body, ctx.limits.max_header_bytes),
             head: buf.to_vec(),
+            path: path.to_vec(),
             body: Vec::new(),
         },
     };
@@ -113,6 +130,7 @@ pub fn begin(
                 _ => Framing::Chunked,
             };
             let f = Forward {
+                path,
                 client_ip: ip,
                 client_trusted: trusted,
                 scheme: "http",
@@ -129,15 +147,13 @@ pub fn begin(
                     addr: conn.peer,
                     local_port: conn.local_port,
                 };
-                if !write_uwsgi(
-                    &mut req_head,
-                    &ctx.trusted_proxies,
-                    peer,
+                let at = Request {
                     buf,
-                    h,
-                    &ctx.headers,
-                    len,
-                ) {
+                    head: h,
+                    headers: &ctx.headers,
+                    path,
+                };
+                if !write_uwsgi(&mut req_head, &ctx.trusted_proxies, peer, &at, len) {
                     return reject(conn, ctx, 431);
                 }
             }
@@ -181,20 +197,21 @@ struct Peer {
     local_port: u16,
 }
 
-fn write_uwsgi(
-    out: &mut Vec<u8>,
-    trusted: &[IpAddr],
-    peer: Peer,
-    buf: &[u8],
-    h: &Head,
-    headers: &[HeaderSpan],
-    len: u64,
-) -> bool {
+/// A parsed request head and its normalized path.
+struct Request<'a> {
+    buf: &'a [u8],
+    head: &'a Head,
+    headers: &'a [HeaderSpan],
+    path: &'a [u8],
+}
+
+fn write_uwsgi(out: &mut Vec<u8>, trusted: &[IpAddr], peer: Peer, r: &Request, len: u64) -> bool {
     let ip = peer
         .addr
         .map(|p| p.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let v = UwsgiVars {
+        path: r.path,
         remote_addr: ip,
         remote_port: peer.addr.map(|p| p.port()).unwrap_or(0),
         server_name: "uringd",
@@ -203,7 +220,7 @@ fn write_uwsgi(
         content_length: len,
         client_trusted: trusted.contains(&ip),
     };
-    uwsgi::write_request(out, buf, h, headers, &v).is_ok()
+    uwsgi::write_request(out, r.buf, r.head, r.headers, &v).is_ok()
 }
 
 fn reject(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) -> bool {
@@ -256,7 +273,12 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
             }
             used
         }
-        ReqBody::Buffered { dec, head, body } => {
+        ReqBody::Buffered {
+            dec,
+            head,
+            path,
+            body,
+        } => {
             let (used, done) = dec
                 .feed(rest, &mut |d: &[u8]| body.extend_from_slice(d))
                 .map_err(chunk_status)?;
@@ -267,15 +289,13 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
                 let h = parser::parse_head(&head, &ctx.limits, &mut ctx.headers)
                     .map_err(|e| e.status())?;
                 let len = body.len() as u64;
-                if !write_uwsgi(
-                    &mut p.req_head,
-                    &ctx.trusted_proxies,
-                    peer,
-                    &head,
-                    &h,
-                    &ctx.headers,
-                    len,
-                ) {
+                let at = Request {
+                    buf: &head,
+                    head: &h,
+                    headers: &ctx.headers,
+                    path,
+                };
+                if !write_uwsgi(&mut p.req_head, &ctx.trusted_proxies, peer, &at, len) {
                     return Err(431);
                 }
                 p.to_up.extend_from_slice(&body);

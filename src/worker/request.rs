@@ -5,6 +5,7 @@
 use crate::admin::{self, Decision};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version, find_header};
+use crate::http::path::{self, Normalized, PathError};
 use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
 use crate::http::router::{Router, Target};
 use crate::stats::{Counters, Recorder};
@@ -37,6 +38,10 @@ pub struct HttpCtx {
     /// An admin POST /reset arrived: the worker broadcasts it after input handling.
     pub reset_requested: bool,
     pub log: Option<AccessLog>,
+    /// The current request's normalized path (http/path.rs), reused across requests.
+    pub path: Vec<u8>,
+    /// The routing reading of a path that holds `%2F` (`path::route_key`).
+    pub route_key: Vec<u8>,
     /// Protocol of each upstream pool, by pool index.
     pub pools_proto: Vec<crate::config::upstream::Proto>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -184,29 +189,63 @@ fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
     if ctx.log.is_some() && !conn.admin {
         conn.log.begin(buf, &h, &ctx.headers);
     }
+    // Routing and the backend read the same path: the normalized one, or a 400.
+    let mut path = std::mem::take(&mut ctx.path);
+    match path::normalize(h.path_or_root(buf), &mut path) {
+        Ok(n) => routed(conn, ctx, buf, &h, &path, n),
+        Err(_) => fail(conn, ctx, 400),
+    }
+    ctx.path = path;
+}
+
+/// The route a normalized path selects. Admin data is never served on traffic listeners,
+/// whatever the routes say.
+fn route_of(ctx: &mut HttpCtx, path: &[u8], n: Normalized) -> Result<Option<usize>, PathError> {
+    let key = if n.encoded_slash {
+        path::route_key(path, &mut ctx.route_key)?;
+        &ctx.route_key[..]
+    } else {
+        path
+    };
+    Ok(if key.starts_with(admin::PREFIX) {
+        None
+    } else {
+        ctx.router.find(key)
+    })
+}
+
+/// A parsed request with its normalized path: answer it, or start what answers it.
+fn routed(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8], n: Normalized) {
     if conn.admin {
-        return admin_head(conn, ctx, buf, &h);
+        return admin_head(conn, ctx, buf, h, path);
     }
     // Traffic only: admin requests stay out of the counters they report.
     ctx.stats.requests += 1;
     let http10 = h.version == Version::Http10;
-    let path = h.path_or_root(buf);
     #[cfg(debug_assertions)]
     super::debug_hook::maybe_panic(path);
-    // Admin data is never served on traffic listeners, whatever the routes say.
-    let route = if path.starts_with(admin::PREFIX) {
-        None
-    } else {
-        ctx.router.find(path)
+    let route = match route_of(ctx, path, n) {
+        Ok(r) => r,
+        Err(_) => return fail(conn, ctx, 400),
     };
     if let Some(r) = route {
         match ctx.router.target(r) {
-            Target::Upstream(pool) => {
+            Target::Upstream { pool, upgrades } => {
                 let pool = *pool;
-                super::proxy_req::begin(conn, ctx, buf, &h, r, pool);
+                let upgrade = h.upgrade
+                    && crate::proxy::upgrade::offered_allowed(buf, &ctx.headers, upgrades);
+                let req = super::proxy_req::Begin {
+                    buf,
+                    head: h,
+                    path,
+                    route: r,
+                    pool,
+                    upgrade,
+                };
+                super::proxy_req::begin(conn, ctx, &req);
                 return;
             }
-            Target::Static(..) => return static_file(conn, ctx, buf, &h, r),
+            Target::Static(..) => return static_file(conn, ctx, buf, h, path, r),
             Target::Respond(_) => {}
         }
     }
@@ -305,7 +344,14 @@ fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
 }
 
 /// A `static` route: answered at once from the file (GET and HEAD only, no request body).
-fn static_file(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, route: usize) {
+fn static_file(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    buf: &[u8],
+    h: &Head,
+    path: &[u8],
+    route: usize,
+) {
     let Target::Static(site, strip) = ctx.router.target(route) else {
         return;
     };
@@ -321,7 +367,6 @@ fn static_file(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, route: 
     if h.body != BodyKind::None && h.body != BodyKind::Length(0) {
         return fail(conn, ctx, 400);
     }
-    let path = h.path_or_root(buf);
     let rel = path.get(*strip..).unwrap_or(b"");
     let hdr = |n: &[u8]| find_header(buf, &ctx.headers, n);
     let req = crate::statics::Req {
@@ -416,7 +461,7 @@ pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
 }
 
 /// A request on the admin listener: authenticate, then answer or start a gather.
-fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head) {
+fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8]) {
     let keep_alive = h.keep_alive && !ctx.draining;
     let head_only = h.method_kind == Method::Head;
     let answer = |conn: &mut Conn, ctx: &mut HttpCtx, status: u16, extra: &str, msg: &str| {
@@ -452,7 +497,7 @@ fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head) {
         return fail(conn, ctx, 400);
     }
     let query = h.query.map(|q| q.get(buf)).unwrap_or(b"");
-    match admin::decide(h.method.get(buf), h.path_or_root(buf), query, keep_alive) {
+    match admin::decide(h.method.get(buf), path, query, keep_alive) {
         Decision::Answer(status, msg) => {
             let extra = match status {
                 405 => "Allow: GET, HEAD, POST\r\n",

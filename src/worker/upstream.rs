@@ -9,6 +9,7 @@ use crate::driver::connect::Connector;
 use crate::driver::outq::{OutQueue, SendResult};
 use crate::driver::{Completion, Op, Token};
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::parser::find_header;
 use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
 use crate::proxy::resphead::{
     ClientFraming, RespBody, RespError, parse_response_head, write_client_head,
@@ -387,6 +388,17 @@ impl Worker {
                 // Switching protocols nobody asked for: refuse to tunnel.
                 self.upstream_error(u, "101 Switching Protocols without an upgrade request", 0);
                 return self.bad_upstream(u, ci);
+            }
+            if r.status == 101 {
+                let offered = match &self.cfg.routes[p.route].action {
+                    crate::config::Action::Upstream { upgrades, .. } => &upgrades[..],
+                    _ => &[],
+                };
+                let to = find_header(&up.head_buf, &self.http.headers, b"upgrade");
+                if !crate::proxy::upgrade::switch_allowed(to, offered) {
+                    self.upstream_error(u, "101 to a protocol the route does not tunnel", 0);
+                    return self.bad_upstream(u, ci);
+                }
             }
             let tunnel = r.status == 101;
             let (framing, chunk, resp) = match r.body {
