@@ -179,3 +179,101 @@ fn every_answered_request_is_logged_after_a_reload() {
 fn every_answered_request_is_logged_after_an_upgrade() {
     answered_then(libc::SIGUSR2, "log-upgrade");
 }
+
+/// Lines the server printed so far (waiting a little for late ones).
+fn lines_within(s: &Server, t: Duration) -> Vec<String> {
+    let end = Instant::now() + t;
+    let mut out = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match s.log.recv_timeout(left) {
+            Ok(l) => out.push(l),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn a_request_refused_by_a_limit_names_the_limit_and_its_key() {
+    let s = Server::start(
+        Some(
+            "[limits]\nmax_body_bytes = 100\n[[route]]\nprefix = \"/\"\nreturn = { body = \"ok\" }\n",
+        ),
+        &[],
+    );
+    let r = common::request(s.addr, "POST", "/", "Content-Length: 1000\r\n");
+    assert_eq!(r.status, 413);
+    let lines = lines_within(&s, Duration::from_millis(500));
+    let hit: Vec<&String> = lines.iter().filter(|l| l.contains("413")).collect();
+    assert_eq!(hit.len(), 1, "{lines:?}");
+    assert!(
+        hit[0].contains("max_body_bytes") && hit[0].contains("100 bytes"),
+        "{hit:?}"
+    );
+}
+
+/// A tiny HTTP backend on `l`: answers every request `200 ok`, keep-alive.
+fn serve_ok(l: std::net::TcpListener) {
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut b = [0u8; 4096];
+                loop {
+                    match std::io::Read::read(&mut c, &mut b) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&b[..n]),
+                    }
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if std::io::Write::write_all(&mut c, ok).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn an_upstream_leaving_and_rejoining_the_rotation_is_logged_once_each_way() {
+    // Nobody listens on the port at first; the same port serves later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = format!(
+        "[upstream.app]\nservers = [\"http://127.0.0.1:{port}\"]\nmax_fails = 1\nfail_timeout = \"300ms\"\n\
+         [[route]]\nprefix = \"/\"\nupstream = \"app\"\n"
+    );
+    let s = Server::start(Some(&cfg), &[]);
+    for _ in 0..3 {
+        let r = common::request(s.addr, "GET", "/", "");
+        assert!(r.status == 502 || r.status == 503, "{r:?}");
+    }
+    serve_ok(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let end = Instant::now() + Duration::from_secs(5);
+    while common::request(s.addr, "GET", "/", "").status != 200 {
+        assert!(Instant::now() < end, "the upstream came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..3 {
+        assert_eq!(common::request(s.addr, "GET", "/", "").status, 200);
+    }
+    let lines = lines_within(&s, Duration::from_millis(500));
+    let out: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("out of rotation"))
+        .collect();
+    let back: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("back in rotation"))
+        .collect();
+    assert_eq!(out.len(), 1, "{lines:?}");
+    assert_eq!(back.len(), 1, "{lines:?}");
+    assert!(out[0].contains(&format!("127.0.0.1:{port}")), "{out:?}");
+}

@@ -81,9 +81,6 @@ pub struct Worker {
     pub(super) fixed_files: bool,
     /// Jitter source for health probe times.
     pub(super) probe_rng: u64,
-    /// Upstream error lines: the next tick one may be printed, and how many were held back.
-    pub(super) error_log_next: u64,
-    pub(super) error_log_suppressed: u64,
     any_health_checks: bool,
     pub(super) gathers: Vec<Gather>,
     pub(super) next_gather: u64,
@@ -144,8 +141,6 @@ impl Worker {
             up_scratch: Vec::with_capacity(64 * 1024),
             need_peer: http.log.is_some() || !cfg.pools.is_empty(),
             fixed_files,
-            error_log_next: 0,
-            error_log_suppressed: 0,
             probe_rng: 0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) << 32) ^ std::process::id() as u64,
             any_health_checks: cfg.pools.iter().any(|p| p.health_interval.is_some()),
             gathers: Vec::new(),

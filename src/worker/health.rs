@@ -15,6 +15,51 @@ use crate::proxy::uwsgi::{self, UwsgiVars};
 use super::event_loop::{Worker, to_ticks};
 
 impl Worker {
+    /// A request to a server failed (passive health); says so when that takes the server
+    /// out of rotation.
+    pub(super) fn server_failed(&mut self, pool: usize, server: usize) {
+        let pc = &self.cfg.pools[pool];
+        let window = to_ticks(pc.fail_timeout);
+        if self.pools[pool].failed(server, pc.max_fails, window, self.http.now_tick) {
+            crate::say!(
+                "uringd: worker {}: upstream {}: out of rotation for {:?} after {} failure(s)",
+                self.id,
+                pc.servers[server].url,
+                pc.fail_timeout,
+                pc.max_fails
+            );
+        }
+    }
+
+    /// A request to a server succeeded; says so when that brings it back.
+    pub(super) fn server_succeeded(&mut self, pool: usize, server: usize) {
+        if self.pools[pool].succeeded(server) {
+            self.say_back(pool, server, "a request succeeded");
+        }
+    }
+
+    /// An active probe's verdict; a change of side is said once.
+    pub(super) fn server_probed(&mut self, pool: usize, server: usize, healthy: bool) {
+        match self.pools[pool].probed(server, healthy) {
+            Some(true) => crate::say!(
+                "uringd: worker {}: upstream {}: out of rotation: its health check ({}) failed",
+                self.id,
+                self.cfg.pools[pool].servers[server].url,
+                self.cfg.pools[pool].health_path
+            ),
+            Some(false) => self.say_back(pool, server, "its health check passed"),
+            None => {}
+        }
+    }
+
+    fn say_back(&self, pool: usize, server: usize, why: &str) {
+        crate::say!(
+            "uringd: worker {}: upstream {}: back in rotation ({why})",
+            self.id,
+            self.cfg.pools[pool].servers[server].url
+        );
+    }
+
     fn jitter(&mut self, ticks: u64) -> u64 {
         // xorshift64: cheap, good enough to spread probes; not for anything secret.
         let mut x = self.probe_rng;
@@ -56,7 +101,7 @@ impl Worker {
                     {
                         self.close_up(u);
                     }
-                    self.pools[pi].probed(si, false);
+                    self.server_probed(pi, si, false);
                 }
                 let next = now + self.jitter(every);
                 self.pools[pi].servers[si].next_probe = next;
@@ -67,7 +112,7 @@ impl Worker {
 
     fn probe_start(&mut self, pool: usize, server: usize) {
         let Ok(u) = self.open_up(pool, server) else {
-            return self.pools[pool].probed(server, false);
+            return self.server_probed(pool, server, false);
         };
         let http = format!(
             "GET {} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: uringd-health\r\nConnection: close\r\n\r\n",
@@ -80,7 +125,7 @@ impl Worker {
                 let Ok(h) =
                     parser::parse_head(http.as_bytes(), &Limits::default(), &mut self.http.headers)
                 else {
-                    return self.pools[pool].probed(server, false);
+                    return self.server_probed(pool, server, false);
                 };
                 let v = UwsgiVars {
                     path: h.path_or_root(http.as_bytes()),
@@ -95,7 +140,7 @@ impl Worker {
                 if uwsgi::write_request(&mut req, http.as_bytes(), &h, &self.http.headers, &v)
                     .is_err()
                 {
-                    return self.pools[pool].probed(server, false);
+                    return self.server_probed(pool, server, false);
                 }
             }
         }
@@ -125,7 +170,7 @@ impl Worker {
     pub(super) fn probe_done(&mut self, u: usize, healthy: bool) {
         let (pool, server) = (self.ups[u].pool, self.ups[u].server);
         self.ups[u].probe = false;
-        self.pools[pool].probed(server, healthy);
+        self.server_probed(pool, server, healthy);
         self.close_up(u);
     }
 }

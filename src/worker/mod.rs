@@ -4,6 +4,7 @@ mod accesslog;
 mod conn;
 #[cfg(debug_assertions)]
 mod debug_hook;
+mod errlog;
 mod event_loop;
 mod health;
 pub mod listener;
@@ -280,6 +281,8 @@ fn build(
         reset_requested: false,
         pools_proto: cfg.pools.iter().map(|p| p.servers[0].proto).collect(),
         trusted_proxies: cfg.trusted_proxies.clone(),
+        worker_id: id,
+        errlog: Default::default(),
         log: match &cfg.access_log {
             Some(p) => Some(accesslog::AccessLog::new(
                 AppendFile::open(p).map_err(|e| format!("access log {}: {e}", p.display()))?,

@@ -11,6 +11,8 @@ pub struct ServerState {
     fails: u32,
     fail_window_start: u64,
     down_until: u64,
+    /// Taken out of rotation and not yet seen healthy again (transitions are logged once).
+    out: bool,
     /// Active health: when the next probe is due, and the probe connection in flight.
     pub next_probe: u64,
     pub probe: Option<(u32, u32)>,
@@ -34,6 +36,7 @@ impl PoolState {
                     fails: 0,
                     fail_window_start: 0,
                     down_until: 0,
+                    out: false,
                     next_probe: 0,
                     probe: None,
                 })
@@ -65,7 +68,8 @@ impl PoolState {
     }
 
     /// Passive health: `max_fails` failures within `fail_window` ticks take a server out
-    /// for `fail_window` ticks (nginx's max_fails / fail_timeout).
+    /// for `fail_window` ticks (nginx's max_fails / fail_timeout). True when this failure
+    /// took it out of rotation (and it was in).
     pub fn failed(&mut self, server: usize, max_fails: u32, fail_window: u64, now: u64) -> bool {
         let s = &mut self.servers[server];
         if max_fails == 0 {
@@ -79,18 +83,21 @@ impl PoolState {
         if s.fails >= max_fails {
             s.down_until = now + fail_window;
             s.fails = 0;
-            return true;
+            return !std::mem::replace(&mut s.out, true);
         }
         false
     }
 
-    pub fn succeeded(&mut self, server: usize) {
-        self.servers[server].fails = 0;
+    /// A request to the server succeeded. True when that brings it back into rotation.
+    pub fn succeeded(&mut self, server: usize) -> bool {
+        let s = &mut self.servers[server];
+        s.fails = 0;
+        std::mem::replace(&mut s.out, false)
     }
 
     /// An active probe answered: healthy clears any down state; unhealthy takes the server
-    /// out until a later probe succeeds.
-    pub fn probed(&mut self, server: usize, healthy: bool) {
+    /// out until a later probe succeeds. Some(out) when the server changed side.
+    pub fn probed(&mut self, server: usize, healthy: bool) -> Option<bool> {
         let s = &mut self.servers[server];
         s.probe = None;
         if healthy {
@@ -99,6 +106,7 @@ impl PoolState {
         } else {
             s.down_until = u64::MAX;
         }
+        (std::mem::replace(&mut s.out, !healthy) != !healthy).then_some(!healthy)
     }
 }
 
@@ -133,6 +141,20 @@ mod tests {
         );
         assert_eq!(s.pick(&p, 0, 0b101), None, "0 and 2 tried, 1 down");
         assert_eq!(s.pick(&p, 100, 0b101), Some(1), "back after fail_timeout");
+    }
+
+    #[test]
+    fn each_change_of_side_is_reported_once() {
+        let p = pool(1, "round_robin");
+        let mut s = PoolState::new(&p);
+        assert!(s.failed(0, 1, 100, 0), "taken out");
+        assert!(!s.failed(0, 1, 100, 0), "already out");
+        assert!(s.succeeded(0), "back");
+        assert!(!s.succeeded(0));
+        assert_eq!(s.probed(0, false), Some(true));
+        assert_eq!(s.probed(0, false), None);
+        assert_eq!(s.probed(0, true), Some(false));
+        assert_eq!(s.probed(0, true), None);
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct HttpCtx {
     /// Protocol of each upstream pool, by pool index.
     pub pools_proto: Vec<crate::config::upstream::Proto>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// This worker's number, for its log lines.
+    pub worker_id: usize,
+    /// Rate-limited error lines (upstream failures, refusals by a limit).
+    pub errlog: super::errlog::ErrLog,
 }
 
 impl HttpCtx {
@@ -312,8 +316,36 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed, error: Option<u16>) {
     }
 }
 
+/// Says which limit refused a request and the key that sets it: an operator who sees
+/// 413s in the access log needs to know what to raise.
+fn log_limit(conn: &Conn, ctx: &mut HttpCtx, status: u16) {
+    let l = &ctx.limits;
+    let why = match status {
+        413 => format!(
+            "413: the request body is over {} bytes ([limits] max_body_bytes)",
+            ctx.max_body
+        ),
+        414 => format!(
+            "414: the request-target is over {} bytes ([limits] max_target_bytes)",
+            l.max_target_bytes
+        ),
+        431 => format!(
+            "431: the request head is over {} bytes ([limits] max_header_bytes) or {} fields ([limits] max_headers)",
+            l.max_header_bytes, l.max_headers
+        ),
+        _ => return,
+    };
+    let from = conn
+        .peer
+        .map_or_else(String::new, |p| format!(" from {}", p.ip()));
+    let (id, now) = (ctx.worker_id, ctx.now_tick);
+    ctx.errlog
+        .line(id, now, || format!("refused a request{from} with {why}"));
+}
+
 /// Answers with an error status and closes after it (no later byte is trusted).
 pub fn fail(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) {
+    log_limit(conn, ctx, status);
     ctx.stats.count_status(status);
     ctx.stats.rejected += 1;
     let page = ctx.errors.get(status);

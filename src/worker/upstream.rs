@@ -124,12 +124,7 @@ impl Worker {
                 Err(_) => {
                     let p = self.proxying(ci).expect("proxying");
                     p.tried |= 1 << (server % 64);
-                    self.pools[pool].failed(
-                        server,
-                        pc.max_fails,
-                        super::event_loop::to_ticks(pc.fail_timeout),
-                        now,
-                    );
+                    self.server_failed(pool, server);
                     return self.proxy_attempt(ci);
                 }
             },
@@ -592,7 +587,6 @@ impl Worker {
         if self.ups[u].probe {
             return self.probe_done(u, false);
         }
-        let now = self.http.now_tick;
         let up = &self.ups[u];
         let (pool, server, reused, got) = (up.pool, up.server, up.reused, up.got_bytes);
         let client = up.client;
@@ -602,17 +596,11 @@ impl Worker {
         if self.conns[ci].generation != cg || !self.conns[ci].open {
             return;
         }
-        let pc = &self.cfg.pools[pool];
         let stale = reused && !got && !connect; // a pooled connection the upstream had closed
         if !stale {
-            self.pools[pool].failed(
-                server,
-                pc.max_fails,
-                super::event_loop::to_ticks(pc.fail_timeout),
-                now,
-            );
+            self.server_failed(pool, server);
         }
-        let retries = pc.retries;
+        let retries = self.cfg.pools[pool].retries;
         let Some(p) = self.proxying(ci) else { return };
         if p.resp_started {
             self.conns[ci].close_after_flush = true;
@@ -641,12 +629,6 @@ impl Worker {
     /// (a dead backend under load must not flood the log); `errno` 0 when there is none.
     pub(super) fn upstream_error(&mut self, u: usize, why: &str, errno: i32) {
         self.http.stats.upstream_errors += 1;
-        let now = self.http.now_tick;
-        if now < self.error_log_next {
-            self.error_log_suppressed += 1;
-            return;
-        }
-        self.error_log_next = now + 10;
         let up = &self.ups[u];
         let url = &self.cfg.pools[up.pool].servers[up.server].url;
         let err = if errno > 0 {
@@ -654,16 +636,10 @@ impl Worker {
         } else {
             String::new()
         };
-        let more = std::mem::take(&mut self.error_log_suppressed);
-        let more = if more > 0 {
-            format!(" ({more} more since the last line)")
-        } else {
-            String::new()
-        };
-        crate::say!(
-            "uringd: worker {}: upstream {url}: {why}{err}{more}",
-            self.id
-        );
+        let (id, now) = (self.id, self.http.now_tick);
+        self.http
+            .errlog
+            .line(id, now, || format!("upstream {url}: {why}{err}"));
     }
 
     /// Answers the client with an error in place of the upstream's answer.
@@ -686,7 +662,7 @@ impl Worker {
             let (route, now_s) = (p.route, self.http.now_s());
             self.http.recorder.record_upstream(route, times, now_s);
         }
-        self.pools[self.ups[u].pool].succeeded(self.ups[u].server);
+        self.server_succeeded(self.ups[u].pool, self.ups[u].server);
         self.release_up(u, reusable && req_sent);
         let c = &mut self.conns[ci];
         let Phase::Proxy(p) = std::mem::replace(&mut c.phase, Phase::Head) else {
@@ -948,7 +924,6 @@ impl Worker {
 
     /// No answer from the upstream in time: 504, and it counts against the server's health.
     pub(super) fn proxy_timeout(&mut self, ci: usize) {
-        let now = self.http.now_tick;
         if let Some((u, g)) = self.proxying(ci).and_then(|p| p.up) {
             let u = u as usize;
             if self
@@ -958,13 +933,7 @@ impl Worker {
             {
                 self.upstream_error(u, "timed out", 0);
                 let (pool, server) = (self.ups[u].pool, self.ups[u].server);
-                let pc = &self.cfg.pools[pool];
-                self.pools[pool].failed(
-                    server,
-                    pc.max_fails,
-                    super::event_loop::to_ticks(pc.fail_timeout),
-                    now,
-                );
+                self.server_failed(pool, server);
             }
         }
         self.proxy_error(ci, 504);
