@@ -106,7 +106,8 @@ impl PoolState {
         } else {
             s.down_until = u64::MAX;
         }
-        (std::mem::replace(&mut s.out, !healthy) != !healthy).then_some(!healthy)
+        let was_out = std::mem::replace(&mut s.out, !healthy);
+        (was_out == healthy).then_some(!healthy)
     }
 }
 
