@@ -322,6 +322,13 @@ fn uwsgi_over_tcp_and_unix() {
             b"",
         );
         assert_eq!(r.status, 200, "{url}: {}", r.text());
+        // uWSGI sends neither: uringd's own, as on every other response.
+        assert_eq!(r.header("server"), Some("uringd"), "{url}");
+        assert!(
+            r.header("date").is_some_and(|d| d.ends_with(" GMT")),
+            "{url}"
+        );
+        assert_eq!(r.headers_named("date").len(), 1);
         let j = json(&r.body);
         assert_eq!(j["server"], "uwsgi");
         assert_eq!(j["path"], "/some path/x");

@@ -125,7 +125,9 @@ pub fn write_request_head(
             | Field::XForwardedFor
             | Field::XRealIp
             | Field::Via => false,
-            Field::ContentType | Field::Cookie | Field::Other => !conn.contains(buf, headers, j),
+            Field::ContentType | Field::Cookie | Field::Date | Field::Server | Field::Other => {
+                !conn.contains(buf, headers, j)
+            }
         };
         if copy {
             push_header(out, name, h.value.get(buf));

@@ -280,8 +280,37 @@ pub fn parse_response_head(
     })
 }
 
+/// How the client gets the response: framing and keep-alive chosen by the proxy, and
+/// uringd's own Date and Server (None: leave the upstream's alone, as unit tests do).
+#[derive(Clone, Copy, Debug)]
+pub struct ToClient<'a> {
+    pub framing: ClientFraming,
+    pub keep_alive: bool,
+    pub http10: bool,
+    pub date: Option<&'a [u8]>,
+    pub server: Option<&'a [u8]>,
+}
+
+impl ToClient<'_> {
+    /// Without uringd's own Date and Server (tests of the rest of the head).
+    pub fn plain(framing: ClientFraming, keep_alive: bool, http10: bool) -> ToClient<'static> {
+        ToClient {
+            framing,
+            keep_alive,
+            http10,
+            date: None,
+            server: None,
+        }
+    }
+}
+
 /// Appends the response head uringd sends to its client:
 /// - `HTTP/1.1 <status> <reason>` (the SP before an empty reason is kept);
+/// - `Server: <ours>` when `ours.server` is given (the upstream's Server is then dropped,
+///   as nginx does: the front names itself, the backend's stack stays private; an empty
+///   value sends none), and `Date: <ours>` when given and the upstream sent no Date (its
+///   own is kept: it is when the response was generated). uwsgi backends send neither,
+///   so every response carries both, as uringd's own do;
 /// - the upstream fields minus hop-by-hop ones: Connection and every field
 ///   a Connection option names, Keep-Alive, TE, Trailer, Transfer-Encoding,
 ///   Content-Length, Upgrade (kept for 101), `Proxy-*` and `Proxy`. Names and
@@ -303,15 +332,27 @@ pub fn write_client_head(
     buf: &[u8],
     r: &RespHead,
     headers: &[HeaderSpan],
-    framing: ClientFraming,
-    client_keep_alive: bool,
-    client_http10: bool,
+    to: &ToClient,
 ) {
+    let ToClient {
+        framing,
+        keep_alive: client_keep_alive,
+        http10: client_http10,
+        date,
+        server,
+    } = *to;
     out.extend_from_slice(b"HTTP/1.1 ");
     push_dec(out, r.status.into());
     out.push(b' ');
     out.extend_from_slice(r.reason.get(buf));
     out.extend_from_slice(b"\r\n");
+    if let Some(s) = server.filter(|s| !s.is_empty()) {
+        push_header(out, b"Server", s);
+    }
+    let theirs = |f: Field| headers.iter().any(|h| classify(h.name.get(buf)) == f);
+    if let Some(d) = date.filter(|_| !theirs(Field::Date)) {
+        push_header(out, b"Date", d);
+    }
 
     let is_101 = r.status == 101;
     let mut pass_cl = framing == ClientFraming::None
@@ -323,6 +364,7 @@ pub fn write_client_head(
         let name = h.name.get(buf);
         let copy = match classify(name) {
             Field::Upgrade => is_101,
+            Field::Server if server.is_some() => false,
             Field::ContentLength => std::mem::replace(&mut pass_cl, false),
             Field::Connection
             | Field::KeepAlive
@@ -674,7 +716,13 @@ mod tests {
         assert!(!r.keep_alive);
         assert_eq!(r.body, RespBody::None);
         let mut out = Vec::new();
-        write_client_head(&mut out, buf, &r, &hs, ClientFraming::None, true, false);
+        write_client_head(
+            &mut out,
+            buf,
+            &r,
+            &hs,
+            &ToClient::plain(ClientFraming::None, true, false),
+        );
         assert_eq!(
             out,
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc=\r\nConnection: upgrade\r\n\r\n"
@@ -751,9 +799,7 @@ mod tests {
                             &m,
                             &r,
                             &hs,
-                            ClientFraming::Chunked,
-                            false,
-                            true,
+                            &ToClient::plain(ClientFraming::Chunked, false, true),
                         );
                         assert!(out.ends_with(b"\r\n\r\n"));
                     }
@@ -766,12 +812,40 @@ mod tests {
         let mut hs = Vec::new();
         let r = parse_response_head(resp, req_head, 4096, &mut hs).unwrap();
         let mut out = b"x".to_vec();
-        write_client_head(&mut out, resp, &r, &hs, framing, ka, h10);
+        write_client_head(&mut out, resp, &r, &hs, &ToClient::plain(framing, ka, h10));
         String::from_utf8(out)
             .unwrap()
             .strip_prefix('x')
             .unwrap()
             .to_string()
+    }
+
+    #[test]
+    fn client_head_carries_our_server_and_a_date() {
+        let mut hs = Vec::new();
+        let mut ours = |resp: &[u8]| {
+            let r = parse_response_head(resp, false, 4096, &mut hs).unwrap();
+            let mut out = Vec::new();
+            let to = ToClient {
+                date: Some(b"Tue, 01 Dec 2026 10:00:00 GMT"),
+                server: Some(b"uringd"),
+                ..ToClient::plain(ClientFraming::Length(2), true, false)
+            };
+            write_client_head(&mut out, resp, &r, &hs, &to);
+            String::from_utf8(out).unwrap()
+        };
+        // A uwsgi app's answer: neither field.
+        assert_eq!(
+            ours(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nServer: uringd\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\n\
+             Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n"
+        );
+        // gunicorn's: its Date stays (one Date), its Server gives way to ours.
+        assert_eq!(
+            ours(b"HTTP/1.1 200 OK\r\nServer: gunicorn\r\nDate: Mon, 30 Nov 2026 00:00:00 GMT\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nServer: uringd\r\nDate: Mon, 30 Nov 2026 00:00:00 GMT\r\n\
+             Content-Length: 2\r\n\r\n"
+        );
     }
 
     #[test]

@@ -260,7 +260,7 @@ fn write_vars(
         let name = h.name.get(buf);
         let sep: &[u8] = match classify(name) {
             Field::Cookie => b"; ",
-            Field::Via | Field::Other => b", ",
+            Field::Via | Field::Date | Field::Server | Field::Other => b", ",
             Field::Forwarded if v.client_trusted => b", ",
             _ => continue,
         };

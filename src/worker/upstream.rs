@@ -12,7 +12,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::parser::find_header;
 use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
 use crate::proxy::resphead::{
-    ClientFraming, RespBody, RespError, parse_response_head, write_client_head,
+    ClientFraming, RespBody, RespError, ToClient, parse_response_head, write_client_head,
 };
 
 use super::conn::Phase;
@@ -437,15 +437,14 @@ impl Worker {
             let c = &mut self.conns[ci];
             let v = c.out.bytes();
             let start = v.len();
-            write_client_head(
-                v,
-                &up.head_buf,
-                &r,
-                &self.http.headers,
+            let to = ToClient {
                 framing,
-                keep,
+                keep_alive: keep,
                 http10,
-            );
+                date: Some(&self.http.date),
+                server: Some(self.http.server_header.as_bytes()),
+            };
+            write_client_head(v, &up.head_buf, &r, &self.http.headers, &to);
             let n = v.len() - start;
             c.out.commit(n);
             c.proxy_status = status;
