@@ -223,3 +223,105 @@ fn head_and_large_files_over_keep_alive() {
     assert!(b.body == st.big, "spliced bytes differ");
     assert_eq!(read_response(&mut c, false).body, b"body{color:red}");
 }
+
+/// The status line of a raw response.
+fn status_line(r: &Resp) -> &str {
+    r.head.lines().next().unwrap_or("")
+}
+
+#[test]
+fn reason_phrases_and_every_validator_rfc_9110_names() {
+    let st = site();
+    let s = serve(&st);
+    let f = "/static/nested/file.txt";
+    let r = request(s.addr, "GET", f, "Range: bytes=2-5\r\n");
+    assert_eq!(status_line(&r), "HTTP/1.1 206 Partial Content");
+    let r = request(s.addr, "GET", f, "Range: bytes=50-\r\n");
+    assert_eq!(status_line(&r), "HTTP/1.1 416 Range Not Satisfiable");
+    let full = request(s.addr, "GET", f, "");
+    let (etag, lm) = (
+        full.header("etag").unwrap(),
+        full.header("last-modified").unwrap(),
+    );
+    // If-Range with the current date or tag: the range; with an older date: the whole file.
+    let r = request(
+        s.addr,
+        "GET",
+        f,
+        &format!("Range: bytes=2-5\r\nIf-Range: {lm}\r\n"),
+    );
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"2345"[..]));
+    let r = request(
+        s.addr,
+        "GET",
+        f,
+        &format!("Range: bytes=2-5\r\nIf-Range: {etag}\r\n"),
+    );
+    assert_eq!(r.status, 206);
+    let old = "Thu, 01 Jan 1970 00:00:00 GMT";
+    let r = request(
+        s.addr,
+        "GET",
+        f,
+        &format!("Range: bytes=2-5\r\nIf-Range: {old}\r\n"),
+    );
+    assert_eq!((r.status, r.body.len()), (200, 20));
+    // If-Match / If-Unmodified-Since: 412 when they do not hold, on a connection kept open.
+    let mut c = s.connect();
+    for (hdr, want) in [
+        (format!("If-Match: {etag}"), 200),
+        ("If-Match: \"other\"".to_string(), 412),
+        ("If-Match: *".to_string(), 200),
+        (format!("If-Match: W/{etag}"), 412),
+        (format!("If-Unmodified-Since: {lm}"), 200),
+        (format!("If-Unmodified-Since: {old}"), 412),
+    ] {
+        write!(c, "GET {f} HTTP/1.1\r\nHost: t\r\n{hdr}\r\n\r\n").unwrap();
+        let r = read_response(&mut c, false);
+        assert_eq!(r.status, want, "{hdr}");
+        if want == 412 {
+            assert_eq!(status_line(&r), "HTTP/1.1 412 Precondition Failed");
+            assert!(r.header("connection").is_none(), "kept open: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn methods_bodies_and_trailing_slashes() {
+    let st = site();
+    let s = serve(&st);
+    // A POST with a body: 405 once the body is read, and the connection goes on.
+    let mut c = s.connect();
+    c.write_all(
+        b"POST /static/a.css HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET /static/a.css HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .unwrap();
+    let r = read_response(&mut c, false);
+    assert_eq!(r.status, 405, "{r:?}");
+    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
+    assert!(r.header("connection").is_none(), "{r:?}");
+    assert_eq!(read_response(&mut c, false).body, b"body{color:red}");
+    // A chunked one too.
+    let mut c = s.connect();
+    c.write_all(
+        b"PUT /static/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /static/a.css HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut c, false).status, 405);
+    assert_eq!(read_response(&mut c, false).status, 200);
+    // A GET with a body: the file, then a close; the body is never read as a request.
+    let out = raw(
+        s.addr,
+        b"GET /static/a.css HTTP/1.1\r\nHost: t\r\nContent-Length: 32\r\n\r\nGET /static/index.html HTTP/1.1\r\n",
+    );
+    assert_eq!(status_of(&out), 200, "{out}");
+    assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+    assert!(out.contains("Connection: close"), "{out}");
+    // A file is not a directory.
+    assert_eq!(request(s.addr, "GET", "/static/a.css/", "").status, 404);
+    assert_eq!(
+        request(s.addr, "GET", "/static/nested/file.txt/", "").status,
+        404
+    );
+    assert_eq!(request(s.addr, "GET", "/static/sub/", "").status, 200);
+}

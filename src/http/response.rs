@@ -7,23 +7,46 @@ use crate::driver::outq::OutQueue;
 
 pub fn reason(status: u16) -> &'static str {
     match status {
+        // RFC 9110 section 15, and 429 from RFC 6585.
         100 => "Continue",
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
+        203 => "Non-Authoritative Information",
         204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
         301 => "Moved Permanently",
         302 => "Found",
+        303 => "See Other",
         304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
         408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
         417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -31,7 +54,15 @@ pub fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
-        _ => "Unknown",
+        507 => "Insufficient Storage",
+        // A status with no registered phrase: the class name, never "Unknown".
+        s => match s / 100 {
+            1 => "Informational",
+            2 => "Success",
+            3 => "Redirection",
+            4 => "Client Error",
+            _ => "Server Error",
+        },
     }
 }
 
@@ -74,10 +105,17 @@ impl Prepared {
         }
     }
 
-    /// A short plain-text error page that reveals nothing internal.
+    /// A short plain-text error page that reveals nothing internal. A 405 names the
+    /// methods allowed (RFC 9110 15.5.6): traffic routes answer 405 only for static files.
     pub fn error(status: u16, server: &str) -> Prepared {
         let body = format!("{status} {}\n", reason(status));
-        Prepared::new(status, server, "text/plain", body.as_bytes(), true)
+        let mut p = Prepared::new(status, server, "text/plain", body.as_bytes(), true);
+        if status == 405 {
+            let at = p.head.len() - b"Date: ".len();
+            p.head
+                .splice(at..at, b"Allow: GET, HEAD\r\n".iter().copied());
+        }
+        p
     }
 
     pub fn body_len(&self) -> usize {
@@ -160,8 +198,8 @@ pub struct ErrorPages {
     pages: Vec<Prepared>,
 }
 
-const ERROR_STATUSES: [u16; 16] = [
-    400, 403, 404, 405, 408, 413, 414, 416, 417, 431, 500, 501, 502, 503, 504, 505,
+const ERROR_STATUSES: [u16; 17] = [
+    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 431, 500, 501, 502, 503, 504, 505,
 ];
 
 impl ErrorPages {
@@ -170,8 +208,8 @@ impl ErrorPages {
             .iter()
             .map(|&s| {
                 let mut p = Prepared::error(s, server);
-                // 403/404/405 are answers, not framing doubts: the connection stays usable.
-                p.closes = !matches!(s, 403..=405);
+                // 403/404/405/412 are answers, not framing doubts: the connection stays usable.
+                p.closes = !matches!(s, 403..=405 | 412);
                 p
             })
             .collect();

@@ -38,6 +38,8 @@ impl Site {
 /// The request facts a static answer depends on.
 pub struct Req<'a> {
     pub head_only: bool,
+    pub if_match: Option<&'a [u8]>,
+    pub if_unmodified_since: Option<&'a [u8]>,
     pub if_none_match: Option<&'a [u8]>,
     pub if_modified_since: Option<&'a [u8]>,
     pub range: Option<&'a [u8]>,
@@ -63,6 +65,33 @@ fn etag_matches(list: &[u8], tag: &str) -> bool {
         let t = t.trim_ascii();
         t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag
     })
+}
+
+/// True if an If-Match list names `tag` (strong comparison: a weak tag never matches).
+fn etag_matches_strong(list: &[u8], tag: &str) -> bool {
+    list.split(|&b| b == b',')
+        .any(|t| matches!(t.trim_ascii(), b"*") || t.trim_ascii() == tag.as_bytes())
+}
+
+/// If-Match, else If-Unmodified-Since (RFC 9110 13.2.2 steps 1-2): false means 412.
+fn preconditions_hold(req: &Req, tag: &str, mtime: u64) -> bool {
+    match (req.if_match, req.if_unmodified_since) {
+        (Some(im), _) => etag_matches_strong(im, tag),
+        // An unparsable date is ignored (RFC 9110 13.1.4).
+        (None, Some(ius)) => parse_http_date(ius).is_none_or(|t| mtime <= t),
+        (None, None) => true,
+    }
+}
+
+/// If-Range (RFC 9110 13.1.5): the range applies only if the validator still matches,
+/// an entity-tag (strongly) or a date (exactly the Last-Modified time).
+fn if_range_holds(v: &[u8], tag: &str, mtime: u64) -> bool {
+    let v = v.trim_ascii();
+    if v.starts_with(b"\"") || v.starts_with(b"W/") {
+        v == tag.as_bytes()
+    } else {
+        parse_http_date(v) == Some(mtime)
+    }
 }
 
 /// A single `bytes=` range against `size`: Some(Ok((start, end_inclusive))) to serve,
@@ -116,19 +145,24 @@ pub fn respond(
     let path = clean_path(rel).map_err(miss)?;
     let f = open_file(&site.root, &path, &site.index, site.confine).map_err(miss)?;
     let tag = etag(&f);
+    let mtime = f.mtime_s.max(0) as u64;
     let mut lm = [0u8; 29];
-    format_http_date(f.mtime_s.max(0) as u64, &mut lm);
+    format_http_date(mtime, &mut lm);
 
-    // Conditionals: If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    // Conditionals in RFC 9110 13.2.2's order: If-Match / If-Unmodified-Since (412), then
+    // If-None-Match, which wins over If-Modified-Since (304), then If-Range.
+    if !preconditions_hold(req, &tag, mtime) {
+        return Err(412);
+    }
     let not_modified = match (req.if_none_match, req.if_modified_since) {
         (Some(inm), _) => etag_matches(inm, &tag),
-        (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| f.mtime_s.max(0) as u64 <= t),
+        (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| mtime <= t),
         _ => false,
     };
     let range = if not_modified
         || req
             .if_range
-            .is_some_and(|ir| ir.trim_ascii() != tag.as_bytes())
+            .is_some_and(|ir| !if_range_holds(ir, &tag, mtime))
     {
         None
     } else {
@@ -254,5 +288,41 @@ mod tests {
         assert!(etag_matches(b"\"a\", W/\"b\"", "\"b\""));
         assert!(etag_matches(b"*", "\"x\""));
         assert!(!etag_matches(b"\"a\"", "\"b\""));
+        assert!(etag_matches_strong(b"\"a\", \"b\"", "\"b\""));
+        assert!(!etag_matches_strong(b"W/\"b\"", "\"b\""));
+        assert!(etag_matches_strong(b"*", "\"b\""));
+    }
+
+    #[test]
+    fn validators_in_rfc_order() {
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        let t = parse_http_date(date).unwrap();
+        let req = |im: Option<&'static [u8]>, ius: Option<&'static [u8]>| Req {
+            head_only: false,
+            if_match: im,
+            if_unmodified_since: ius,
+            if_none_match: None,
+            if_modified_since: None,
+            range: None,
+            if_range: None,
+        };
+        assert!(preconditions_hold(&req(None, None), "\"x\"", t));
+        assert!(!preconditions_hold(&req(Some(b"\"y\""), None), "\"x\"", t));
+        assert!(preconditions_hold(
+            &req(Some(b"\"x\""), Some(b"garbage")),
+            "\"x\"",
+            t
+        ));
+        assert!(preconditions_hold(&req(None, Some(date)), "\"x\"", t));
+        assert!(!preconditions_hold(&req(None, Some(date)), "\"x\"", t + 1));
+        assert!(preconditions_hold(
+            &req(None, Some(b"not a date")),
+            "\"x\"",
+            t + 1
+        ));
+        assert!(if_range_holds(b"\"x\"", "\"x\"", t));
+        assert!(!if_range_holds(b"W/\"x\"", "\"x\"", t));
+        assert!(if_range_holds(date, "\"x\"", t));
+        assert!(!if_range_holds(date, "\"x\"", t + 1));
     }
 }

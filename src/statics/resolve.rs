@@ -59,6 +59,9 @@ pub fn clean_path(rel: &[u8]) -> Result<Vec<u8>, Miss> {
     }
     if out.is_empty() {
         out.push(b'.');
+    } else if decoded.ends_with(b"/") {
+        // Kept, so a file named with a trailing slash (`/file.txt/`) is ENOTDIR: 404.
+        out.push(b'/');
     }
     Ok(out)
 }
@@ -151,6 +154,7 @@ mod tests {
     fn cleans_and_refuses() {
         assert_eq!(clean_path(b"a/b.txt").unwrap(), b"a/b.txt");
         assert_eq!(clean_path(b"/a//./b%20c").unwrap(), b"a/b c");
+        assert_eq!(clean_path(b"a/b/").unwrap(), b"a/b/");
         assert_eq!(clean_path(b"").unwrap(), b".");
         assert_eq!(clean_path(b"a/../../etc/passwd"), Err(Miss::Bad));
         assert_eq!(

@@ -37,6 +37,9 @@ pub enum BodyLeft {
 pub struct Owed {
     /// Route index, or None for 404.
     pub route: Option<usize>,
+    /// An error page owed instead of the route's answer (405, 404 ...), keeping the
+    /// connection.
+    pub error: Option<u16>,
     pub head_only: bool,
     pub keep_alive: bool,
     pub http10: bool,

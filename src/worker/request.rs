@@ -255,12 +255,20 @@ fn routed(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8],
     }
     let owed = Owed {
         route,
+        error: None,
         head_only: h.method_kind == Method::Head,
         keep_alive: h.keep_alive && !ctx.draining,
         http10,
     };
+    answer_after_body(conn, ctx, h, owed);
+}
+
+/// Answers `owed` once the request's body, if any, has been read and discarded (a body
+/// left unread would be parsed as the next request).
+fn answer_after_body(conn: &mut Conn, ctx: &mut HttpCtx, h: &Head, owed: Owed) {
+    let http10 = owed.http10;
     let body = match h.body {
-        BodyKind::None | BodyKind::Length(0) => return respond(conn, ctx, owed),
+        BodyKind::None | BodyKind::Length(0) => return answer(conn, ctx, owed),
         BodyKind::Length(n) if n > ctx.max_body => return fail(conn, ctx, 413),
         BodyKind::Length(n) => BodyLeft::Length(n),
         BodyKind::Chunked => BodyLeft::Chunked(ChunkedDecoder::new(
@@ -280,17 +288,14 @@ fn routed(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8],
 fn body_done(conn: &mut Conn, ctx: &mut HttpCtx) {
     conn.phase = Phase::Head;
     if let Some(owed) = conn.owed.take() {
-        respond(conn, ctx, owed);
+        answer(conn, ctx, owed);
     }
 }
 
-fn respond(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
-    answer(conn, ctx, owed, None);
-}
-
 /// Writes the answer to a well-formed request: its route's prepared response, or the
-/// (non-closing) error page `error` (403, 404, or 404 when no route answers).
-fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed, error: Option<u16>) {
+/// (non-closing) error page `owed.error` (403, 404, 405, or 404 when no route answers).
+fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
+    let error = owed.error;
     let page = match (error, owed.route.map(|i| ctx.router.target(i))) {
         (Some(status), _) => ctx.errors.get(status),
         (None, Some(Target::Respond(p))) => p,
@@ -375,7 +380,9 @@ fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
     }
 }
 
-/// A `static` route: answered at once from the file (GET and HEAD only, no request body).
+/// A `static` route: answered at once from the file, for GET and HEAD. Other methods get
+/// 405 (after their body, if any, is drained). A GET with a body gets the file and a
+/// close: the body is discarded, never parsed as a request.
 fn static_file(
     conn: &mut Conn,
     ctx: &mut HttpCtx,
@@ -387,29 +394,31 @@ fn static_file(
     let Target::Static(site, strip) = ctx.router.target(route) else {
         return;
     };
+    let http10 = h.version == Version::Http10;
+    let keep_alive = h.keep_alive && !ctx.draining;
     if !matches!(h.method_kind, Method::Get | Method::Head) {
-        // With a body we cannot stay in step (we do not drain it here): 400 and close.
-        let status = if matches!(h.body, BodyKind::None | BodyKind::Length(0)) {
-            405
-        } else {
-            400
+        let owed = Owed {
+            route: None,
+            error: Some(405),
+            head_only: false,
+            keep_alive,
+            http10,
         };
-        return fail(conn, ctx, status);
+        return answer_after_body(conn, ctx, h, owed);
     }
-    if h.body != BodyKind::None && h.body != BodyKind::Length(0) {
-        return fail(conn, ctx, 400);
-    }
+    let with_body = !matches!(h.body, BodyKind::None | BodyKind::Length(0));
+    let keep_alive = keep_alive && !with_body;
     let rel = path.get(*strip..).unwrap_or(b"");
     let hdr = |n: &[u8]| find_header(buf, &ctx.headers, n);
     let req = crate::statics::Req {
         head_only: h.method_kind == Method::Head,
+        if_match: hdr(b"if-match"),
+        if_unmodified_since: hdr(b"if-unmodified-since"),
         if_none_match: hdr(b"if-none-match"),
         if_modified_since: hdr(b"if-modified-since"),
         range: hdr(b"range"),
         if_range: hdr(b"if-range"),
     };
-    let keep_alive = h.keep_alive && !ctx.draining;
-    let http10 = h.version == Version::Http10;
     let r = crate::statics::respond(
         &mut conn.out,
         site,
@@ -430,16 +439,21 @@ fn static_file(
                 conn.close_after_flush = true;
             }
         }
-        Err(status) if matches!(status, 403 | 404) => {
+        Err(status) if matches!(status, 403 | 404 | 412) => {
             let owed = Owed {
                 route: None,
+                error: Some(status),
                 head_only: req.head_only,
                 keep_alive,
                 http10,
             };
-            answer(conn, ctx, owed, Some(status));
+            answer(conn, ctx, owed);
         }
         Err(status) => fail(conn, ctx, status),
+    }
+    if with_body {
+        // The body is discarded, never read as the next request.
+        conn.phase = Phase::Linger;
     }
 }
 
