@@ -149,3 +149,39 @@ fn sigterm_with_a_stuck_request_exits_after_the_drain_timeout() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn timeouts_are_counted_by_kind_and_an_idle_close_is_not_one() {
+    let s = Server::start(Some(CFG), &["--admin", "127.0.0.1:0"]);
+    // A head that never ends, a body that stalls, a keep-alive connection left idle.
+    let mut head = s.connect();
+    head.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    let mut body = s.connect();
+    body.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    let mut idle = s.connect();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut idle, false).status, 200);
+    for c in [&mut head, &mut body, &mut idle] {
+        read_to_close(c);
+    }
+    let r = request(s.admin.unwrap(), "GET", "/_uringd/workers", "");
+    let w: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let t = &w[0]["timeouts"];
+    assert_eq!(t["header"], 1, "{w}");
+    assert_eq!(t["body"], 1, "{w}");
+    assert_eq!(t["send"], 0, "{w}");
+    assert_eq!(t["total"], 2, "{w}");
+    assert_eq!(w[0]["idle_closes"], 1, "{w}");
+    let m = request(s.admin.unwrap(), "GET", "/_uringd/metrics", "");
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(
+        text.contains("uringd_timeouts_total{worker=\"0\",kind=\"header\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("uringd_idle_closes_total{worker=\"0\"} 1"),
+        "{text}"
+    );
+}

@@ -1,5 +1,36 @@
 //! Per-worker counters: plain integers owned by the worker thread (no atomics, no locks).
 
+/// Connections given up on because a timeout ran out, by what was awaited. An idle
+/// keep-alive connection reaching `keepalive_timeout` is not among them: that close is
+/// the normal end of a connection (`Counters::idle_closes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A request head (or the first byte of one) did not arrive in `header_timeout`.
+    pub header: u64,
+    /// A request body stalled past `body_timeout`.
+    pub body: u64,
+    /// The client did not take its response within `send_timeout`.
+    pub send: u64,
+    /// The upstream did not connect, take the request or answer in time (504).
+    pub upstream: u64,
+}
+
+impl Timeouts {
+    pub fn total(&self) -> u64 {
+        self.header
+            .saturating_add(self.body)
+            .saturating_add(self.send)
+            .saturating_add(self.upstream)
+    }
+
+    fn add(&mut self, o: &Timeouts) {
+        self.header = self.header.saturating_add(o.header);
+        self.body = self.body.saturating_add(o.body);
+        self.send = self.send.saturating_add(o.send);
+        self.upstream = self.upstream.saturating_add(o.upstream);
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     pub accepts: u64,
@@ -12,11 +43,16 @@ pub struct Counters {
     pub bytes_in: u64,
     pub enobufs: u64,
     pub accept_errors: u64,
-    pub timeouts: u64,
+    pub timeouts: Timeouts,
+    /// Idle keep-alive connections closed at `keepalive_timeout` (not an error).
+    pub idle_closes: u64,
     pub bytes_out: u64,
     pub upstream_errors: u64,
     /// Proxied bodies moved socket -> pipe -> socket by splice.
     pub spliced_bodies: u64,
+    /// Access-log lines dropped because the disk could not keep up, and failed writes.
+    pub log_dropped_lines: u64,
+    pub log_write_errors: u64,
 }
 
 impl Counters {
@@ -29,24 +65,26 @@ impl Counters {
             _ => {} // 1xx are interim, not answers
         }
     }
-}
 
-impl Counters {
-    /// Adds another worker's counters (for merged views).
+    /// Adds another worker's counters (for merged views), saturating.
     pub fn add(&mut self, o: &Counters) {
-        self.accepts += o.accepts;
-        self.requests += o.requests;
-        self.rejected += o.rejected;
-        self.status_2xx += o.status_2xx;
-        self.status_3xx += o.status_3xx;
-        self.status_4xx += o.status_4xx;
-        self.status_5xx += o.status_5xx;
-        self.bytes_in += o.bytes_in;
-        self.bytes_out += o.bytes_out;
-        self.enobufs += o.enobufs;
-        self.accept_errors += o.accept_errors;
-        self.timeouts += o.timeouts;
-        self.upstream_errors += o.upstream_errors;
-        self.spliced_bodies += o.spliced_bodies;
+        let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        sum(&mut self.accepts, o.accepts);
+        sum(&mut self.requests, o.requests);
+        sum(&mut self.rejected, o.rejected);
+        sum(&mut self.status_2xx, o.status_2xx);
+        sum(&mut self.status_3xx, o.status_3xx);
+        sum(&mut self.status_4xx, o.status_4xx);
+        sum(&mut self.status_5xx, o.status_5xx);
+        sum(&mut self.bytes_in, o.bytes_in);
+        sum(&mut self.bytes_out, o.bytes_out);
+        sum(&mut self.enobufs, o.enobufs);
+        sum(&mut self.accept_errors, o.accept_errors);
+        self.timeouts.add(&o.timeouts);
+        sum(&mut self.idle_closes, o.idle_closes);
+        sum(&mut self.upstream_errors, o.upstream_errors);
+        sum(&mut self.spliced_bodies, o.spliced_bodies);
+        sum(&mut self.log_dropped_lines, o.log_dropped_lines);
+        sum(&mut self.log_write_errors, o.log_write_errors);
     }
 }

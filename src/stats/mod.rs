@@ -7,7 +7,7 @@ pub mod render;
 pub mod series;
 pub mod snapshot;
 
-pub use counters::Counters;
+pub use counters::{Counters, Timeouts};
 pub use recorder::Recorder;
 pub use series::{Hist, Series, View, Window};
 pub use snapshot::{RingInfo, Snapshot, WorkerSnapshot};

@@ -674,7 +674,19 @@ impl Worker {
     }
 
     fn expire(&mut self, idx: usize) {
-        self.http.stats.timeouts += 1;
+        let c = &self.conns[idx];
+        let busy = !c.out.is_empty() || c.out.busy();
+        let t = &mut self.http.stats.timeouts;
+        match &c.phase {
+            _ if busy => t.send += 1,
+            Phase::Proxy(_) => t.upstream += 1,
+            Phase::Body(_) => t.body += 1,
+            // An idle keep-alive connection at keepalive_timeout: its normal end.
+            Phase::Head if c.idle && c.requests > 0 => self.http.stats.idle_closes += 1,
+            Phase::Head => t.header += 1,
+            // The lingering close and an admin gather ran out: nothing was owed.
+            Phase::Linger | Phase::Admin => {}
+        }
         if let Phase::Proxy(p) = &self.conns[idx].phase {
             if !p.resp_started && self.conns[idx].out.is_empty() {
                 // The upstream is too slow: 504, and it counts against its health.
@@ -683,7 +695,6 @@ impl Worker {
             return self.abort(idx);
         }
         let c = &mut self.conns[idx];
-        let busy = !c.out.is_empty() || c.out.busy();
         let partial =
             matches!(c.phase, Phase::Body(_)) || (matches!(c.phase, Phase::Head) && !c.idle);
         if !busy && partial && !c.close_after_flush {

@@ -25,10 +25,15 @@ impl Worker {
     /// This worker's part of a snapshot.
     pub(super) fn snapshot(&mut self, window: Window) -> WorkerSnapshot {
         let now_s = self.http.now_s();
+        let mut counters = self.http.stats.clone();
+        if let Some(l) = &self.http.log {
+            counters.log_dropped_lines = l.file.dropped_lines;
+            counters.log_write_errors = l.file.errors;
+        }
         WorkerSnapshot {
             id: self.id,
             cpu: self.cpu,
-            counters: self.http.stats.clone(),
+            counters,
             active: self.live as u64,
             ring: RingInfo {
                 sq_entries: self.ring.sq_entries(),

@@ -427,7 +427,13 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
         ],
     );
     card(&mut out, &[("rejected", int(c.rejected), false)]);
-    card(&mut out, &[("timeouts", int(c.timeouts), false)]);
+    card(
+        &mut out,
+        &[
+            ("timeouts", int(c.timeouts.total()), false),
+            ("idle closes", int(c.idle_closes), false),
+        ],
+    );
     card(
         &mut out,
         &[("accept errors", int(c.accept_errors), c.accept_errors > 0)],

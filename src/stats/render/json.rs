@@ -97,7 +97,19 @@ pub fn workers_json(s: &Snapshot) -> String {
                 "bytes_in": c.bytes_in,
                 "bytes_out": c.bytes_out,
                 "rejected": c.rejected,
-                "timeouts": c.timeouts,
+                "timeouts": {
+                    "header": c.timeouts.header,
+                    "body": c.timeouts.body,
+                    "send": c.timeouts.send,
+                    "upstream": c.timeouts.upstream,
+                    "total": c.timeouts.total(),
+                },
+                "idle_closes": c.idle_closes,
+                "upstream_errors": c.upstream_errors,
+                "access_log": {
+                    "dropped_lines": c.log_dropped_lines,
+                    "write_errors": c.log_write_errors,
+                },
                 "spliced_bodies": c.spliced_bodies,
                 "accept_errors": c.accept_errors,
                 "status": {
@@ -242,7 +254,9 @@ mod tests {
             assert_eq!(wj["bytes_in"], c.bytes_in);
             assert_eq!(wj["bytes_out"], c.bytes_out);
             assert_eq!(wj["rejected"], c.rejected);
-            assert_eq!(wj["timeouts"], c.timeouts);
+            assert_eq!(wj["timeouts"]["header"], c.timeouts.header);
+            assert_eq!(wj["timeouts"]["total"], c.timeouts.total());
+            assert_eq!(wj["idle_closes"], c.idle_closes);
             assert_eq!(wj["accept_errors"], c.accept_errors);
             assert_eq!(
                 wj["status"],

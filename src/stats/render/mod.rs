@@ -66,10 +66,18 @@ pub(crate) mod fixtures {
                 bytes_in: 100 * n,
                 enobufs: 7,
                 accept_errors: 2,
-                timeouts: 3,
+                timeouts: crate::stats::Timeouts {
+                    header: 1,
+                    body: 0,
+                    send: 1,
+                    upstream: 1,
+                },
+                idle_closes: 6,
                 bytes_out: 1000 * n,
                 upstream_errors: 4,
                 spliced_bodies: 0,
+                log_dropped_lines: 0,
+                log_write_errors: 0,
             },
             active: 5,
             ring: RingInfo {
@@ -124,10 +132,18 @@ pub(crate) mod fixtures {
             bytes_in: u64::MAX,
             enobufs: u64::MAX,
             accept_errors: u64::MAX,
-            timeouts: u64::MAX,
+            timeouts: crate::stats::Timeouts {
+                header: u64::MAX,
+                body: u64::MAX,
+                send: u64::MAX,
+                upstream: u64::MAX,
+            },
+            idle_closes: u64::MAX,
             bytes_out: u64::MAX,
             upstream_errors: u64::MAX,
             spliced_bodies: u64::MAX,
+            log_dropped_lines: u64::MAX,
+            log_write_errors: u64::MAX,
         };
         w.active = u64::MAX;
         w.id = usize::MAX;

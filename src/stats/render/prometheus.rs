@@ -9,7 +9,15 @@ use std::fmt::Write;
 use crate::stats::{Counters, Hist, Snapshot, WorkerSnapshot};
 
 /// Upper bounds of the latency buckets: (`le` label as written, same bound in microseconds).
-const BUCKETS: [(&str, u64); 16] = [
+const BUCKETS: [(&str, u64); 22] = [
+    // From 1 us: uringd answers in microseconds, and buckets starting at 100 us put
+    // nearly every request in the first one.
+    ("0.000001", 1),
+    ("0.000002", 2),
+    ("0.000005", 5),
+    ("0.00001", 10),
+    ("0.000025", 25),
+    ("0.00005", 50),
     ("0.0001", 100),
     ("0.00025", 250),
     ("0.0005", 500),
@@ -182,13 +190,53 @@ pub fn prometheus(s: &Snapshot) -> String {
         "Requests answered with an error status and a close (malformed, too large, timed out).",
         |c| c.rejected,
     );
+    let name = "uringd_timeouts_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Connections given up on when a timeout ran out, by what was awaited (idle keep-alive closes are not timeouts).",
+    );
+    for w in &s.workers {
+        let t = &w.counters.timeouts;
+        for (kind, n) in [
+            ("header", t.header),
+            ("body", t.body),
+            ("send", t.send),
+            ("upstream", t.upstream),
+        ] {
+            let _ = writeln!(out, "{name}{{worker=\"{}\",kind=\"{kind}\"}} {n}", w.id);
+        }
+    }
     counter(
         &mut out,
         s,
-        "uringd_timeouts_total",
-        "Connections that ran into a timeout.",
-        |c| c.timeouts,
+        "uringd_idle_closes_total",
+        "Idle keep-alive connections closed at keepalive_timeout.",
+        |c| c.idle_closes,
     );
+    counter(
+        &mut out,
+        s,
+        "uringd_access_log_dropped_lines_total",
+        "Access-log lines dropped because writing could not keep up.",
+        |c| c.log_dropped_lines,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_access_log_write_errors_total",
+        "Failed access-log writes.",
+        |c| c.log_write_errors,
+    );
+    let name = "uringd_log_lines_dropped_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Lines to stderr or stdout that could not be written (the reader went away).",
+    );
+    let _ = writeln!(out, "{name} {}", crate::log::dropped());
     per_worker(
         &mut out,
         s,
@@ -345,13 +393,17 @@ mod tests {
             *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
         }
         assert!(types.values().all(|&n| n == 1));
-        assert_eq!(types.len(), 14);
+        assert_eq!(types.len(), 18);
         for f in [
             "uringd_request_duration_seconds",
             "uringd_requests_total",
             "uringd_responses_total",
             "uringd_rejected_requests_total",
             "uringd_timeouts_total",
+            "uringd_idle_closes_total",
+            "uringd_access_log_dropped_lines_total",
+            "uringd_access_log_write_errors_total",
+            "uringd_log_lines_dropped_total",
             "uringd_active_connections",
             "uringd_accepts_total",
             "uringd_accept_errors_total",
@@ -382,7 +434,21 @@ mod tests {
         assert_eq!(value("uringd_accepts_total", "1"), Some(11.0));
         assert_eq!(value("uringd_buffer_ring_exhausted_total", "1"), Some(7.0));
         assert_eq!(value("uringd_upstream_errors_total", "1"), Some(4.0));
-        assert_eq!(value("uringd_timeouts_total", "1"), Some(3.0));
+        let kinds: Vec<(&str, f64)> = by_name(&samples, "uringd_timeouts_total")
+            .into_iter()
+            .filter(|x| x.label("worker") == Some("1"))
+            .map(|x| (x.label("kind").unwrap(), x.value))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("header", 1.0),
+                ("body", 0.0),
+                ("send", 1.0),
+                ("upstream", 1.0)
+            ]
+        );
+        assert_eq!(value("uringd_idle_closes_total", "1"), Some(6.0));
         assert_eq!(value("uringd_rejected_requests_total", "1"), Some(1.0));
         assert_eq!(value("uringd_accept_errors_total", "1"), Some(2.0));
         assert_eq!(value("uringd_active_connections", "1"), Some(5.0));
@@ -444,8 +510,9 @@ mod tests {
         for (i, &(_, le_us)) in BUCKETS.iter().enumerate() {
             assert_eq!(got[i], v.hist.count_between(0, le_us), "le {le_us}");
         }
-        assert_eq!(got[0], 3); // 1, 99, 100
-        assert_eq!(got[1], 5); // + 101, 250
+        assert_eq!(got[0], 1); // 1 us: the first bucket is 1 us, not 100
+        assert_eq!(got[6], 3); // <= 100 us: 1, 99, 100
+        assert_eq!(got[7], 5); // + 101, 250
         assert_eq!(got[BUCKETS.len() - 1], 17);
     }
 
@@ -463,8 +530,9 @@ mod tests {
     #[test]
     fn empty_and_huge_snapshots() {
         let samples = parse(&empty());
-        assert_eq!(samples.len(), 1); // only the uptime
-        assert_eq!(samples[0].value, 0.0);
+        // Only the process-wide ones: dropped log lines and the uptime.
+        assert_eq!(samples.len(), 2);
+        assert_eq!(by_name(&samples, "uringd_uptime_seconds")[0].value, 0.0);
 
         let s = huge();
         let samples = parse(&s);

@@ -87,20 +87,7 @@ pub fn route_names(s: &Snapshot) -> Vec<String> {
 pub fn merged_counters(s: &Snapshot) -> Counters {
     let mut c = Counters::default();
     for w in &s.workers {
-        let o = &w.counters;
-        c.accepts = c.accepts.saturating_add(o.accepts);
-        c.requests = c.requests.saturating_add(o.requests);
-        c.rejected = c.rejected.saturating_add(o.rejected);
-        c.status_2xx = c.status_2xx.saturating_add(o.status_2xx);
-        c.status_3xx = c.status_3xx.saturating_add(o.status_3xx);
-        c.status_4xx = c.status_4xx.saturating_add(o.status_4xx);
-        c.status_5xx = c.status_5xx.saturating_add(o.status_5xx);
-        c.bytes_in = c.bytes_in.saturating_add(o.bytes_in);
-        c.bytes_out = c.bytes_out.saturating_add(o.bytes_out);
-        c.enobufs = c.enobufs.saturating_add(o.enobufs);
-        c.accept_errors = c.accept_errors.saturating_add(o.accept_errors);
-        c.timeouts = c.timeouts.saturating_add(o.timeouts);
-        c.upstream_errors = c.upstream_errors.saturating_add(o.upstream_errors);
+        c.add(&w.counters);
     }
     c
 }
