@@ -294,6 +294,26 @@ fn bearer_token_required_when_configured() {
     );
     assert_eq!(ok.status, 200);
     assert_eq!(request(admin, "POST", "/_uringd/reset", "").status, 401);
+    // The dashboard's files and its time series follow the same rule.
+    for page in [
+        "/_uringd/assets/dashboard.js",
+        "/_uringd/assets/uPlot.iife.min.js",
+        "/_uringd/series",
+    ] {
+        assert_eq!(request(admin, "GET", page, "").status, 401, "{page}");
+        let r = request(
+            admin,
+            "GET",
+            page,
+            &format!("Authorization: Bearer {tok}\r\n"),
+        );
+        assert_eq!(r.status, 200, "{page}");
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|c| c.contains("default-src 'none'")),
+            "{page}: {r:?}"
+        );
+    }
     // The token is on no command line and in no log line.
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", s.pid())).unwrap();
     assert!(!String::from_utf8_lossy(&cmdline).contains(tok));

@@ -2,6 +2,7 @@
 //! merged on demand when the admin endpoint asks every worker for a snapshot.
 
 pub mod counters;
+pub mod history;
 pub mod recorder;
 pub mod render;
 pub mod series;
@@ -10,4 +11,4 @@ pub mod snapshot;
 pub use counters::{Counters, Timeouts};
 pub use recorder::Recorder;
 pub use series::{Hist, Series, View, Window};
-pub use snapshot::{RingInfo, Snapshot, WorkerSnapshot};
+pub use snapshot::{RingInfo, Snapshot, Want, WorkerSnapshot};

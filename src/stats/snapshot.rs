@@ -1,7 +1,17 @@
 //! What a scrape collects from each worker, and the merged view the admin pages render.
 
 use super::counters::Counters;
+use super::recorder::RouteHistory;
 use super::series::{View, Window};
+
+/// What a scrape asks each worker for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Want {
+    pub window: Window,
+    /// The per-second history after this Unix second (the dashboard's time series); None
+    /// for pages that do not draw it.
+    pub history_since: Option<u64>,
+}
 
 /// Ring facts for `/_uringd/workers` (like uWSGI's stats server).
 #[derive(Clone, Debug, Default)]
@@ -30,11 +40,15 @@ pub struct WorkerSnapshot {
     pub routes: Vec<(String, View)>,
     /// Proxied routes only: upstream time as [connect, first byte, whole exchange].
     pub upstream: Vec<(String, [View; 3])>,
+    /// Finished seconds per series (routes, then the unrouted one), when asked for.
+    pub history: Vec<RouteHistory>,
 }
 
 pub struct Snapshot {
     pub window: Window,
     pub uptime_s: u64,
+    /// Unix time of the gather (the newest second a history may hold is the one before).
+    pub now_unix: u64,
     /// Sorted by worker id.
     pub workers: Vec<WorkerSnapshot>,
 }

@@ -52,6 +52,8 @@ pub struct Pending {
     pub end: u64,
     pub start_us: u64,
     pub route: Option<u16>,
+    /// Status class (2..=5) of the responses: errors per second on the dashboard.
+    pub class: u8,
     /// Responses in this entry: a pipelined batch shares start time and route, so it is
     /// tracked and recorded once (`record_n`), not once per request.
     pub count: u32,

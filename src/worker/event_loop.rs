@@ -276,6 +276,7 @@ impl Worker {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        self.http.unix_s = secs;
         if secs != self.date_secs {
             self.date_secs = secs;
             format_http_date(secs, &mut self.http.date);
@@ -774,7 +775,7 @@ impl Worker {
                 Msg::Retire => self.begin_drain(true),
                 Msg::Rearm => self.rearm_accepts(),
                 Msg::Peers(p) => self.peers = p,
-                Msg::Scrape { from, id, window } => self.on_scrape(from, id, window),
+                Msg::Scrape { from, id, want } => self.on_scrape(from, id, want),
                 Msg::ScrapeReply { id, snap } => self.on_scrape_reply(id, snap),
                 Msg::Reset => self.http.recorder.reset(),
                 Msg::ReopenLog => {

@@ -31,7 +31,7 @@ use crate::http::response::ErrorPages;
 use crate::http::router::Router;
 use crate::ring::SetupOptions;
 use crate::ring::bufring::BufRing;
-use crate::stats::{Counters, Recorder, Window, WorkerSnapshot};
+use crate::stats::{Counters, Recorder, Want, WorkerSnapshot};
 
 /// What a worker can be told (read at loop boundaries after an eventfd wake), by the
 /// supervisor or by another worker gathering an admin page.
@@ -52,7 +52,7 @@ pub enum Msg {
     Scrape {
         from: usize,
         id: u64,
-        window: Window,
+        want: Want,
     },
     ScrapeReply {
         id: u64,
@@ -267,6 +267,7 @@ fn build(
         draining: false,
         now_tick: 0,
         now_us: 0,
+        unix_s: 0,
         stats: Counters::default(),
         recorder: Recorder::new(
             cfg.histograms,

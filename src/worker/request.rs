@@ -31,6 +31,8 @@ pub struct HttpCtx {
     pub now_tick: u64,
     /// Microseconds since the worker started, read once per loop turn.
     pub now_us: u64,
+    /// Wall-clock Unix seconds (the dashboard history's time base), once per tick.
+    pub unix_s: u64,
     pub stats: Counters,
     pub recorder: Recorder,
     pub server_header: String,
@@ -313,7 +315,7 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
     let status = page.status;
     let body = if owed.head_only { 0 } else { page.body_len() };
     let route = if error.is_some() { None } else { owed.route };
-    track(conn, ctx, route);
+    track(conn, ctx, route, status);
     log(conn, ctx, status, body);
     conn.requests += 1;
     if !owed.keep_alive {
@@ -363,7 +365,7 @@ pub fn fail(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) {
         ctx.zc_threshold,
     );
     if !conn.admin {
-        track(conn, ctx, None);
+        track(conn, ctx, None, status);
         log(conn, ctx, status, page.body_len());
     }
     conn.in_head = false;
@@ -432,7 +434,7 @@ fn static_file(
     match r {
         Ok(reply) => {
             ctx.stats.count_status(reply.status);
-            track(conn, ctx, Some(route));
+            track(conn, ctx, Some(route), reply.status);
             log(conn, ctx, reply.status, reply.body_len as usize);
             conn.requests += 1;
             if !keep_alive || reply.cut {
@@ -460,7 +462,7 @@ fn static_file(
 /// A proxied response has been relayed in full: count, time and log it.
 pub fn proxied_done(conn: &mut Conn, ctx: &mut HttpCtx, route: usize, status: u16) {
     ctx.stats.count_status(status);
-    track(conn, ctx, Some(route));
+    track(conn, ctx, Some(route), status);
     log(conn, ctx, status, 0);
     conn.requests += 1;
     if !conn.inbuf.is_empty() && !conn.close_after_flush {
@@ -469,15 +471,17 @@ pub fn proxied_done(conn: &mut Conn, ctx: &mut HttpCtx, route: usize, status: u1
 }
 
 /// Remembers when the response just queued began, to record its latency once sent.
-fn track(conn: &mut Conn, ctx: &HttpCtx, route: Option<usize>) {
+fn track(conn: &mut Conn, ctx: &HttpCtx, route: Option<usize>, status: u16) {
     if !ctx.recorder.enabled {
         return;
     }
     let end = conn.out.committed();
     let route = route.map(|r| r as u16);
+    let class = (status / 100) as u8;
     if let Some(last) = conn.pending.back_mut()
         && last.start_us == conn.req_start_us
         && last.route == route
+        && last.class == class
     {
         last.end = end;
         last.count += 1;
@@ -487,6 +491,7 @@ fn track(conn: &mut Conn, ctx: &HttpCtx, route: Option<usize>) {
         end,
         start_us: conn.req_start_us,
         route,
+        class,
         count: 1,
     });
 }
@@ -499,9 +504,14 @@ pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
             break;
         }
         let us = ctx.now_us.saturating_sub(p.start_us);
-        let now_s = ctx.now_s();
-        ctx.recorder
-            .record(p.route.map(usize::from), us, p.count, now_s);
+        let (now_s, unix_s) = (ctx.now_s(), ctx.unix_s);
+        ctx.recorder.record(
+            p.route.map(usize::from),
+            us,
+            p.count,
+            now_s,
+            (unix_s, p.class),
+        );
         conn.pending.pop_front();
     }
 }
@@ -510,22 +520,27 @@ pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
 fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8]) {
     let keep_alive = h.keep_alive && !ctx.draining;
     let head_only = h.method_kind == Method::Head;
+    let reply =
+        |conn: &mut Conn, ctx: &HttpCtx, status: u16, extra: &str, ctype: &str, body: &[u8]| {
+            let extra = format!("{extra}{}", admin::SECURITY_HEADERS);
+            write_dynamic(
+                &mut conn.out,
+                status,
+                &ctx.server_header,
+                ctype,
+                &extra,
+                body,
+                &ctx.date,
+                keep_alive,
+                head_only,
+            );
+            // Admin pages are not traffic: they stay out of the latency histograms.
+            if !keep_alive {
+                conn.close_after_flush = true;
+            }
+        };
     let answer = |conn: &mut Conn, ctx: &mut HttpCtx, status: u16, extra: &str, msg: &str| {
-        write_dynamic(
-            &mut conn.out,
-            status,
-            &ctx.server_header,
-            "text/plain",
-            extra,
-            msg.as_bytes(),
-            &ctx.date,
-            keep_alive,
-            head_only,
-        );
-        // Admin pages are not traffic: they stay out of the latency histograms.
-        if !keep_alive {
-            conn.close_after_flush = true;
-        }
+        reply(conn, ctx, status, extra, "text/plain", msg.as_bytes())
     };
     if let Some(token) = &ctx.admin_token
         && !admin::auth::bearer_ok(find_header(buf, &ctx.headers, b"authorization"), token)
@@ -555,6 +570,7 @@ fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[
             ctx.reset_requested = true;
             answer(conn, ctx, 200, "", "histograms reset\n")
         }
+        Decision::Asset(a) => reply(conn, ctx, 200, "", a.content_type, a.body),
         Decision::Gather(mut ask) => {
             ask.head_only = head_only;
             conn.admin_ask = Some(ask);
@@ -577,7 +593,7 @@ pub fn admin_done(
         status,
         &ctx.server_header,
         ctype,
-        "",
+        admin::SECURITY_HEADERS,
         body,
         &ctx.date,
         ask.keep_alive,

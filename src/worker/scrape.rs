@@ -3,7 +3,7 @@
 //! blocks: replies arrive as messages, like any other event.
 
 use crate::admin::{self, Ask};
-use crate::stats::{RingInfo, Snapshot, Window, WorkerSnapshot};
+use crate::stats::{RingInfo, Snapshot, Want, WorkerSnapshot};
 
 use super::Msg;
 use super::event_loop::Worker;
@@ -23,7 +23,8 @@ pub struct Gather {
 
 impl Worker {
     /// This worker's part of a snapshot.
-    pub(super) fn snapshot(&mut self, window: Window) -> WorkerSnapshot {
+    pub(super) fn snapshot(&mut self, want: Want) -> WorkerSnapshot {
+        let window = want.window;
         let now_s = self.http.now_s();
         let mut counters = self.http.stats.clone();
         if let Some(l) = &self.http.log {
@@ -47,19 +48,24 @@ impl Worker {
             total: self.http.recorder.total(window, now_s),
             routes: self.http.recorder.routes(window, now_s),
             upstream: self.http.recorder.upstream(window, now_s),
+            history: match want.history_since {
+                Some(since) => self.http.recorder.history(since, self.http.unix_s),
+                None => Vec::new(),
+            },
         }
     }
 
     pub(super) fn start_gather(&mut self, idx: usize, ask: Ask) {
         let id = self.next_gather;
         self.next_gather += 1;
-        let own = self.snapshot(ask.window);
+        let want = ask.want();
+        let own = self.snapshot(want);
         for (i, p) in self.peers.iter().enumerate() {
             if i != self.id {
                 p.send(Msg::Scrape {
                     from: self.id,
                     id,
-                    window: ask.window,
+                    want,
                 });
             }
         }
@@ -74,8 +80,8 @@ impl Worker {
         self.try_finish(id);
     }
 
-    pub(super) fn on_scrape(&mut self, from: usize, id: u64, window: Window) {
-        let snap = Box::new(self.snapshot(window));
+    pub(super) fn on_scrape(&mut self, from: usize, id: u64, want: Want) {
+        let snap = Box::new(self.snapshot(want));
         if let Some(p) = self.peers.get(from) {
             p.send(Msg::ScrapeReply { id, snap });
         }
@@ -122,6 +128,7 @@ impl Worker {
             let snap = Snapshot {
                 window: g.ask.window,
                 uptime_s: self.start.elapsed().as_secs(),
+                now_unix: self.http.unix_s,
                 workers: g.got,
             };
             admin::render_page(&g.ask, &snap)

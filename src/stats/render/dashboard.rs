@@ -1,6 +1,10 @@
-//! The admin dashboard: one self-contained HTML page (no scripts, no external resources)
-//! with the headline counters, an inline SVG percentile plot and per-worker and per-route
-//! tables. It reloads itself with a meta refresh.
+//! The admin dashboard page. With scripts, `assets/dashboard.js` draws time series
+//! (requests/s, errors, p50/p99/p99.9 second by second) and the spectrum of the chosen
+//! window, route and worker with uPlot, polling the admin JSON; it refreshes the overview
+//! below from this same page. Without scripts the page is that overview alone: headline
+//! counters, an inline SVG percentile plot and per-worker and per-route tables, reloaded by
+//! a `<noscript>` meta refresh. Everything it loads comes from `/_uringd/assets/` (the
+//! Content-Security-Policy allows nothing else, inline code included).
 
 use std::fmt::Write;
 
@@ -89,6 +93,11 @@ fn route_color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The class of `route_color(i)` in dashboard.css.
+fn route_class(i: usize) -> &'static str {
+    ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"][i % PALETTE.len()]
+}
+
 // Plot geometry, in SVG user units.
 const W: f64 = 900.0;
 const H: f64 = 390.0;
@@ -107,6 +116,8 @@ struct Line<'a> {
     /// `data-route`; `*` for all requests.
     route: &'a str,
     color: &'static str,
+    /// The stylesheet class of the same color (legend dots).
+    class: &'static str,
     view: &'a View,
     total: bool,
 }
@@ -114,19 +125,15 @@ struct Line<'a> {
 /// Percentile plot points (decades, ms), from HdrHistogram's quantile iteration; quantiles
 /// beyond the last tick, and 100% itself, sit on the last tick.
 fn points(v: &View) -> Vec<(f64, f64)> {
-    if v.hist.is_empty() {
-        return Vec::new();
-    }
-    v.hist
-        .iter_quantiles(5)
-        .map(|it| {
-            let p = it.quantile_iterated_to();
+    summary::spectrum(v)
+        .into_iter()
+        .map(|(p, us)| {
             let x = if p < 1.0 {
                 (1.0 / (1.0 - p)).log10().clamp(0.0, DECADES)
             } else {
                 DECADES
             };
-            (x, it.value_iterated_to() as f64 / 1e3)
+            (x, us as f64 / 1e3)
         })
         .collect()
 }
@@ -275,73 +282,24 @@ fn plot(out: &mut String, lines: &[Line]) {
         }
     }
 
-    // Legend, top left, where percentile curves are lowest.
-    let labels: Vec<String> = series
-        .iter()
-        .map(|(l, p)| {
-            let name = truncate(l.label, 32);
-            if p.is_empty() && !l.total {
-                format!("{name} (no requests)")
-            } else {
-                name
-            }
-        })
-        .collect();
-    let longest = labels.iter().map(|s| s.chars().count()).max().unwrap_or(0);
-    let (lx, ly) = (LEFT + 14.0, TOP + 12.0);
-    let _ = writeln!(
-        out,
-        "<rect x=\"{lx}\" y=\"{ly}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"4\" fill=\"#ffffff\" fill-opacity=\"0.9\" stroke=\"#e5e7eb\"/>",
-        44.0 + 7.0 * longest as f64,
-        8.0 + 20.0 * labels.len() as f64
-    );
-    for (i, ((l, p), label)) in series.iter().zip(&labels).enumerate() {
-        let y = ly + 18.0 + 20.0 * i as f64;
-        let color = if p.is_empty() { "#d1d5db" } else { l.color };
-        let _ = writeln!(
+    out.push_str("</svg>\n");
+    // The legend below the plot, never over the curves.
+    out.push_str("<ul class=\"legend\">");
+    for (l, p) in &series {
+        let name = truncate(l.label, 48);
+        let (class, off, note) = if p.is_empty() && !l.total {
+            ("c-none", " class=\"off\"", " (no requests)")
+        } else {
+            (l.class, "", "")
+        };
+        let _ = write!(
             out,
-            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"3\" stroke-linecap=\"round\"/>",
-            lx + 10.0,
-            y - 4.0,
-            lx + 30.0,
-            y - 4.0
-        );
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"{y:.1}\" font-size=\"12\" fill=\"{}\">{}</text>",
-            lx + 38.0,
-            if p.is_empty() { "#9ca3af" } else { "#374151" },
-            esc(label)
+            "<li{off}><span class=\"dot {class}\"></span>{}{note}</li>",
+            esc(&name)
         );
     }
-    out.push_str("</svg>\n");
+    out.push_str("</ul>\n");
 }
-
-const STYLE: &str = "\
-:root{color-scheme:light}
-*{box-sizing:border-box}
-body{margin:0;background:#f4f5f7;color:#1f2937;font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif}
-main{max-width:960px;margin:0 auto;padding:18px 20px 32px}
-h1{margin:0;font-size:24px;letter-spacing:-.01em}
-h2{margin:0 0 10px;font-size:15px}
-.sub{margin:2px 0 0;color:#6b7280}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px;margin:16px 0}
-.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:9px 12px}
-.wide{grid-column:span 3;display:flex;justify-content:space-between;gap:12px}
-.card .k{color:#6b7280;font-size:11px;text-transform:uppercase;letter-spacing:.05em}
-.card .v{font-size:19px;font-weight:600;font-variant-numeric:tabular-nums}
-.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:14px 16px;margin:14px 0;overflow-x:auto}
-.note{margin:-4px 0 8px;color:#6b7280}
-svg{display:block;max-width:100%;height:auto}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:5px 10px;border-bottom:1px solid #eef0f3;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}
-td:first-child{white-space:normal;word-break:break-all}
-tr:last-child td{border-bottom:0}
-th{color:#6b7280;font-size:11px;font-weight:600;text-transform:uppercase;letter-spacing:.04em}
-.bad{color:#b91c1c;font-weight:600}
-.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:7px;vertical-align:-1px}
-";
 
 /// A card of one or more (label, value, alarming) figures side by side.
 fn card(out: &mut String, stats: &[(&str, String, bool)]) {
@@ -387,15 +345,24 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
     let mut out = String::with_capacity(16 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     if refresh_secs > 0 {
+        // The script keeps the page current by itself; only without it does it reload.
         let _ = writeln!(
             out,
-            "<meta http-equiv=\"refresh\" content=\"{refresh_secs}\">"
+            "<noscript><meta http-equiv=\"refresh\" content=\"{refresh_secs}\"></noscript>"
         );
     }
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str("<title>uringd</title>\n<style>\n");
-    out.push_str(STYLE);
-    out.push_str("</style>\n</head>\n<body>\n<main>\n");
+    out.push_str("<title>uringd</title>\n");
+    for css in ["uPlot.min.css", "dashboard.css"] {
+        let _ = writeln!(
+            out,
+            "<link rel=\"stylesheet\" href=\"/_uringd/assets/{css}\">"
+        );
+    }
+    for js in ["uPlot.iife.min.js", "dashboard.js"] {
+        let _ = writeln!(out, "<script src=\"/_uringd/assets/{js}\" defer></script>");
+    }
+    out.push_str("</head>\n<body>\n<main>\n");
 
     let refresh = if refresh_secs > 0 {
         format!(" · refreshes every {refresh_secs} s")
@@ -412,7 +379,8 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
         if s.workers.len() == 1 { "" } else { "s" }
     );
 
-    out.push_str("<section class=\"cards\">\n");
+    live_section(&mut out, s, &names_for_controls(s));
+    out.push_str("<div id=\"overview\">\n<section class=\"cards\">\n");
     let c = &counters;
     card(&mut out, &[("requests", int(c.requests), false)]);
     card(&mut out, &[("active conns", int(active), false)]);
@@ -450,7 +418,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
     card(&mut out, &[("sent", bytes(c.bytes_out), false)]);
     out.push_str("</section>\n");
 
-    out.push_str("<section class=\"panel\">\n<h2>Latency by percentile</h2>\n");
+    out.push_str("<section class=\"panel fallback-plot\">\n<h2>Latency by percentile</h2>\n");
     let l = summary::latency(&total);
     if l.count > 0 {
         let _ = writeln!(
@@ -467,6 +435,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
         label: "all requests",
         route: "*",
         color: TOTAL_COLOR,
+        class: "c-total",
         view: &total,
         total: true,
     }];
@@ -475,6 +444,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
             label: name,
             route: name,
             color: route_color(i),
+            class: route_class(i),
             view: v,
             total: false,
         });
@@ -482,7 +452,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
     plot(&mut out, &lines);
     out.push_str("</section>\n");
 
-    out.push_str("<section class=\"panel\">\n<h2>Workers</h2>\n<table>\n");
+    out.push_str("<section class=\"panel\">\n<h2>Workers</h2>\n<table class=\"grid\">\n");
     out.push_str(
         "<tr><th>worker</th><th>cpu</th><th>requests</th><th>active conns</th><th>accepts</th>\
          <th>p50</th><th>p99</th><th>max</th><th>ENOBUFS</th><th>CQ overflow</th></tr>\n",
@@ -511,7 +481,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
     }
     out.push_str("</table>\n</section>\n");
 
-    out.push_str("<section class=\"panel\">\n<h2>Routes</h2>\n<table>\n");
+    out.push_str("<section class=\"panel\">\n<h2>Routes</h2>\n<table class=\"grid\">\n");
     out.push_str(
         "<tr><th>route</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n",
     );
@@ -535,14 +505,63 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
         };
         let _ = writeln!(
             out,
-            "<tr><td><span class=\"dot\" style=\"background:{}\"></span>{}</td><td>{}</td>{cells}</tr>",
-            route_color(i),
+            "<tr><td><span class=\"dot {}\"></span>{}</td><td>{}</td>{cells}</tr>",
+            route_class(i),
             esc(name),
             int(count)
         );
     }
-    out.push_str("</table>\n</section>\n</main>\n</body>\n</html>\n");
+    out.push_str("</table>\n</section>\n</div>\n</main>\n</body>\n</html>\n");
     out
+}
+
+/// Route names and worker ids for the selectors.
+fn names_for_controls(s: &Snapshot) -> (Vec<String>, Vec<usize>) {
+    (
+        summary::route_names(s),
+        s.workers.iter().map(|w| w.id).collect(),
+    )
+}
+
+/// The part the script shows and fills: the selectors and the chart containers.
+fn live_section(out: &mut String, s: &Snapshot, (routes, workers): &(Vec<String>, Vec<usize>)) {
+    out.push_str("<section id=\"live\" hidden>\n<div class=\"controls\">\n");
+    out.push_str("<label>window <select id=\"window\">");
+    for (value, text) in [
+        ("10s", "last 10 s"),
+        ("60s", "last 60 s"),
+        ("all", "since start"),
+    ] {
+        let sel = if value == s.window.name() {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(out, "<option value=\"{value}\"{sel}>{text}</option>");
+    }
+    out.push_str("</select></label>\n<label>route <select id=\"route\"><option value=\"\">all routes</option>");
+    for r in routes {
+        let _ = write!(out, "<option value=\"{0}\">{0}</option>", esc(r));
+    }
+    out.push_str("</select></label>\n<label>worker <select id=\"worker\"><option value=\"\">all workers</option>");
+    for w in workers {
+        let _ = write!(out, "<option value=\"{w}\">worker {w}</option>");
+    }
+    out.push_str("</select></label>\n<span id=\"status\"></span>\n</div>\n");
+    out.push_str("<div id=\"now\" class=\"cards\"></div>\n");
+    for (id, title) in [
+        ("chart-rate", "Requests and errors per second"),
+        ("chart-latency", "Latency over time (p50, p99, p99.9)"),
+    ] {
+        let _ = writeln!(
+            out,
+            "<section class=\"panel\"><h2>{title}</h2><div id=\"{id}\" class=\"chart\"></div></section>"
+        );
+    }
+    out.push_str(
+        "<section class=\"panel\"><h2>Latency by percentile, for the window</h2>\
+         <p id=\"spectrum-note\" class=\"note\"></p><div id=\"chart-spectrum\" class=\"chart\"></div></section>\n</section>\n",
+    );
 }
 
 #[cfg(test)]
@@ -578,11 +597,37 @@ mod tests {
         let html = dashboard_html(&sample(), 2);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("<title>uringd</title>"));
-        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"2\">"));
+        // Reloaded only without scripts; the script polls instead.
+        assert!(html.contains("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>"));
         assert!(html.contains("<svg"));
         assert!(html.contains("id=\"percentile-plot\""));
-        assert!(!html.contains("<script"));
-        assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("url("));
+        // Nothing inline and nothing from elsewhere: the CSP allows only our own files.
+        assert!(!html.contains("<style") && !html.contains("style=") && !html.contains("url("));
+        assert_eq!(html.matches("<script").count(), 2);
+        for attr in ["src=\"", "href=\""] {
+            for at in html.match_indices(attr).map(|(i, _)| i + attr.len()) {
+                let url = &html[at..at + html[at..].find('"').unwrap()];
+                let name = url.strip_prefix("/_uringd/assets/").expect(url);
+                assert!(
+                    crate::admin::assets::find(name.as_bytes()).is_some(),
+                    "{url}"
+                );
+            }
+        }
+        assert!(html.contains("<section id=\"live\" hidden>"));
+        for id in [
+            "window",
+            "route",
+            "worker",
+            "chart-rate",
+            "chart-latency",
+            "chart-spectrum",
+            "now",
+        ] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+        assert!(html.contains("<option value=\"api\">api</option>"));
+        assert!(html.contains("<option value=\"1\">worker 1</option>"));
         let s = series(&html);
         let routes: Vec<&str> = s.iter().map(|(r, _)| r.as_str()).collect();
         // The empty route "idle" gets a legend entry but no line.

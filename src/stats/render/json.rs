@@ -72,9 +72,19 @@ pub fn latency_json(s: &Snapshot, route: Option<&str>) -> Option<String> {
         })
         .collect();
 
+    // The whole curve, for the dashboard's spectrum: [percentile, value in us].
+    let spectrum: Vec<Value> = summary::spectrum(&top)
+        .into_iter()
+        .map(|(q, us)| {
+            let pct = serde_json::Number::from_f64((q * 1e7).round() / 1e5)
+                .map_or(Value::Null, Value::Number);
+            json!([pct, us])
+        })
+        .collect();
     let mut obj = Map::new();
     obj.insert("window".into(), s.window.name().into());
     obj.extend(latency_entries(&top));
+    obj.insert("spectrum".into(), Value::Array(spectrum));
     obj.insert("routes".into(), Value::Object(routes));
     obj.insert("workers".into(), Value::Array(workers));
     Some(Value::Object(obj).to_string())

@@ -8,6 +8,7 @@ pub mod json;
 pub mod prometheus;
 pub mod promparse;
 pub mod summary;
+pub mod timeseries;
 
 pub use dashboard::dashboard_html;
 pub use hgrm::hgrm;
@@ -15,6 +16,7 @@ pub use json::{latency_json, workers_json};
 pub use prometheus::prometheus;
 pub use promparse::{Sample, parse_exposition};
 pub use summary::{merged_route, merged_total};
+pub use timeseries::series_json;
 
 /// Snapshots for the renderers' tests.
 #[cfg(test)]
@@ -95,6 +97,7 @@ pub(crate) mod fixtures {
                 .map(|(name, v)| (name.to_string(), view(v)))
                 .collect(),
             upstream: Vec::new(),
+            history: Vec::new(),
         }
     }
 
@@ -102,6 +105,7 @@ pub(crate) mod fixtures {
         Snapshot {
             window: Window::All,
             uptime_s: 3725,
+            now_unix: 1_800_000_000,
             workers,
         }
     }
@@ -161,6 +165,7 @@ pub(crate) mod fixtures {
         Snapshot {
             window: Window::Last60s,
             uptime_s: u64::MAX,
+            now_unix: 1_800_000_000,
             workers: vec![w, w2],
         }
     }
@@ -169,6 +174,7 @@ pub(crate) mod fixtures {
         Snapshot {
             window: Window::Last10s,
             uptime_s: 0,
+            now_unix: 1_800_000_000,
             workers: Vec::new(),
         }
     }

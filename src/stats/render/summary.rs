@@ -69,6 +69,19 @@ pub fn merged_upstream(s: &Snapshot, name: &str) -> Option<[View; 3]> {
     found.then_some(out)
 }
 
+/// The percentile spectrum of a view: (quantile 0..=1, value in us) at HdrHistogram's
+/// quantile iteration points (5 per halving of the distance to 100%), as `.hgrm` files
+/// list them. Empty for an empty view.
+pub fn spectrum(v: &View) -> Vec<(f64, u64)> {
+    if v.hist.is_empty() {
+        return Vec::new();
+    }
+    v.hist
+        .iter_quantiles(5)
+        .map(|it| (it.quantile_iterated_to(), it.value_iterated_to()))
+        .collect()
+}
+
 /// Route names in config order, each once. Unlike `Snapshot::route_names` this looks at every
 /// worker, not only the first, so a route is never hidden by a worker that lacks it.
 pub fn route_names(s: &Snapshot) -> Vec<String> {
@@ -220,6 +233,7 @@ mod tests {
         let s = Snapshot {
             window: Window::All,
             uptime_s: 1,
+            now_unix: 1_800_000_000,
             workers: vec![a, b],
         };
         assert_eq!(merged_counters(&s).requests, u64::MAX);
