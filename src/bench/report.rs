@@ -58,6 +58,28 @@ fn bytes(n: f64) -> String {
     }
 }
 
+/// The generator's verdict on itself, from what it measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Requests went out on schedule and no thread was near its CPU limit.
+    KeptUp,
+    /// Requests that had a free connection went out late (schedule lag p99 over the limit),
+    /// though no thread was CPU-bound: the machine (other processes, contention) delayed it.
+    BehindSchedule,
+    /// A thread was busy nearly all the time: the generator may be the limit.
+    CpuBound,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::KeptUp => "kept up",
+            Verdict::BehindSchedule => "behind schedule",
+            Verdict::CpuBound => "cpu limit",
+        }
+    }
+}
+
 pub struct Summary {
     pub duration_s: f64,
     pub rps: f64,
@@ -69,6 +91,7 @@ pub struct Summary {
     pub max_wait_us: u64,
     pub unsent: u64,
     pub saturated: bool,
+    pub verdict: Verdict,
     pub reasons: Vec<String>,
 }
 
@@ -84,23 +107,42 @@ pub fn summarize(plan: &RunPlan, o: &Outcome) -> Summary {
         .map(|g| g.cpu_ns as f64 / g.wall_ns.max(1) as f64)
         .collect();
     let mut reasons = Vec::new();
+    let mut cpu_bound = false;
     for (t, c) in cpu.iter().enumerate() {
         if *c >= CPU_SATURATED {
+            cpu_bound = true;
             reasons.push(format!(
-                "thread {t} was busy {:.0}% of the time: the generator, not the server, may be the limit (add -t, or give it its own CPUs)",
-                c * 100.0
+                "thread {t} was busy {:.0}% of the time (limit {:.0}%): the generator, not the server, may be the limit; add -t, or give it its own CPUs",
+                c * 100.0,
+                CPU_SATURATED * 100.0
             ));
         }
     }
     let lag = plan.rate.map(|_| latency_of(&lag));
+    let mut behind = false;
     if let Some(l) = &lag
         && l.p99 > LAG_SATURATED_US
     {
+        behind = true;
+        let busiest = cpu.iter().cloned().fold(0.0, f64::max);
+        let why = if cpu_bound {
+            "it ran out of CPU".to_string()
+        } else {
+            format!(
+                "with its busiest thread at only {:.0}% CPU, the machine kept it waiting (other processes, CPU contention), not its own work",
+                busiest * 100.0
+            )
+        };
         reasons.push(format!(
-            "requests went out late: schedule lag p99 {} (the generator fell behind its schedule)",
-            ms(l.p99 as f64)
+            "requests that had a free connection went out late: the lag p99 is over the {} limit; {why}; each request's lag is part of its corrected latency",
+            ms(LAG_SATURATED_US as f64),
         ));
     }
+    let verdict = match (cpu_bound, behind) {
+        (true, _) => Verdict::CpuBound,
+        (false, true) => Verdict::BehindSchedule,
+        (false, false) => Verdict::KeptUp,
+    };
     Summary {
         duration_s,
         rps: o.total.completed as f64 / duration_s,
@@ -110,7 +152,8 @@ pub fn summarize(plan: &RunPlan, o: &Outcome) -> Summary {
         waited: o.gens.iter().map(|g| g.waited).sum(),
         max_wait_us: o.gens.iter().map(|g| g.max_wait_ns).max().unwrap_or(0) / 1000,
         unsent: o.gens.iter().map(|g| g.unsent).sum(),
-        saturated: !reasons.is_empty(),
+        saturated: verdict != Verdict::KeptUp,
+        verdict,
         cpu,
         reasons,
     }
@@ -179,6 +222,10 @@ pub fn text(plan: &RunPlan, o: &Outcome, s: &Summary) -> String {
             "             closed loop: a slow response also delays the requests behind it, which are then never measured (use -R RATE for corrected latency)"
         );
     }
+    let _ = writeln!(out, "  Generator  {}", generator_line(s));
+    for r in &s.reasons {
+        let _ = writeln!(out, "             {r}");
+    }
     let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     let status: Vec<String> = classes
         .iter()
@@ -201,24 +248,6 @@ pub fn text(plan: &RunPlan, o: &Outcome, s: &Summary) -> String {
         "  Errors     connect {}, read {}, write {}, timeout {}, parse {}",
         e.connect, e.read, e.write, e.timeout, e.parse
     );
-    let cpu_max = s.cpu.iter().cloned().fold(0.0, f64::max);
-    let mut gen_line = format!("busiest thread {:.0}% CPU", cpu_max * 100.0);
-    if let Some(l) = &s.lag {
-        let _ = write!(
-            gen_line,
-            ", schedule lag p99 {} max {}",
-            ms(l.p99 as f64),
-            ms(l.max as f64)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "  Generator  {}: {gen_line}",
-        if s.saturated { "SATURATED" } else { "ok" }
-    );
-    for r in &s.reasons {
-        let _ = writeln!(out, "             {r}");
-    }
     if s.waited > 0 {
         let _ = writeln!(
             out,
@@ -235,6 +264,25 @@ pub fn text(plan: &RunPlan, o: &Outcome, s: &Summary) -> String {
         );
     }
     out
+}
+
+/// The generator's verdict and what it rests on.
+fn generator_line(s: &Summary) -> String {
+    let cpu_max = s.cpu.iter().cloned().fold(0.0, f64::max);
+    let measured = match &s.lag {
+        Some(l) => format!(
+            "schedule lag p99 {} (max {}), busiest thread {:.0}% CPU",
+            ms(l.p99 as f64),
+            ms(l.max as f64),
+            cpu_max * 100.0
+        ),
+        None => format!("busiest thread {:.0}% CPU", cpu_max * 100.0),
+    };
+    match s.verdict {
+        Verdict::KeptUp => format!("kept up: {measured}"),
+        Verdict::BehindSchedule => format!("fell behind its schedule: {measured}"),
+        Verdict::CpuBound => format!("at its CPU limit: {measured}"),
+    }
 }
 
 pub fn json(plan: &RunPlan, o: &Outcome, s: &Summary) -> Value {
@@ -266,6 +314,8 @@ pub fn json(plan: &RunPlan, o: &Outcome, s: &Summary) -> Value {
         },
         "generator_saturated": s.saturated,
         "generator": {
+            "verdict": s.verdict.name(),
+            "limits": { "schedule_lag_p99_us": LAG_SATURATED_US, "cpu_utilization": CPU_SATURATED },
             "reasons": s.reasons,
             "cpu_utilization": s.cpu.iter().map(|c| round(*c)).collect::<Vec<_>>(),
             "schedule_lag_us": s.lag.as_ref().map(latency_json),
