@@ -782,6 +782,12 @@ fn validate_route(
     }
     let mut normalized = Vec::new();
     match crate::http::path::normalize(prefix.as_bytes(), &mut normalized) {
+        // Routing reads %2F as a slash, so a prefix must spell it as one.
+        Ok(n) if n.encoded_slash => {
+            return Err(format!(
+                "{key}.prefix = \"{prefix}\": requests are routed with %2F read as '/'; write the prefix with '/'"
+            ));
+        }
         Ok(_) if normalized == prefix.as_bytes() => {}
         _ => {
             return Err(format!(
@@ -1017,6 +1023,8 @@ mod tests {
         );
         let e = load_str("[[route]]\nprefix=\"/a/../b\"\nreturn={}\n").unwrap_err();
         assert!(e.0.contains("write it as \"/b\""), "{e}");
+        let e = load_str("[[route]]\nprefix=\"/a%2Fb\"\nreturn={}\n").unwrap_err();
+        assert!(e.0.contains("write the prefix with '/'"), "{e}");
         // A file of limits only, with --upstream from the command line: fine.
         let raw = parse_toml("[limits]\nmax_body_bytes = \"2MiB\"\n", "t.toml").unwrap();
         let ov = Overrides {
