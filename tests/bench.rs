@@ -324,12 +324,19 @@ fn json_has_the_documented_shape() {
     assert!(v["generator_saturated"].is_boolean());
     assert!(v["generator"]["schedule_lag_us"]["p99"].is_number(), "{v}");
     assert_eq!(v["urls"].as_array().unwrap().len(), 2);
-    assert_eq!(num(&v, "requests"), 500.0, "{v}");
+    // Every request due was sent, or is counted as never sent (the last ones, when a
+    // loaded machine kept the generator waiting past the end).
+    let done = num(&v, "requests");
+    assert_eq!(done + num(&v, "generator.unsent"), 500.0, "{v}");
+    assert!(done >= 480.0, "{v}");
     // Both URLs were used, round-robin.
     let paths = t.counters.paths.lock().unwrap().clone();
     let a = paths.iter().filter(|p| *p == "/a").count();
     let b = paths.iter().filter(|p| *p == "/b").count();
-    assert!(a + b == 500 && a.abs_diff(b) <= 4, "/a {a} /b {b}");
+    assert!(
+        a + b >= done as usize && a.abs_diff(b) <= 4,
+        "/a {a} /b {b}"
+    );
 }
 
 #[test]
@@ -363,9 +370,8 @@ fn reports_files_and_the_text_summary() {
     for want in [
         "Percentile spectrum (corrected)",
         "1/(1-Percentile)",
-        "Requests   3000 in 3.00s",
+        "Requests   ",
         "corrected (from each request's intended send time)",
-        "Status     2xx 3000",
         "Errors     connect 0, read 0, write 0, timeout 0, parse 0",
         "Generator  ",
     ] {
@@ -388,11 +394,36 @@ fn reports_files_and_the_text_summary() {
             "{out}"
         );
     }
+    // 3000 requests were due in the measured window. A generator kept waiting by a loaded
+    // machine may leave the last few unsent, and then says how many: every one is
+    // accounted for either way.
+    let figure = |prefix: &str, suffix: &str| -> u64 {
+        out.lines()
+            .find_map(|l| {
+                l.trim_start()
+                    .strip_prefix(prefix)?
+                    .split(suffix)
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let done = figure("Requests   ", " in ");
+    let unsent = figure("Note       ", " scheduled request(s) were never sent");
+    assert_eq!(done + unsent, 3000, "{out}");
+    assert!(done >= 2900, "{out}");
+    assert!(out.contains(&format!("Status     2xx {done}")), "{out}");
     // The warm-up's requests were sent but not counted.
-    assert!(t.requests() >= 3900, "{}", t.requests());
+    assert!(t.requests() >= 900 + done, "{}", t.requests());
 
     let spectrum = std::fs::read_to_string(&hgrm).unwrap();
-    assert!(spectrum.contains("#[Max     =") && spectrum.contains("Total count    =         3000"));
+    let total_line = format!("Total count    = {done:>12}");
+    assert!(
+        spectrum.contains("#[Max     =") && spectrum.contains(&total_line),
+        "{spectrum}"
+    );
     let plot = std::fs::read_to_string(&svg).unwrap();
     assert!(plot.starts_with("<svg") && plot.contains("uncorrected") && plot.contains("<polyline"));
 
@@ -419,7 +450,7 @@ fn reports_files_and_the_text_summary() {
         "compressed"
     );
 
-    // HdrHistogram's own processor reads the log back: 3000 values in all.
+    // HdrHistogram's own processor reads the log back: every value in all.
     let out = d.0.join("processed");
     let res = Command::new("java")
         .args([
@@ -439,7 +470,7 @@ fn reports_files_and_the_text_summary() {
         String::from_utf8_lossy(&res.stderr)
     );
     let total = std::fs::read_to_string(out.with_extension("hgrm")).unwrap();
-    assert!(total.contains("Total count    =         3000"), "{total}");
+    assert!(total.contains(&total_line), "{total}");
 }
 
 #[test]
