@@ -1,17 +1,19 @@
 //! uringd: a thread-per-core HTTP/1.1 front end on io_uring (or epoll where io_uring is
 //! blocked).
 
+// Every `unsafe` block says why it is sound, where it is.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod admin;
 pub mod bench;
 pub mod config;
 pub mod doctor;
 pub mod driver;
-pub mod epoll;
 pub mod http;
 pub mod log;
 pub mod proxy;
-pub mod ring;
 pub mod serve;
 pub mod statics;
 pub mod stats;
+pub mod transport;
 pub mod worker;

@@ -145,7 +145,7 @@ pub fn plan(a: &BenchArgs) -> Result<RunPlan, String> {
         Some(v) => Backend::parse(v)
             .ok_or_else(|| format!("--backend {v}: use auto, io_uring or epoll"))?,
     };
-    let backend = crate::driver::choose(want, &crate::ring::SetupOptions::default())?;
+    let backend = crate::driver::choose(want, &crate::driver::uring::SetupOptions::default())?;
     let cpus = match &a.cpus {
         Some(l) => {
             let v = parse_cpu_list(l).map_err(|e| format!("--cpus: {e}"))?;

@@ -7,7 +7,6 @@
 //! the thread saw it.
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::thread::JoinHandle;
@@ -20,12 +19,14 @@ use super::schedule::{Arrival, Schedule};
 use super::tally::{ErrorKind, Tally};
 use super::target::Target;
 use super::usage::thread_cpu_ns;
+use crate::driver::bufring::BufRing;
 use crate::driver::connect::{Connector, stream_socket};
-use crate::driver::outq::{OutQueue, SendResult};
-use crate::driver::{Choice, Completion, Driver, Op, Token};
-use crate::ring::SetupOptions;
-use crate::ring::bufring::BufRing;
+use crate::driver::outq::SendResult;
+use crate::driver::uring::SetupOptions;
+use crate::driver::{Choice, Completion, Driver, Io, Op, Sock, Token};
 use crate::stats::series::{Hist, MAX_US, new_hist};
+use crate::transport::endpoint::UPSTREAM;
+use crate::transport::{Endpoint, Key, Ops, Received};
 
 /// Bodies at least this large go out with SEND_ZC (the server's measured default).
 const ZC_THRESHOLD: usize = 1 << 20;
@@ -155,20 +156,19 @@ struct Sent {
 }
 
 struct Conn {
-    fd: RawFd,
-    generation: u32,
+    /// Its slot (fixed) and the generation of the current socket in it.
+    key: Key,
     state: State,
     group: usize,
     rr: usize,
-    connector: Connector,
+    /// The socket: receive state, send queue, connect (`transport::Endpoint`).
+    ep: Endpoint,
     connect_started: u64,
+    /// The connect was cancelled for taking too long: its ECANCELED is a connect error.
     connect_cancelled: bool,
     retry_at: u64,
-    out: OutQueue,
     inflight: VecDeque<Sent>,
     reader: Reader,
-    recv_armed: bool,
-    dirty: bool,
     /// Listed in `ready` (open loop).
     listed: bool,
     /// The server announced close: finish reading, then reconnect.
@@ -176,8 +176,7 @@ struct Conn {
 }
 
 struct Gen {
-    ring: Driver,
-    bufs: BufRing,
+    io: Io,
     plan: Arc<RunPlan>,
     thread: usize,
     stop: Arc<AtomicBool>,
@@ -209,9 +208,8 @@ struct Gen {
     cpu_at_start: u64,
 }
 
-fn tok(op: Op, i: usize, generation: u32) -> Token {
-    Token::new(op, i as u32, generation)
-}
+/// The generator's connections are outgoing ones, like the server's upstreams.
+const OPS: &Ops = &UPSTREAM;
 
 impl Gen {
     fn new(
@@ -227,31 +225,35 @@ impl Gen {
             entries: entries.next_power_of_two(),
             ..SetupOptions::default()
         };
-        let mut ring = Driver::new(plan.backend.kind, &opts)?;
+        let ring = Driver::new(plan.backend.kind, &opts)?;
         let nbufs = (mine.len() * 2).clamp(64, 4096).next_power_of_two() as u16;
-        let bufs = BufRing::new(&mut ring, 0, nbufs, 16 * 1024).map_err(|e| {
-            format!("cannot register receive buffers: {e} (is RLIMIT_MEMLOCK too low? `uringd doctor` tells)")
-        })?;
+        let io = BufRing::new(0, nbufs, 16 * 1024)
+            .and_then(|bufs| Io::new(ring, bufs))
+            .map_err(|e| {
+                format!("cannot register receive buffers: {e} (is RLIMIT_MEMLOCK too low? `uringd doctor` tells)")
+            })?;
         let conns = mine
             .iter()
-            .map(|&j| {
+            .enumerate()
+            .map(|(i, &j)| {
                 let group = j % plan.groups.len();
                 let addr = plan.targets[plan.groups[group][0]].addr;
+                let mut ep = Endpoint::default();
+                ep.connector = Some(Connector::tcp(&addr));
                 Conn {
-                    fd: -1,
-                    generation: 0,
+                    key: Key {
+                        index: i as u32,
+                        generation: 0,
+                    },
                     state: State::Down,
                     group,
                     rr: j / plan.groups.len(),
-                    connector: Connector::tcp(&addr),
+                    ep,
                     connect_started: 0,
                     connect_cancelled: false,
                     retry_at: 0,
-                    out: OutQueue::default(),
                     inflight: VecDeque::with_capacity(plan.pipeline),
                     reader: Reader::default(),
-                    recv_armed: false,
-                    dirty: false,
                     listed: false,
                     closing_after: false,
                 }
@@ -261,8 +263,7 @@ impl Gen {
             .rate
             .map(|r| Schedule::new(plan.arrival, r, thread, plan.threads, plan.seed));
         Ok(Gen {
-            ring,
-            bufs,
+            io,
             measure_start: plan.warmup_ns,
             end: plan.warmup_ns + plan.duration_ns,
             next_tick: plan.warmup_ns + INTERVAL_NS,
@@ -369,12 +370,14 @@ impl Gen {
 
     /// Submits, waits up to `wait_ns`, and handles what completed.
     fn turn(&mut self, wait_ns: u64) -> std::io::Result<()> {
-        self.bufs.publish();
-        self.ring.submit_and_wait(Duration::from_nanos(wait_ns))?;
+        self.io.bufs().publish();
+        self.io
+            .driver()
+            .submit_and_wait(Duration::from_nanos(wait_ns))?;
         self.clock();
         loop {
             let mut cqes = std::mem::take(&mut self.cqes);
-            self.ring.drain(&mut cqes);
+            self.io.driver().drain(&mut cqes);
             let n = cqes.len();
             for c in &cqes {
                 self.dispatch(*c);
@@ -419,13 +422,18 @@ impl Gen {
 
     fn live(&self, t: Token) -> Option<usize> {
         let i = t.index as usize;
-        (self.conns.get(i)?.generation == t.generation).then_some(i)
+        (self.conns.get(i)?.key == Key::of(t)).then_some(i)
     }
 
     // ---- connections -------------------------------------------------------------------
 
     fn connect(&mut self, i: usize) {
-        let fd = match stream_socket(self.conns[i].connector.family()) {
+        let family = self.conns[i]
+            .ep
+            .connector
+            .as_ref()
+            .map_or(libc::AF_INET, |c| c.family());
+        let fd = match stream_socket(family) {
             Ok(fd) => fd,
             Err(_) => {
                 // Out of fds or memory: count it and try again later.
@@ -437,19 +445,19 @@ impl Gen {
             }
         };
         let c = &mut self.conns[i];
-        c.fd = fd;
+        let connector = c.ep.connector.take();
+        c.ep.open(Sock::from(fd), false, connector);
         c.state = State::Connecting;
         c.connect_started = self.now;
         c.connect_cancelled = false;
         c.closing_after = false;
-        let t = tok(Op::UpConnect, i, c.generation);
-        c.connector.connect(&mut self.ring, fd, t);
+        c.ep.connect(&mut self.io, c.key, OPS);
     }
 
     fn on_connect(&mut self, t: Token, cq: Completion) {
         let Some(i) = self.live(t) else { return };
         let c = &mut self.conns[i];
-        c.connector.completed();
+        let _ = c.ep.on_connect(&cq);
         if c.state != State::Connecting || cq.result < 0 {
             // Refused, unreachable, or cancelled because it took longer than --timeout.
             if cq.result < 0
@@ -467,9 +475,7 @@ impl Gen {
         }
         let c = &mut self.conns[i];
         c.state = State::Open;
-        c.recv_armed = true;
-        self.ring
-            .recv_multi(c.fd, self.bufs.group(), tok(Op::UpRecv, i, c.generation));
+        c.ep.want_input(&mut self.io, c.key, OPS);
         // Before t0 the opening waits for the gate (run() calls became_open then).
         if self.started {
             self.became_open(i);
@@ -489,37 +495,29 @@ impl Gen {
         }
     }
 
-    /// Closes the socket; the slot is reused once the kernel returns what it holds.
+    /// Stops the socket's ops; it is closed, and the slot reused, once the kernel has
+    /// returned them all (`settle`).
     fn close(&mut self, i: usize) {
         let c = &mut self.conns[i];
-        if c.fd < 0 {
+        if matches!(c.state, State::Down | State::Closing) {
             return;
         }
-        if c.recv_armed {
-            let target = tok(Op::UpRecv, i, c.generation);
-            self.ring.cancel(target, tok(Op::Cancel, i, c.generation));
-        }
-        if c.connector.busy() && !c.connect_cancelled {
+        if c.state == State::Connecting {
             c.connect_cancelled = true;
-            let target = tok(Op::UpConnect, i, c.generation);
-            self.ring.cancel(target, tok(Op::Cancel, i, c.generation));
         }
-        self.ring.close(c.fd, tok(Op::Close, i, c.generation));
-        c.fd = -1;
+        c.ep.abort(&mut self.io, c.key, OPS);
         c.state = State::Closing;
         c.retry_at = self.now;
-        c.dirty = false;
     }
 
-    /// A closing slot whose ops have all returned is reset and reconnected.
+    /// A closing slot whose ops have all returned is closed, reset and reconnected.
     fn settle(&mut self, i: usize) {
         let c = &mut self.conns[i];
-        if c.state != State::Closing || c.recv_armed || c.out.busy() || c.connector.busy() {
+        if c.state != State::Closing || !c.ep.close_when_idle(&mut self.io, c.key) {
             return;
         }
-        c.out.clear();
         c.reader.reset();
-        c.generation = c.generation.wrapping_add(1);
+        c.key.generation = c.key.generation.wrapping_add(1) & crate::driver::token::GEN_MASK;
         c.state = State::Down;
         if self.sending && c.retry_at <= self.now {
             self.connect(i);
@@ -549,15 +547,15 @@ impl Gen {
         let ti = group[c.rr % group.len()];
         c.rr = c.rr.wrapping_add(1);
         let target = &self.plan.targets[ti];
-        c.out.push_shared(&target.request, ZC_THRESHOLD);
+        c.ep.out.push_shared(&target.request, ZC_THRESHOLD);
         c.inflight.push_back(Sent {
             intended,
             sent: self.now,
             head: target.head,
         });
         self.inflight += 1;
-        if !c.dirty {
-            c.dirty = true;
+        if !c.ep.dirty {
+            c.ep.dirty = true;
             self.dirty.push(i);
         }
     }
@@ -566,10 +564,10 @@ impl Gen {
         for k in 0..self.dirty.len() {
             let i = self.dirty[k];
             let c = &mut self.conns[i];
-            c.dirty = false;
             if c.state == State::Open {
-                let t = tok(Op::UpSend, i, c.generation);
-                c.out.flush(&mut self.ring, c.fd, t, ZC_THRESHOLD);
+                c.ep.flush(&mut self.io, c.key, OPS, ZC_THRESHOLD);
+            } else {
+                c.ep.dirty = false;
             }
         }
         self.dirty.clear();
@@ -577,14 +575,14 @@ impl Gen {
 
     fn on_send(&mut self, t: Token, cq: Completion) {
         let Some(i) = self.live(t) else { return };
-        match self.conns[i].out.complete(&cq) {
+        match self.conns[i].ep.on_send(&cq) {
             SendResult::Failed(_) if self.conns[i].state == State::Open => {
                 self.fail(i, ErrorKind::Write)
             }
-            SendResult::Progress if !self.conns[i].out.is_empty() => {
+            SendResult::Progress if !self.conns[i].ep.out.is_empty() => {
                 let c = &mut self.conns[i];
-                if !c.dirty && c.state == State::Open {
-                    c.dirty = true;
+                if !c.ep.dirty && c.state == State::Open {
+                    c.ep.dirty = true;
                     self.dirty.push(i);
                 }
             }
@@ -667,20 +665,18 @@ impl Gen {
     // ---- receiving -----------------------------------------------------------------------
 
     fn on_recv(&mut self, t: Token, cq: Completion) {
-        let buf = self.bufs.take(cq.flags, cq.result);
+        let buf = self.io.bufs_ref().take(cq.flags, cq.result);
         let Some(i) = self.live(t) else {
             if let Some(b) = buf {
-                self.bufs.recycle(b);
+                self.io.bufs().recycle(b);
             }
             return;
         };
-        if !cq.more() {
-            self.conns[i].recv_armed = false;
-        }
-        if cq.result > 0 {
+        let what = self.conns[i].ep.on_recv(&cq);
+        if what == Received::Data {
             if let Some(b) = buf {
                 let failed = {
-                    let data = self.bufs.data(&b);
+                    let data = self.io.bufs_ref().data(&b);
                     if self.now >= self.measure_start {
                         self.tally.bytes += data.len() as u64;
                     }
@@ -693,26 +689,19 @@ impl Gen {
                         self.measure_start,
                     )
                 };
-                self.bufs.recycle(b);
+                self.io.bufs().recycle(b);
                 self.after_data(i, failed);
             }
-        } else if cq.result == 0 || cq.result != -libc::ECANCELED {
-            if cq.result == -libc::ENOBUFS && self.conns[i].state == State::Open {
-                // Out of buffers for a moment: receive again rather than drop the connection.
-                let c = &mut self.conns[i];
-                c.recv_armed = true;
-                self.ring
-                    .recv_multi(c.fd, self.bufs.group(), tok(Op::UpRecv, i, c.generation));
-            } else if self.conns[i].state == State::Open {
-                self.on_eof(i);
-            }
+        } else if matches!(what, Received::Eof | Received::Failed(_))
+            && self.conns[i].state == State::Open
+        {
+            self.on_eof(i);
         }
-        if !self.conns[i].recv_armed && self.conns[i].state == State::Open {
-            // Multishot ended without an EOF (e.g. a full CQ): arm again.
-            let c = &mut self.conns[i];
-            c.recv_armed = true;
-            self.ring
-                .recv_multi(c.fd, self.bufs.group(), tok(Op::UpRecv, i, c.generation));
+        // Out of buffers for a moment, or a multishot that ended without an EOF (a full
+        // CQ): receive again rather than drop the connection.
+        let c = &mut self.conns[i];
+        if c.state == State::Open {
+            c.ep.want_input(&mut self.io, c.key, OPS);
         }
         self.settle(i);
     }
@@ -863,7 +852,9 @@ impl Gen {
                 break;
             }
         }
-        self.bufs.unregister(&mut self.ring);
+        if self.conns.iter().all(|c| c.state != State::Closing) {
+            self.io.receives_done();
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Everything the doctor reads, gathered once into plain data (no judgement here).
 
 use super::sys::{Limit, Sys, parse_limit};
-use crate::ring::probe::KernelProbe;
+use crate::driver::uring::probe::KernelProbe;
 
 /// The sysctls reported, as (JSON key, sysctl name).
 pub const SYSCTLS: &[(&str, &str)] = &[

@@ -11,8 +11,8 @@ use std::path::Path;
 pub use facts::{Facts, gather};
 pub use findings::{Finding, Grade, judge};
 
-use crate::ring::explain_setup_error;
-use crate::ring::probe::probe_kernel;
+use crate::driver::uring::explain_setup_error;
+use crate::driver::uring::probe::probe_kernel;
 
 /// Runs the doctor on this machine; returns the exit code (1 when a problem was found).
 pub fn run(as_json: bool) -> i32 {
@@ -20,7 +20,7 @@ pub fn run(as_json: bool) -> i32 {
     let mut x = gather(&sys::Sys::new(Path::new("/")), probe);
     x.backend = crate::driver::choose(
         crate::driver::Backend::Auto,
-        &crate::ring::SetupOptions::default(),
+        &crate::driver::uring::SetupOptions::default(),
     )
     .ok();
     let found = judge(&x);

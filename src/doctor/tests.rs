@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::render;
 use super::sys::Sys;
 use super::*;
-use crate::ring::probe::KernelProbe;
+use crate::driver::uring::probe::KernelProbe;
 
 struct Tree(PathBuf);
 

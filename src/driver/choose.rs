@@ -1,7 +1,7 @@
 //! Which backend runs: `--backend auto|io_uring|epoll` (config key `backend`), decided once
 //! at start-up by trying io_uring with the options the workers will use.
 
-use crate::ring::{Ring, SetupOptions, explain_setup_error};
+use crate::driver::uring::{Ring, SetupOptions, explain_setup_error};
 
 /// What the operator asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,12 @@
 //! The transport seam: a small completion interface the worker loop, HTTP, proxy, stats and
-//! bench code talk to, with one implementation per backend.
+//! bench code talk to, with one implementation per backend, each below it.
 //!
-//! - `ring` (io_uring): the kernel runs the ops and posts completions.
+//! Module graph, without circles: `types` (completions, sockets, flag bits) and `token`
+//! are leaves; `bufring` (the provided buffers, which both backends consume) depends on
+//! `types` only; `uring` and `epoll` depend on those; this module (`Driver`) ties them
+//! together and is the only one that names both backends.
+//!
+//! - `uring` (io_uring): the kernel runs the ops and posts completions.
 //! - `epoll`: readiness turned into completions. Each op is tried at once; one that would
 //!   block waits for its socket's edge and is retried then, and its result is queued as the
 //!   same completion io_uring would post (same `user_data`, result and flag bits).
@@ -20,10 +25,15 @@
 //! See docs/architecture.md ("The transport seam") for the choice of an enum over a trait.
 
 pub mod append;
+pub mod bufring;
 pub mod choose;
 pub mod connect;
+pub mod epoll;
+mod io_owner;
 pub mod outq;
 pub mod token;
+mod types;
+pub mod uring;
 pub mod wake;
 
 use std::io;
@@ -32,76 +42,12 @@ use std::time::Duration;
 
 pub use choose::{Backend, Choice, Kind, choose};
 pub use token::{Op, Token};
+pub use types::{BUFFER_SHIFT, Completion, F_BUFFER, F_MORE, F_NOTIF, Sock, close_owned};
 
-use crate::epoll::Epoll;
-use crate::ring::{Features, Ring, SetupOptions, explain_setup_error};
-
-/// Completion flag bits: io_uring's ABI values, which the epoll backend posts too.
-pub const F_BUFFER: u32 = 1;
-pub const F_MORE: u32 = 2;
-pub const F_NOTIF: u32 = 8;
-pub const BUFFER_SHIFT: u32 = 16;
-
-/// A completion copied out of the backend's queue so the driver can be borrowed again while
-/// handling it.
-#[derive(Clone, Copy, Debug)]
-pub struct Completion {
-    pub user_data: u64,
-    pub result: i32,
-    pub flags: u32,
-}
-
-impl Completion {
-    /// More completions will follow for this request (multishot, or SEND_ZC's notification).
-    pub fn more(&self) -> bool {
-        self.flags & F_MORE != 0
-    }
-
-    /// This is SEND_ZC's "buffer released" notification, not a result.
-    pub fn is_notif(&self) -> bool {
-        self.flags & F_NOTIF != 0
-    }
-
-    /// The provided buffer this completion filled, if any.
-    pub fn buffer(&self) -> Option<u16> {
-        (self.flags & F_BUFFER != 0).then_some((self.flags >> BUFFER_SHIFT) as u16)
-    }
-}
-
-/// A socket as ops name it: a plain descriptor, or a slot in the ring's registered file
-/// table (a "direct" descriptor, `--fixed-files`, io_uring only), which saves the fd-table
-/// lookup per op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sock {
-    raw: i32,
-    fixed: bool,
-}
-
-impl Sock {
-    pub fn fixed(index: u32) -> Sock {
-        Sock {
-            raw: index as i32,
-            fixed: true,
-        }
-    }
-
-    pub fn raw(self) -> i32 {
-        self.raw
-    }
-
-    pub fn is_fixed(self) -> bool {
-        self.fixed
-    }
-}
-
-impl From<RawFd> for Sock {
-    fn from(fd: RawFd) -> Sock {
-        Sock {
-            raw: fd,
-            fixed: false,
-        }
-    }
-}
+use bufring::BufRing;
+use epoll::Epoll;
+pub use io_owner::Io;
+use uring::{Features, Ring, SetupOptions, explain_setup_error};
 
 /// One worker's (or bench thread's) I/O driver. An enum rather than a trait object or a
 /// generic: one predictable branch per op, and the worker types stay non-generic.
@@ -276,6 +222,32 @@ impl Driver {
     pub unsafe fn read(&mut self, fd: RawFd, buf: *mut u8, len: u32, token: Token) {
         // SAFETY: the caller's contract is the backend's.
         each!(self, d => unsafe { d.read(fd, buf, len, token) })
+    }
+
+    /// Registers the provided-buffer ring as its group: the kernel (io_uring) or the epoll
+    /// backend takes receive buffers from it from now on.
+    pub fn register_buffers(&mut self, bufs: &mut BufRing) -> io::Result<()> {
+        match self {
+            Driver::Uring(r) => r.register_buffers(bufs),
+            Driver::Epoll(e) => {
+                e.provide(bufs.group(), bufs.consumer());
+                Ok(())
+            }
+        }?;
+        bufs.set_registered(true);
+        Ok(())
+    }
+
+    /// Withdraws the buffer group (before the ring goes away, for a clean teardown).
+    pub fn unregister_buffers(&mut self, bufs: &mut BufRing) {
+        if !bufs.registered() {
+            return;
+        }
+        match self {
+            Driver::Uring(r) => r.unregister_buffers(bufs.group()),
+            Driver::Epoll(e) => e.unprovide(bufs.group()),
+        }
+        bufs.set_registered(false);
     }
 
     /// Starts what was asked and waits up to `timeout` for at least one completion.

@@ -4,6 +4,7 @@
 //! ever appended to caller-provided buffers.
 
 pub mod chunkenc;
+pub mod exchange;
 pub(crate) mod hop;
 pub mod reqhead;
 pub mod resphead;

@@ -10,9 +10,8 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::driver::outq::SendResult;
 use crate::driver::wake::WakeFd;
-use crate::driver::{Completion, Driver, Op, Token};
+use crate::driver::{Completion, Io, Op, Token};
 use crate::http::date::format_http_date;
-use crate::ring::bufring::BufRing;
 
 use super::conn::{Conn, Phase};
 use super::pools::PoolState;
@@ -38,8 +37,8 @@ struct Listener {
 
 /// What a worker owns besides its config, built on its own thread.
 pub struct Parts {
-    pub ring: Driver,
-    pub bufs: BufRing,
+    /// The driver and the receive buffers, owned together (`driver::Io`).
+    pub io: Io,
     pub wake: WakeFd,
     pub rx: Receiver<Msg>,
     pub listeners: Vec<(OwnedFd, bool)>,
@@ -52,8 +51,7 @@ pub struct Worker {
     pub id: usize,
     pub(super) cpu: usize,
     pub(super) cfg: Arc<Config>,
-    pub(super) ring: Driver,
-    pub(super) bufs: BufRing,
+    pub(super) io: Io,
     wake: WakeFd,
     rx: Receiver<Msg>,
     listeners: Vec<Listener>,
@@ -114,8 +112,7 @@ pub(super) fn to_ticks(d: Duration) -> u64 {
 impl Worker {
     pub fn new(id: usize, cpu: usize, cfg: Arc<Config>, parts: Parts) -> Worker {
         let Parts {
-            ring,
-            bufs,
+            io,
             wake,
             rx,
             listeners,
@@ -145,8 +142,7 @@ impl Worker {
             any_health_checks: cfg.pools.iter().any(|p| p.health_interval.is_some()),
             gathers: Vec::new(),
             next_gather: 0,
-            ring,
-            bufs,
+            io,
             wake,
             rx,
             listeners: listeners
@@ -185,7 +181,7 @@ impl Worker {
     pub fn run(mut self) {
         self.update_clock();
         self.arm_accepts();
-        self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));
+        self.wake.arm(self.io.driver(), Token::new(Op::Wake, 0, 0));
         loop {
             self.run_timers();
             if let Some(d) = self.drain_deadline {
@@ -206,12 +202,13 @@ impl Worker {
             if let Some(l) = &mut self.http.log
                 && l.file.wants_flush()
             {
-                l.file.flush(&mut self.ring, Token::new(Op::Log, 0, 0));
+                l.file.flush(self.io.driver(), Token::new(Op::Log, 0, 0));
             }
-            self.bufs.publish();
+            self.io.bufs().publish();
             let next_tick_ms = TICK_MS - (self.start.elapsed().as_millis() as u64 % TICK_MS);
             if let Err(e) = self
-                .ring
+                .io
+                .driver()
                 .submit_and_wait(Duration::from_millis(next_tick_ms))
             {
                 crate::say!("uringd: worker {}: io_uring_enter failed: {e}", self.id);
@@ -220,7 +217,7 @@ impl Worker {
             // The clock is read after waking, so the completions of this turn carry the
             // time they were seen, not the time before the wait (latencies would read low).
             self.update_clock();
-            self.ring.drain(&mut self.cqes);
+            self.io.driver().drain(&mut self.cqes);
             self.cq_next = 0;
             while let Some(&c) = self.cqes.get(self.cq_next) {
                 self.cq_next += 1;
@@ -230,10 +227,14 @@ impl Worker {
         self.finish_log();
         // Closes queued by the last turn must reach the kernel before the ring goes away,
         // or those sockets would stay open until the whole process exits.
-        if let Err(e) = self.ring.submit() {
+        if let Err(e) = self.io.driver().submit() {
             crate::say!("uringd: worker {}: final submit failed: {e}", self.id);
         }
-        self.bufs.unregister(&mut self.ring);
+        // The drain ended with every connection gone: no receive is armed any more (on the
+        // give-up path some may be, and the buffers are then leaked, never unmapped early).
+        if self.live == 0 && self.ups_quiet() {
+            self.io.receives_done();
+        }
     }
 
     /// Waits (up to a second) for an access-log write in flight, then writes what is left
@@ -247,13 +248,14 @@ impl Worker {
         let mut seen = Vec::new();
         while log.file.in_flight() && Instant::now() < end {
             if self
-                .ring
+                .io
+                .driver()
                 .submit_and_wait(Duration::from_millis(50))
                 .is_err()
             {
                 break;
             }
-            self.ring.drain(&mut seen);
+            self.io.driver().drain(&mut seen);
             for c in seen.drain(..) {
                 match Token::unpack(c.user_data) {
                     Some(t) if t.op == Op::Log => log.file.complete(&c),
@@ -286,7 +288,7 @@ impl Worker {
         }
         // The access log goes out once per tick, or sooner when its buffer fills.
         if let Some(l) = &mut self.http.log {
-            l.file.flush(&mut self.ring, Token::new(Op::Log, 0, 0));
+            l.file.flush(self.io.driver(), Token::new(Op::Log, 0, 0));
         }
     }
 
@@ -321,7 +323,7 @@ impl Worker {
         }
         for (i, l) in self.listeners.iter_mut().enumerate() {
             if let (Some(fd), false) = (&l.fd, l.armed) {
-                self.ring.accept_multi(
+                self.io.driver().accept_multi(
                     fd.as_raw_fd(),
                     Token::new(Op::Accept, i as u32, 0),
                     self.fixed_files,
@@ -340,7 +342,7 @@ impl Worker {
         for (i, l) in self.listeners.iter().enumerate() {
             if l.armed {
                 let t = Token::new(Op::Accept, i as u32, 0);
-                self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+                self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
             }
         }
     }
@@ -370,7 +372,7 @@ impl Worker {
                 } else {
                     fd.into()
                 };
-                self.ring.close(sock, Token::new(Op::Close, 0, 0));
+                self.io.driver().close(sock, Token::new(Op::Close, 0, 0));
             } else {
                 let admin = self.listeners.get(li).is_some_and(|l| l.admin);
                 let port = self.listeners.get(li).map_or(0, |l| l.port);
@@ -418,7 +420,7 @@ impl Worker {
     // ---- receive ----
 
     fn on_recv(&mut self, t: Token, c: Completion) {
-        let buf = self.bufs.take(c.flags, c.result);
+        let buf = self.io.bufs_ref().take(c.flags, c.result);
         let idx = t.index as usize;
         let live = self
             .conns
@@ -427,7 +429,7 @@ impl Worker {
         if !live {
             // A late CQE for a slot that has moved on: give the buffer back, touch nothing.
             if let Some(b) = buf {
-                self.bufs.recycle(b);
+                self.io.bufs().recycle(b);
             }
             return;
         }
@@ -440,9 +442,9 @@ impl Worker {
             if let Some(b) = buf {
                 self.http.stats.bytes_in += c.result as u64;
                 if !conn.aborting {
-                    request::on_data(conn, &mut self.http, self.bufs.data(&b));
+                    request::on_data(conn, &mut self.http, self.io.bufs_ref().data(&b));
                 }
-                self.bufs.recycle(b);
+                self.io.bufs().recycle(b);
             }
         } else if c.result == 0 {
             conn.read_closed = true;
@@ -504,7 +506,7 @@ impl Worker {
             c.dirty = false;
             if c.open && !c.aborting {
                 let tok = Token::new(Op::Send, idx as u32, c.generation);
-                c.out.flush(&mut self.ring, c.sock(), tok, zc);
+                c.out.flush(self.io.driver(), c.sock(), tok, zc);
             }
         }
         self.dirty.clear();
@@ -566,7 +568,7 @@ impl Worker {
                     c.shutdown_in_flight = true;
                     c.phase = Phase::Linger;
                     c.since = now;
-                    self.ring.shutdown_write(
+                    self.io.driver().shutdown_write(
                         c.sock(),
                         Token::new(Op::Shutdown, idx as u32, c.generation),
                     );
@@ -582,15 +584,12 @@ impl Worker {
         let c = &mut self.conns[idx];
         let want_input = !c.read_closed && !c.recv_paused;
         if want_input && !c.recv_armed {
-            self.ring.recv_multi(
-                c.sock(),
-                self.bufs.group(),
-                Token::new(Op::Recv, idx as u32, c.generation),
-            );
+            self.io
+                .recv_multi(c.sock(), Token::new(Op::Recv, idx as u32, c.generation));
             c.recv_armed = true;
         } else if c.recv_paused && c.recv_armed && !c.recv_cancelled {
             let t = Token::new(Op::Recv, idx as u32, c.generation);
-            self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+            self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
             c.recv_cancelled = true;
         }
         self.arm_timer(idx);
@@ -721,12 +720,12 @@ impl Worker {
         let c = &mut self.conns[idx];
         if c.recv_armed && !c.recv_cancelled {
             let t = Token::new(Op::Recv, idx as u32, c.generation);
-            self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+            self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
             c.recv_cancelled = true;
         }
         if c.out.busy() {
             let t = Token::new(Op::Send, idx as u32, c.generation);
-            self.ring.cancel(t, Token::new(Op::Cancel, 0, 0));
+            self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
         }
         if !c.ops_in_flight() {
             self.free_slot(idx);
@@ -735,7 +734,8 @@ impl Worker {
 
     fn free_slot(&mut self, idx: usize) {
         let c = &mut self.conns[idx];
-        self.ring
+        self.io
+            .driver()
             .close(c.sock(), Token::new(Op::Close, idx as u32, c.generation));
         c.open = false;
         c.fd = -1;
@@ -785,7 +785,7 @@ impl Worker {
                 }
             }
         }
-        self.wake.arm(&mut self.ring, Token::new(Op::Wake, 0, 0));
+        self.wake.arm(self.io.driver(), Token::new(Op::Wake, 0, 0));
     }
 
     fn begin_drain(&mut self, graceful: bool) {

@@ -212,8 +212,8 @@ pub fn reuseport_group(
         attach_cpu_steering(first, n)?;
     }
     for fd in &out {
-        // SAFETY: listen on a bound socket we own.
         let backlog = opts.backlog.min(i32::MAX as u32) as i32;
+        // SAFETY: listen on a bound socket we own.
         if unsafe { libc::listen(fd.as_raw_fd(), backlog) } < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -24,13 +24,13 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
 use crate::driver::append::AppendFile;
+use crate::driver::bufring::BufRing;
+use crate::driver::uring::SetupOptions;
 use crate::driver::wake::{WakeFd, Waker};
-use crate::driver::{Driver, Kind};
+use crate::driver::{Driver, Io, Kind};
 use crate::http::parser;
 use crate::http::response::ErrorPages;
 use crate::http::router::Router;
-use crate::ring::SetupOptions;
-use crate::ring::bufring::BufRing;
 use crate::stats::{Counters, Recorder, Want, WorkerSnapshot};
 
 /// What a worker can be told (read at loop boundaries after an eventfd wake), by the
@@ -160,7 +160,7 @@ fn apply_ring_knobs(d: &mut Driver, cfg: &Config) -> Result<(Vec<String>, bool),
         // The kernel caps a table at RLIMIT_NOFILE; past the table's end accepts fail with
         // ENFILE, which pauses accepting like running out of descriptors does.
         let slots = (cfg.limits.max_connections as u64 + 64)
-            .min(crate::ring::soft_rlimit(libc::RLIMIT_NOFILE).unwrap_or(1024))
+            .min(crate::driver::uring::soft_rlimit(libc::RLIMIT_NOFILE).unwrap_or(1024))
             .min(1 << 20) as u32;
         match ring.register_fixed_table(slots) {
             Ok(()) => {
@@ -232,9 +232,8 @@ fn build(
 ) -> Result<(event_loop::Worker, Waker, String), String> {
     let mut ring = Driver::new(cfg.backend.kind(), &setup_options(&cfg))?;
     let (notes, fixed_files) = apply_ring_knobs(&mut ring, &cfg)?;
-    let bufs = BufRing::new(&mut ring, 0, cfg.ring.buffers, cfg.ring.buffer_size).map_err(|e| {
-        format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
-    })?;
+    let bufs = BufRing::new(0, cfg.ring.buffers, cfg.ring.buffer_size)
+        .map_err(|e| format!("cannot map the receive buffers: {e}"))?;
     let wake = WakeFd::new().map_err(|e| format!("eventfd: {e}"))?;
     let waker = wake.waker();
     let mut summary = match ring.kind() {
@@ -291,9 +290,11 @@ fn build(
             None => None,
         },
     };
+    let io = Io::new(ring, bufs).map_err(|e| {
+        format!("cannot register the receive buffer ring: {e} (kernel 5.19 or newer is needed)")
+    })?;
     let parts = event_loop::Parts {
-        ring,
-        bufs,
+        io,
         wake,
         rx,
         listeners,

@@ -10,25 +10,25 @@ impl Worker {
     /// in the driver's queue), and every open connection's socket. Registered (fixed)
     /// descriptors go with the ring itself.
     pub(super) fn release_sockets(&mut self) {
-        let _ = self.ring.submit();
+        let _ = self.io.driver().submit();
         let mut cqes = std::mem::take(&mut self.cqes);
         let mut next = std::mem::take(&mut self.cq_next);
         loop {
             for c in cqes.get(next..).unwrap_or_default() {
                 let accepted = Token::unpack(c.user_data).is_some_and(|t| t.op == Op::Accept);
                 if accepted && c.result >= 0 && !self.fixed_files {
-                    crate::ring::close_owned(c.result);
+                    crate::driver::close_owned(c.result);
                 }
             }
             next = 0;
-            self.ring.drain(&mut cqes);
+            self.io.driver().drain(&mut cqes);
             if cqes.is_empty() {
                 break;
             }
         }
         for c in &mut self.conns {
             if c.open && !c.fixed && c.fd >= 0 {
-                crate::ring::close_owned(std::mem::replace(&mut c.fd, -1));
+                crate::driver::close_owned(std::mem::replace(&mut c.fd, -1));
             }
         }
         self.release_upstream_sockets();

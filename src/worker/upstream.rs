@@ -210,7 +210,7 @@ impl Worker {
             }
         };
         let g = self.ups[u].generation;
-        connector.connect(&mut self.ring, fd, tok(Op::UpConnect, u, g));
+        connector.connect(self.io.driver(), fd, tok(Op::UpConnect, u, g));
         let up = &mut self.ups[u];
         up.fd = fd;
         up.open = true;
@@ -295,10 +295,10 @@ impl Worker {
     }
 
     pub(super) fn on_up_recv(&mut self, t: Token, c: Completion) {
-        let buf = self.bufs.take(c.flags, c.result);
+        let buf = self.io.bufs_ref().take(c.flags, c.result);
         let Some(u) = self.live_up(t) else {
             if let Some(b) = buf {
-                self.bufs.recycle(b);
+                self.io.bufs().recycle(b);
             }
             return;
         };
@@ -312,8 +312,8 @@ impl Worker {
                 // the kernel before the state machines (which need the worker) run.
                 let mut data = std::mem::take(&mut self.up_scratch);
                 data.clear();
-                data.extend_from_slice(self.bufs.data(&b));
-                self.bufs.recycle(b);
+                data.extend_from_slice(self.io.bufs_ref().data(&b));
+                self.io.bufs().recycle(b);
                 self.on_up_data(u, &data);
                 self.up_scratch = data;
             }
@@ -711,20 +711,20 @@ impl Worker {
         }
         up.aborting = true;
         if up.recv_armed && !up.recv_cancelled {
-            self.ring.cancel(
+            self.io.driver().cancel(
                 tok(Op::UpRecv, u, up.generation),
                 Token::new(Op::Cancel, 0, 0),
             );
             up.recv_cancelled = true;
         }
         if up.out.busy() {
-            self.ring.cancel(
+            self.io.driver().cancel(
                 tok(Op::UpSend, u, up.generation),
                 Token::new(Op::Cancel, 0, 0),
             );
         }
         if up.connector.as_ref().is_some_and(|c| c.busy()) {
-            self.ring.cancel(
+            self.io.driver().cancel(
                 tok(Op::UpConnect, u, up.generation),
                 Token::new(Op::Cancel, 0, 0),
             );
@@ -732,11 +732,16 @@ impl Worker {
         self.settle_up(u);
     }
 
+    /// No upstream connection holds an op with the kernel any more.
+    pub(super) fn ups_quiet(&self) -> bool {
+        self.ups.iter().all(|up| !up.open || !up.ops_in_flight())
+    }
+
     /// Closes every upstream socket still open (the worker is going away).
     pub(super) fn release_upstream_sockets(&mut self) {
         for up in &mut self.ups {
             if up.open && up.fd >= 0 {
-                crate::ring::close_owned(std::mem::replace(&mut up.fd, -1));
+                crate::driver::close_owned(std::mem::replace(&mut up.fd, -1));
             }
         }
     }
@@ -750,7 +755,7 @@ impl Worker {
         }
         if up.aborting {
             if !up.ops_in_flight() {
-                self.ring.close(up.fd, Token::new(Op::Close, 0, 0));
+                self.io.driver().close(up.fd, Token::new(Op::Close, 0, 0));
                 up.open = false;
                 up.fd = -1;
                 up.generation = up.generation.wrapping_add(1) & crate::driver::token::GEN_MASK;
@@ -771,7 +776,7 @@ impl Worker {
         }
         if up.splice_pending || up.splicing {
             if up.recv_armed && !up.recv_cancelled {
-                self.ring.cancel(
+                self.io.driver().cancel(
                     tok(Op::UpRecv, u, up.generation),
                     Token::new(Op::Cancel, 0, 0),
                 );
@@ -784,14 +789,13 @@ impl Worker {
         if !up.recv_armed && !up.paused {
             let t = tok(Op::UpRecv, u, up.generation);
             if up.unix {
-                self.ring
-                    .recv_single(up.fd, self.bufs.group(), self.bufs.buf_size(), t);
+                self.io.recv_single(up.fd, t);
             } else {
-                self.ring.recv_multi(up.fd, self.bufs.group(), t);
+                self.io.recv_multi(up.fd, t);
             }
             up.recv_armed = true;
         } else if up.paused && up.recv_armed && !up.recv_cancelled {
-            self.ring.cancel(
+            self.io.driver().cancel(
                 tok(Op::UpRecv, u, up.generation),
                 Token::new(Op::Cancel, 0, 0),
             );
@@ -806,7 +810,7 @@ impl Worker {
             up.dirty = false;
             if up.open && !up.aborting && up.connected {
                 up.out.flush(
-                    &mut self.ring,
+                    self.io.driver(),
                     up.fd,
                     tok(Op::UpSend, u, up.generation),
                     usize::MAX,

@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{IoUring, Probe, opcode};
 
-use super::bufring::Mapping;
+use crate::driver::bufring::Mapping;
 
 /// Probe results, by the names `uringd doctor --json` uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

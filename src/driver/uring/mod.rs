@@ -1,29 +1,26 @@
 //! The io_uring backend of the transport seam (`crate::driver`): ring setup with
-//! per-kernel fallbacks, the feature probe, typed op submission and the provided-buffer
-//! ring. This is the only module that holds io_uring `unsafe`.
+//! per-kernel fallbacks, the feature probe and typed op submission. This is the only module
+//! that holds io_uring `unsafe`.
 
-pub mod bufring;
 pub mod probe;
 mod setup;
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-/// Closes a descriptor the caller owns outright: no op in flight or queued names it, and
-/// nothing will use the number again. For tearing down after a worker panicked.
-pub fn close_owned(fd: RawFd) {
-    if fd >= 0 {
-        // SAFETY: the caller owns fd (see above); OwnedFd closes it exactly once.
-        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-    }
-}
-
 pub use setup::{Features, SetupOptions, explain_setup_error, soft_rlimit};
 
-use crate::driver::{Completion, Sock, Token};
+use super::bufring::BufRing;
+use super::token::Token;
+use super::types::{Completion, Sock};
+
+/// How often a full SQ is handed to the kernel in a row before an entry waits for the
+/// next loop turn instead.
+const SUBMIT_TRIES: usize = 4;
 
 /// Builds an op against a [`Sock`]: `types::Fixed` for a registered slot, `types::Fd`
 /// otherwise (the opcode builders are generic over both).
@@ -46,6 +43,13 @@ pub struct Ring {
     pub features: Features,
     /// SQEs pushed since the last submit; lets the loop skip an empty enter.
     pending: u32,
+    /// Entries the SQ had no room for, pushed at the next wait.
+    backlog: Vec<squeue::Entry>,
+    /// Completions reaped to make room in the CQ (a submit refused with EBUSY), handed out
+    /// by the next `drain` before the CQ's own.
+    spill: VecDeque<Completion>,
+    /// A submit error that is not back-pressure, reported by the next wait.
+    failure: Option<io::Error>,
 }
 
 /// MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the process.
@@ -58,6 +62,9 @@ impl Ring {
             uring,
             features,
             pending: 0,
+            backlog: Vec::new(),
+            spill: VecDeque::new(),
+            failure: None,
         })
     }
 
@@ -83,20 +90,83 @@ impl Ring {
         self.uring.completion().overflow()
     }
 
+    /// Queues an entry. A full SQ is submitted and retried a bounded number of times; an
+    /// entry that still does not fit waits in `backlog` for the next wait, never a spin.
     fn push(&mut self, e: squeue::Entry) {
-        loop {
-            // SAFETY: every entry built here points only at memory that the caller keeps alive
-            // until its final CQE: the `unsafe fn` ops say so in their contracts, and the
-            // safe ones point at no memory at all.
-            let full = unsafe { self.uring.submission().push(&e).is_err() };
-            if !full {
-                self.pending += 1;
+        for attempt in 0..=SUBMIT_TRIES {
+            if attempt > 0 {
+                self.submit_full();
+            }
+            if self.try_push(&e) {
                 return;
             }
-            // SQ full: hand what we have to the kernel and retry.
-            let _ = self.uring.submit();
-            self.pending = 0;
         }
+        self.backlog.push(e);
+    }
+
+    fn try_push(&mut self, e: &squeue::Entry) -> bool {
+        // SAFETY: every entry built here points only at memory that outlives its final CQE:
+        // the `unsafe fn` ops (send, connect, write, read) put that on their callers; the
+        // receive ops point at the provided-buffer ring, which `driver::Io` keeps mapped
+        // until every receive has returned (or leaks); the others point at no memory.
+        let ok = unsafe { self.uring.submission().push(e).is_ok() };
+        if ok {
+            self.pending += 1;
+        }
+        ok
+    }
+
+    /// Hands a full SQ to the kernel. EBUSY means the kernel holds completions we have not
+    /// reaped: reap them into `spill` (the worker gets them at its next drain) so the next
+    /// submit can go through. Any other error is kept for the next wait to report.
+    fn submit_full(&mut self) {
+        match self.uring.submit() {
+            Ok(_) => self.pending = 0,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                let mut cq = self.uring.completion();
+                cq.sync();
+                for cqe in &mut cq {
+                    self.spill.push_back(Completion {
+                        user_data: cqe.user_data(),
+                        result: cqe.result(),
+                        flags: cqe.flags(),
+                    });
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => self.failure = Some(e),
+        }
+    }
+
+    /// Moves backlogged entries into the SQ while it has room.
+    fn push_backlog(&mut self) {
+        let backlog = std::mem::take(&mut self.backlog);
+        let mut rest = backlog.into_iter();
+        for e in rest.by_ref() {
+            if !self.try_push(&e) {
+                self.backlog.push(e);
+                break;
+            }
+        }
+        self.backlog.extend(rest);
+    }
+
+    /// Registers the provided-buffer ring with the kernel.
+    pub(super) fn register_buffers(&mut self, b: &BufRing) -> io::Result<()> {
+        // SAFETY: the entries mapping is page aligned and holds `count` entries; `driver::Io`
+        // keeps it (and the buffers) mapped while this ring may pick from it.
+        unsafe {
+            self.uring.submitter().register_buf_ring_with_flags(
+                b.ring_addr(),
+                b.count(),
+                b.group(),
+                0,
+            )
+        }
+    }
+
+    pub(super) fn unregister_buffers(&mut self, bgid: u16) {
+        let _ = self.uring.submitter().unregister_buf_ring(bgid);
     }
 
     /// `direct`: each accepted socket goes into a free slot of the registered file table
@@ -235,12 +305,20 @@ impl Ring {
 
     /// Submits pending SQEs and waits for at least one CQE or the timeout.
     pub fn submit_and_wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if let Some(e) = self.failure.take() {
+            return Err(e);
+        }
+        if !self.backlog.is_empty() {
+            self.push_backlog();
+        }
+        // Completions reaped earlier are waiting already: do not sleep.
+        let want = if self.spill.is_empty() { 1 } else { 0 };
         let ts = types::Timespec::new()
             .sec(timeout.as_secs())
             .nsec(timeout.subsec_nanos());
         let args = types::SubmitArgs::new().timespec(&ts);
         self.pending = 0;
-        match self.uring.submitter().submit_with_args(1, &args) {
+        match self.uring.submitter().submit_with_args(want, &args) {
             Ok(_) => Ok(()),
             Err(e)
                 if matches!(
@@ -256,6 +334,9 @@ impl Ring {
 
     /// Submits pending SQEs without waiting (used when CQEs are already waiting).
     pub fn submit(&mut self) -> io::Result<()> {
+        if !self.backlog.is_empty() {
+            self.push_backlog();
+        }
         if self.pending == 0 {
             return Ok(());
         }
@@ -271,6 +352,15 @@ impl Ring {
     pub fn drain(&mut self, out: &mut Vec<Completion>) {
         out.clear();
         let cap = out.capacity().max(1);
+        while out.len() < cap {
+            match self.spill.pop_front() {
+                Some(c) => out.push(c),
+                None => break,
+            }
+        }
+        if out.len() >= cap {
+            return;
+        }
         let mut cq = self.uring.completion();
         cq.sync();
         for cqe in &mut cq {

@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use slots::{Parked, Side, Slots, Wait};
 
-use crate::driver::{BUFFER_SHIFT, Completion, F_BUFFER, F_MORE, Sock, Token};
-use crate::ring::bufring::Consumer;
+use super::bufring::Consumer;
+use super::token::Token;
+use super::types::{BUFFER_SHIFT, Completion, F_BUFFER, F_MORE, Sock};
 
 /// Accepts per readiness before other descriptors get a turn.
 const ACCEPT_BATCH: usize = 64;

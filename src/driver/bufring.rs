@@ -6,13 +6,18 @@
 //! Ownership rule, kept in one place: a buffer id handed out by a CQE is represented by a
 //! [`BufId`] (not `Clone`). Its bytes may be read only through that value, and the only way to
 //! give the buffer back to the kernel is to consume it in [`BufRing::recycle`].
+//!
+//! Lifetime rule: a receive op in flight may write into any published buffer, so the
+//! mappings must stay until every receive has posted its final completion. [`super::Io`]
+//! owns the ring and the driver together and upholds it: it unmaps the buffers only once
+//! its owner has declared the receives finished, and leaks them otherwise.
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::BufRingEntry;
 
-use crate::driver::{BUFFER_SHIFT, Driver, F_BUFFER};
+use super::types::{BUFFER_SHIFT, F_BUFFER};
 
 /// An anonymous private mapping, unmapped on drop.
 pub(super) struct Mapping {
@@ -114,9 +119,9 @@ impl Consumer {
 }
 
 impl BufRing {
-    /// Maps `count` buffers of `buf_size` bytes and registers them as group `bgid`.
-    /// Under io_uring the kernel consumes it; under epoll the backend does.
-    pub fn new(d: &mut Driver, bgid: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
+    /// Maps `count` buffers of `buf_size` bytes as group `bgid`, every one published.
+    /// `Driver::register_buffers` hands the group to the backend.
+    pub fn new(bgid: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
         if !count.is_power_of_two() || count > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -140,29 +145,29 @@ impl BufRing {
             br.push(bid);
         }
         br.publish();
-        match d {
-            // SAFETY: the entries mapping is page aligned, holds `count` entries and lives as
-            // long as this BufRing, which unregisters the group (or outlives the ring) before
-            // unmapping.
-            Driver::Uring(ring) => unsafe {
-                ring.uring.submitter().register_buf_ring_with_flags(
-                    br.entries.ptr as u64,
-                    count,
-                    bgid,
-                    0,
-                )?;
-            },
-            Driver::Epoll(e) => e.provide(
-                bgid,
-                Consumer {
-                    entries: br.entries.ptr as *const BufRingEntry,
-                    mask: count - 1,
-                    head: 0,
-                },
-            ),
-        }
-        br.registered = true;
         Ok(br)
+    }
+
+    /// The address of the entries ring, for IORING_REGISTER_PBUF_RING.
+    pub(super) fn ring_addr(&self) -> u64 {
+        self.entries.ptr as u64
+    }
+
+    /// A consumer for a backend that takes buffers itself (epoll), starting at the head.
+    pub(super) fn consumer(&self) -> Consumer {
+        Consumer {
+            entries: self.entries.ptr as *const BufRingEntry,
+            mask: self.count - 1,
+            head: 0,
+        }
+    }
+
+    pub(super) fn registered(&self) -> bool {
+        self.registered
+    }
+
+    pub(super) fn set_registered(&mut self, on: bool) {
+        self.registered = on;
     }
 
     pub fn group(&self) -> u16 {
@@ -234,16 +239,9 @@ impl BufRing {
         }
     }
 
-    /// Unregisters the group; call before the ring is dropped for a clean teardown.
-    pub fn unregister(&mut self, d: &mut Driver) {
-        if self.registered {
-            match d {
-                Driver::Uring(ring) => {
-                    let _ = ring.uring.submitter().unregister_buf_ring(self.bgid);
-                }
-                Driver::Epoll(e) => e.unprovide(self.bgid),
-            }
-            self.registered = false;
-        }
+    /// Gives up the mappings without unmapping them: for when a receive may still write
+    /// into them (see the module's lifetime rule).
+    pub(super) fn leak(self) {
+        std::mem::forget(self);
     }
 }
