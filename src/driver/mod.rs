@@ -42,7 +42,9 @@ use std::time::Duration;
 
 pub use choose::{Backend, Choice, Kind, choose};
 pub use token::{Op, Token};
-pub use types::{BUFFER_SHIFT, Completion, F_BUFFER, F_MORE, F_NOTIF, Sock, close_owned};
+pub use types::{
+    BUFFER_SHIFT, Completion, F_BUFFER, F_MORE, F_NOTIF, Sock, close_owned, dup_cloexec,
+};
 
 use bufring::BufRing;
 use epoll::Epoll;

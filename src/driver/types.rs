@@ -78,3 +78,15 @@ pub fn close_owned(fd: RawFd) {
         drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
     }
 }
+
+/// A close-on-exec duplicate of `fd`, owned by the caller (a splice segment gets its own
+/// descriptor, so it outlives nothing it should not).
+pub fn dup_cloexec(fd: RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: fcntl on a descriptor number; a bad one fails with EBADF, checked below.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: dup is a fresh descriptor owned by nobody else.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
+}

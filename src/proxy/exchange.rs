@@ -124,6 +124,8 @@ pub enum UpstreamError {
     SwitchNotAllowed,
     /// Every server of the pool is out of rotation.
     NoServer,
+    /// Every server still in rotation was tried for this request (the last failure stands).
+    NoServerLeft,
 }
 
 impl UpstreamError {
@@ -152,6 +154,7 @@ impl UpstreamError {
             }
             UpstreamError::SwitchNotAllowed => "101 to a protocol the route does not tunnel".into(),
             UpstreamError::NoServer => "no server in rotation".into(),
+            UpstreamError::NoServerLeft => "every server in rotation was tried".into(),
         }
     }
 
@@ -208,9 +211,13 @@ impl Attempt {
             && matches!(e, UpstreamError::ClosedEarly | UpstreamError::Send(_))
     }
 
-    /// Whether the failure counts against the server's health.
+    /// Whether the failure counts against the server's health: not a pooled connection it
+    /// had closed, not an answer it did give (malformed or refused: the server is up; the
+    /// request is answered 502 without taking the server out), not the pool's state.
     pub fn blames_server(&self, e: &UpstreamError) -> bool {
-        !self.stale(e) && *e != UpstreamError::NoServer
+        !self.stale(e)
+            && !e.answered_badly()
+            && !matches!(e, UpstreamError::NoServer | UpstreamError::NoServerLeft)
     }
 }
 
@@ -220,7 +227,12 @@ pub fn after_failure(e: &UpstreamError, a: &Attempt) -> Next {
     if a.resp_started {
         return Next::Cut;
     }
-    if e.answered_badly() || *e == UpstreamError::Timeout || *e == UpstreamError::NoServer {
+    if e.answered_badly()
+        || matches!(
+            e,
+            UpstreamError::Timeout | UpstreamError::NoServer | UpstreamError::NoServerLeft
+        )
+    {
         return Next::Answer(e.status());
     }
     if a.stale(e) && a.retryable {
@@ -335,6 +347,7 @@ mod tests {
     fn statuses_come_from_one_place() {
         assert_eq!(UpstreamError::Timeout.status(), 504);
         assert_eq!(UpstreamError::NoServer.status(), 503);
+        assert_eq!(UpstreamError::NoServerLeft.status(), 502);
         for e in [
             UpstreamError::Connect(libc::ECONNREFUSED),
             UpstreamError::ClosedEarly,
@@ -394,7 +407,10 @@ mod tests {
         );
         assert!(!pooled.blames_server(&UpstreamError::ClosedEarly));
         assert!(get.blames_server(&UpstreamError::ClosedEarly));
-        // A bad answer or a timeout is answered, never retried.
+        // A bad answer or a timeout is answered, never retried; a bad answer does not take
+        // the server out (it is up), a timeout does.
+        assert!(!get.blames_server(&UpstreamError::BadHead("x")));
+        assert!(get.blames_server(&UpstreamError::Timeout));
         assert_eq!(
             after_failure(&UpstreamError::BadHead("x"), &get),
             Next::Answer(502)

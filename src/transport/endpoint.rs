@@ -155,12 +155,14 @@ impl Endpoint {
         self.connector.as_ref().is_some_and(Connector::busy)
     }
 
+    /// A receive is with the backend (armed, or cancelled but not yet returned).
+    pub fn receiving(&self) -> bool {
+        matches!(self.recv, Recv::Armed | Recv::Cancelling { .. })
+    }
+
     /// Anything the kernel still holds for this socket; the slot is freed only without.
     pub fn ops_in_flight(&self) -> bool {
-        matches!(self.recv, Recv::Armed | Recv::Cancelling { .. })
-            || self.out.busy()
-            || self.shut == Shut::InFlight
-            || self.connecting()
+        self.receiving() || self.out.busy() || self.shut == Shut::InFlight || self.connecting()
     }
 
     /// Wants input: arms a receive unless one is armed, input is closed or the endpoint is

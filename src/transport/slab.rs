@@ -158,6 +158,21 @@ impl<T> Slab<T> {
     }
 }
 
+/// For code that holds a key it has just checked (or that the current event proved live):
+/// a stale key here is a bug, and panics rather than touching another occupant.
+impl<T> std::ops::Index<Key> for Slab<T> {
+    type Output = T;
+    fn index(&self, key: Key) -> &T {
+        self.get(key).expect("stale slab key")
+    }
+}
+
+impl<T> std::ops::IndexMut<Key> for Slab<T> {
+    fn index_mut(&mut self, key: Key) -> &mut T {
+        self.get_mut(key).expect("stale slab key")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

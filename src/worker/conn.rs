@@ -2,16 +2,13 @@
 
 use crate::driver::Sock;
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
-
-use crate::admin::Ask;
 
 use super::accesslog::LineParts;
 use super::proxy_req::Proxying;
 
-use crate::driver::outq::OutQueue;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::scan::HeadScanner;
+use crate::transport::Endpoint;
 
 /// Where the connection is in the request/response cycle.
 pub enum Phase {
@@ -60,45 +57,32 @@ pub struct Pending {
 }
 
 pub struct Conn {
-    pub fd: RawFd,
-    /// `fd` is a slot in the ring's registered file table (`--fixed-files`).
-    pub fixed: bool,
+    /// The socket: receive state, send queue, write shutdown, abort (`transport::Endpoint`).
+    pub ep: Endpoint,
     /// Accepted on the admin listener.
     pub admin: bool,
     /// A request head has begun (its first byte time is `req_start_us`).
     pub in_head: bool,
     pub req_start_us: u64,
     pub pending: VecDeque<Pending>,
-    /// An admin page to gather, picked up by the worker after input handling.
-    pub admin_ask: Option<Ask>,
     /// Client address, looked up when the access log or a proxy route needs it.
     pub peer: Option<std::net::SocketAddr>,
     /// Port of the listener that accepted it (uwsgi SERVER_PORT).
     pub local_port: u16,
-    /// A proxied request was just parsed: the worker starts the upstream exchange.
-    pub proxy_start: bool,
-    /// Request bytes queued towards the upstream (client-side back-pressure).
-    pub up_backlog: usize,
     /// Status of the proxied response being relayed (for the log and counters).
     pub proxy_status: u16,
     pub log: LineParts,
-    pub generation: u32,
-    pub open: bool,
     pub phase: Phase,
     pub owed: Option<Owed>,
     /// Bytes of an unfinished request (only when a request spans receive buffers).
     pub inbuf: Vec<u8>,
     pub scanner: HeadScanner,
-    pub out: OutQueue,
-    pub recv_armed: bool,
-    /// Input stopped because the client is not reading its responses.
-    pub recv_paused: bool,
-    pub read_closed: bool,
+    /// Input is held back: the client is not reading its answers, or the upstream is not
+    /// taking the request body. Request handling sets it; `settle` pauses the endpoint and
+    /// clears it once the queues have drained.
+    pub hold_input: bool,
     /// Close once everything queued has been sent.
     pub close_after_flush: bool,
-    /// Aborting: waiting for in-flight ops to finish before the fd is closed.
-    pub aborting: bool,
-    pub dirty: bool,
     /// No byte of a request is buffered (timeouts close silently).
     pub idle: bool,
     pub requests: u64,
@@ -107,14 +91,6 @@ pub struct Conn {
     pub deadline: u64,
     pub wheel_tick: u64,
     pub last_send_tick: u64,
-    /// Write side shut down (lingering close under way).
-    pub shut_wr: bool,
-    /// The SHUTDOWN op is with the kernel. It always runs on an io-wq worker, which looks the
-    /// fd number up only when it runs: the fd must stay open (and its number unused by a new
-    /// connection) until the op completes.
-    pub shutdown_in_flight: bool,
-    /// A cancel of the armed recv has been submitted.
-    pub recv_cancelled: bool,
 }
 
 impl Conn {
@@ -122,97 +98,54 @@ impl Conn {
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Head)
             && self.inbuf.is_empty()
-            && self.out.is_empty()
-            && !self.out.busy()
+            && self.ep.out.is_empty()
+            && !self.ep.out.busy()
     }
 
+    /// The one definition of a fresh connection: `open` starts from it, so a field added
+    /// here cannot be forgotten on reuse.
     pub fn new() -> Conn {
         Conn {
-            fd: -1,
-            fixed: false,
+            ep: Endpoint::default(),
             admin: false,
             in_head: false,
             req_start_us: 0,
             pending: VecDeque::new(),
-            admin_ask: None,
             peer: None,
             local_port: 0,
-            proxy_start: false,
-            up_backlog: 0,
             proxy_status: 0,
             log: LineParts::default(),
-            generation: 0,
-            open: false,
             phase: Phase::Head,
             owed: None,
             inbuf: Vec::new(),
             scanner: HeadScanner::new(),
-            out: OutQueue::default(),
-            recv_armed: false,
-            recv_paused: false,
-            read_closed: false,
+            hold_input: false,
             close_after_flush: false,
-            aborting: false,
-            dirty: false,
             idle: true,
             requests: 0,
             since: 0,
             deadline: 0,
             wheel_tick: 0,
             last_send_tick: 0,
-            shut_wr: false,
-            shutdown_in_flight: false,
-            recv_cancelled: false,
         }
     }
 
-    /// Resets a slot for a freshly accepted socket (keeps the generation).
-    pub fn open(&mut self, fd: RawFd, fixed: bool, admin: bool) {
-        // Defence in depth: a new connection starts with nothing queued, whatever happened.
-        self.out.clear();
-        self.fd = fd;
-        self.fixed = fixed;
-        self.admin = admin;
-        self.in_head = false;
-        self.pending.clear();
-        self.admin_ask = None;
-        self.peer = None;
-        self.proxy_start = false;
-        self.up_backlog = 0;
-        self.log.clear();
-        self.open = true;
-        self.phase = Phase::Head;
-        self.owed = None;
-        self.inbuf.clear();
-        self.scanner.reset();
-        self.recv_armed = false;
-        self.recv_paused = false;
-        self.read_closed = false;
-        self.close_after_flush = false;
-        self.aborting = false;
-        self.dirty = false;
-        self.idle = true;
-        self.requests = 0;
-        self.since = 0;
-        self.deadline = 0;
-        self.wheel_tick = 0;
-        self.last_send_tick = 0;
-        self.shut_wr = false;
-        self.shutdown_in_flight = false;
-        self.recv_cancelled = false;
+    /// Resets a slot for a freshly accepted socket: everything from `new`, except the
+    /// endpoint's buffers (emptied: another client's bytes must never reach this one).
+    pub fn open(&mut self, sock: Sock, admin: bool, local_port: u16, now: u64) {
+        let mut ep = std::mem::take(&mut self.ep);
+        ep.open(sock, false, None);
+        *self = Conn {
+            ep,
+            admin,
+            local_port,
+            since: now,
+            ..Conn::new()
+        };
     }
 
-    /// The socket as ring ops name it.
-    pub fn sock(&self) -> Sock {
-        if self.fixed {
-            Sock::fixed(self.fd as u32)
-        } else {
-            Sock::from(self.fd)
-        }
-    }
-
-    /// Anything the kernel still holds for this slot (then it must not be freed).
-    pub fn ops_in_flight(&self) -> bool {
-        self.recv_armed || self.out.busy() || self.shutdown_in_flight
+    /// Input is wanted: nothing holds it back and the peer may still send.
+    pub fn wants_input(&self) -> bool {
+        !self.hold_input && !self.ep.read_closed()
     }
 }

@@ -10,15 +10,17 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::driver::outq::SendResult;
 use crate::driver::wake::WakeFd;
-use crate::driver::{Completion, Io, Op, Token};
+use crate::driver::{Completion, Io, Op, Sock, Token};
 use crate::http::date::format_http_date;
+use crate::transport::endpoint::CLIENT;
+use crate::transport::{Key, Received, Slab};
 
 use super::conn::{Conn, Phase};
 use super::pools::PoolState;
-use super::request::{self, HttpCtx, OUT_LOW};
+use super::request::{self, Effects, HttpCtx, OUT_LOW, Start};
 use super::scrape::Gather;
 use super::timer::{TICK_MS, Wheel};
-use super::upstream::UpConn;
+use super::upconn::UpConn;
 use super::{Msg, Peer};
 
 /// How long a closing connection keeps reading (and discarding) after its last response.
@@ -58,19 +60,18 @@ pub struct Worker {
     /// Accepting is paused (connection cap, or EMFILE) until this tick or until a slot frees.
     accept_paused: bool,
     accept_retry_tick: u64,
-    pub(super) conns: Vec<Conn>,
-    free: Vec<u32>,
-    pub(super) live: usize,
-    dirty: Vec<u32>,
+    /// Client connections, named by typed keys (index and generation).
+    pub(super) conns: Slab<Conn>,
+    /// Connections with bytes queued to flush this turn.
+    dirty: Vec<Key>,
     wheel: Wheel,
     fired: Vec<(u32, u32, u64)>,
     pub(super) http: HttpCtx,
     pub(super) start: Instant,
     pub(super) peers: Vec<Peer>,
     /// Upstream connections (their own slab; tokens say which slab an op belongs to).
-    pub(super) ups: Vec<UpConn>,
-    pub(super) up_free: Vec<u32>,
-    pub(super) up_dirty: Vec<u32>,
+    pub(super) ups: Slab<UpConn>,
+    pub(super) up_dirty: Vec<Key>,
     pub(super) pools: Vec<PoolState>,
     pub(super) up_scratch: Vec<u8>,
     /// Client addresses are looked up (getpeername) only if something needs them.
@@ -131,8 +132,7 @@ impl Worker {
             id,
             cpu,
             peers: Vec::new(),
-            ups: Vec::new(),
-            up_free: Vec::new(),
+            ups: Slab::with_capacity(0),
             up_dirty: Vec::new(),
             pools: cfg.pools.iter().map(PoolState::new).collect(),
             up_scratch: Vec::with_capacity(64 * 1024),
@@ -161,9 +161,7 @@ impl Worker {
             // Reserved up front, not grown: growth by doubling copies the slab and leaves
             // the old copies as heap holes that count against every idle connection. Pages
             // not yet used are never touched, so this costs no memory until they are.
-            conns: Vec::with_capacity(cfg.limits.max_connections.min(1 << 20)),
-            free: Vec::new(),
-            live: 0,
+            conns: Slab::with_capacity(cfg.limits.max_connections.min(1 << 20)),
             dirty: Vec::new(),
             wheel: Wheel::new(0),
             fired: Vec::new(),
@@ -187,7 +185,7 @@ impl Worker {
             if let Some(d) = self.drain_deadline {
                 // Also wait for the accept cancels: an accept landing after the exit would
                 // be a connection nobody serves.
-                if self.live == 0 && self.listeners.iter().all(|l| !l.armed) {
+                if self.conns.is_empty() && self.listeners.iter().all(|l| !l.armed) {
                     break;
                 }
                 if self.http.now_tick >= d {
@@ -232,7 +230,7 @@ impl Worker {
         }
         // The drain ended with every connection gone: no receive is armed any more (on the
         // give-up path some may be, and the buffers are then leaked, never unmapped early).
-        if self.live == 0 && self.ups_quiet() {
+        if self.conns.is_empty() && self.ups_quiet() {
             self.io.receives_done();
         }
     }
@@ -366,12 +364,8 @@ impl Worker {
             let fd = c.result;
             // Accepted after a drain began (the cancel raced it): still served, its answer
             // carries `Connection: close`. Only a full slab refuses it.
-            if self.live >= self.cfg.limits.max_connections {
-                let sock = if self.fixed_files {
-                    crate::driver::Sock::fixed(fd as u32)
-                } else {
-                    fd.into()
-                };
+            if self.conns.len() >= self.cfg.limits.max_connections {
+                let sock = self.accepted_sock(fd);
                 self.io.driver().close(sock, Token::new(Op::Close, 0, 0));
             } else {
                 let admin = self.listeners.get(li).is_some_and(|l| l.admin);
@@ -392,121 +386,118 @@ impl Worker {
         }
     }
 
+    /// The socket an accept completion names: a registered descriptor's table slot, or a
+    /// plain descriptor.
+    fn accepted_sock(&self, fd: i32) -> Sock {
+        if self.fixed_files {
+            Sock::fixed(fd as u32)
+        } else {
+            Sock::from(fd)
+        }
+    }
+
     fn open_conn(&mut self, fd: i32, admin: bool, port: u16) {
-        let idx = match self.free.pop() {
-            Some(i) => i as usize,
-            None => {
-                self.conns.push(Conn::new());
-                self.conns.len() - 1
-            }
-        };
-        self.live += 1;
-        self.http.stats.accepts += 1;
+        let sock = self.accepted_sock(fd);
         let now = self.http.now_tick;
-        let c = &mut self.conns[idx];
-        c.open(fd, self.fixed_files, admin);
-        c.since = now;
-        c.local_port = port;
+        let open = move |c: &mut Conn| c.open(sock, admin, port, now);
+        let k = self.conns.insert(
+            || {
+                let mut c = Conn::new();
+                open(&mut c);
+                c
+            },
+            open,
+        );
+        self.http.stats.accepts += 1;
+        let c = &mut self.conns[k];
         // A registered descriptor has no getpeername (config validation keeps the two apart).
         if self.need_peer && !self.fixed_files {
             c.peer = super::listener::peer_addr(fd);
         }
-        if self.live >= self.cfg.limits.max_connections {
+        if self.conns.len() >= self.cfg.limits.max_connections {
             self.pause_accepts();
         }
-        self.settle(idx);
+        self.settle(k);
     }
 
     // ---- receive ----
 
     fn on_recv(&mut self, t: Token, c: Completion) {
         let buf = self.io.bufs_ref().take(c.flags, c.result);
-        let idx = t.index as usize;
-        let live = self
-            .conns
-            .get(idx)
-            .is_some_and(|conn| conn.open && conn.generation == t.generation);
-        if !live {
+        let k = Key::of(t);
+        let up_backlog = self.up_backlog_of(k);
+        let Some(conn) = self.conns.get_mut(k) else {
             // A late CQE for a slot that has moved on: give the buffer back, touch nothing.
             if let Some(b) = buf {
                 self.io.bufs().recycle(b);
             }
             return;
-        }
-        let conn = &mut self.conns[idx];
-        if !c.more() {
-            conn.recv_armed = false;
-            conn.recv_cancelled = false;
-        }
-        if c.result > 0 {
-            if let Some(b) = buf {
-                self.http.stats.bytes_in += c.result as u64;
-                if !conn.aborting {
-                    request::on_data(conn, &mut self.http, self.io.bufs_ref().data(&b));
-                }
-                self.io.bufs().recycle(b);
-            }
-        } else if c.result == 0 {
-            conn.read_closed = true;
-        } else {
-            match -c.result {
-                libc::ENOBUFS => self.http.stats.enobufs += 1, // re-armed by settle
-                libc::ECANCELED => {}
-                _ => {
-                    conn.read_closed = true;
-                    self.abort(idx);
+        };
+        let mut fx = Effects::default();
+        match conn.ep.on_recv(&c) {
+            Received::Data => {
+                if let Some(b) = buf {
+                    self.http.stats.bytes_in += c.result as u64;
+                    if !conn.ep.aborting() {
+                        let data = self.io.bufs_ref().data(&b);
+                        fx = request::on_data(conn, &mut self.http, data, up_backlog);
+                    }
+                    self.io.bufs().recycle(b);
                 }
             }
+            Received::NoBuffers => self.http.stats.enobufs += 1, // re-armed by settle
+            Received::Eof | Received::Cancelled => {}
+            Received::Failed(_) => self.abort(k),
         }
-        self.settle(idx);
+        self.apply(k, fx);
+        self.settle(k);
+    }
+
+    /// Carries out what request handling asked for, at once.
+    pub(super) fn apply(&mut self, k: Key, fx: Effects) {
+        if fx.reset {
+            self.broadcast_reset();
+        }
+        match fx.start {
+            Some(Start::Proxy) => self.proxy_attempt(k),
+            Some(Start::Gather(ask)) => self.start_gather(k, ask),
+            None => {}
+        }
     }
 
     fn on_shutdown(&mut self, t: Token) {
-        let idx = t.index as usize;
-        if let Some(c) = self.conns.get_mut(idx)
-            && c.generation == t.generation
-        {
-            c.shutdown_in_flight = false;
-            self.settle(idx);
+        let k = Key::of(t);
+        if let Some(c) = self.conns.get_mut(k) {
+            c.ep.on_shutdown();
+            self.settle(k);
         }
     }
 
     // ---- send ----
 
     fn on_send(&mut self, t: Token, c: Completion) {
-        let idx = t.index as usize;
+        let k = Key::of(t);
         let now = self.http.now_tick;
-        let Some(conn) = self
-            .conns
-            .get_mut(idx)
-            .filter(|conn| conn.generation == t.generation)
-        else {
+        let Some(conn) = self.conns.get_mut(k) else {
             return;
         };
-        match conn.out.complete(&c) {
+        match conn.ep.on_send(&c) {
             SendResult::Progress => {
                 conn.last_send_tick = now;
                 self.http.stats.bytes_out += c.result as u64;
                 request::record_sent(conn, &mut self.http);
             }
             SendResult::Notif => {}
-            SendResult::Failed(_) => {
-                conn.read_closed = true;
-                self.abort(idx);
-            }
+            SendResult::Failed(_) => self.abort(k),
         }
-        self.settle(idx);
+        self.settle(k);
     }
 
     fn flush_dirty(&mut self) {
         let zc = self.http.zc_threshold;
-        for i in 0..self.dirty.len() {
-            let idx = self.dirty[i] as usize;
-            let c = &mut self.conns[idx];
-            c.dirty = false;
-            if c.open && !c.aborting {
-                let tok = Token::new(Op::Send, idx as u32, c.generation);
-                c.out.flush(self.io.driver(), c.sock(), tok, zc);
+        for &k in &self.dirty {
+            if let Some(c) = self.conns.get_mut(k) {
+                c.ep.flush(&mut self.io, k, &CLIENT, zc);
             }
         }
         self.dirty.clear();
@@ -516,88 +507,87 @@ impl Worker {
 
     /// After any event on a connection: decide what it needs next. The one place that
     /// arms recv, schedules sends, starts closes and frees slots.
-    pub(super) fn settle(&mut self, idx: usize) {
+    pub(super) fn settle(&mut self, k: Key) {
         let now = self.http.now_tick;
-        let c = &mut self.conns[idx];
-        if !c.open {
+        let Some(c) = self.conns.get_mut(k) else {
             return;
-        }
-        if c.aborting {
-            if !c.ops_in_flight() {
-                self.free_slot(idx);
+        };
+        if c.ep.aborting() {
+            if c.ep.close_when_idle(&mut self.io, k) {
+                self.free_slot(k);
             }
             return;
         }
-        if let Some(ask) = c.admin_ask.take() {
-            self.start_gather(idx, ask);
-        }
-        if matches!(self.conns[idx].phase, Phase::Proxy(_)) {
-            self.settle_proxy(idx);
-            if !self.conns[idx].open || self.conns[idx].aborting {
+        if matches!(c.phase, Phase::Proxy(_)) {
+            self.settle_proxy(k);
+            if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
                 return;
             }
         }
-        if self.http.reset_requested {
-            self.broadcast_reset();
-        }
-        let c = &mut self.conns[idx];
-        // Resume input once the client has read enough of its answers.
-        if c.recv_paused && c.out.len() < OUT_LOW {
-            c.recv_paused = false;
+        // Resume input once the client has read enough of its answers (and the upstream
+        // has taken enough of the body); handling the stash may hold it again.
+        let c = &mut self.conns[k];
+        if c.hold_input && c.ep.out.len() < OUT_LOW {
+            c.hold_input = false;
             if !c.inbuf.is_empty() {
-                request::consume_stash(c, &mut self.http);
+                let up_backlog = self.up_backlog_of(k);
+                let fx = request::consume_stash(&mut self.conns[k], &mut self.http, up_backlog);
+                self.apply(k, fx);
+                if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
+                    return self.settle(k);
+                }
             }
         }
-        if !c.out.is_empty() {
-            if !c.dirty {
-                if !c.out.busy() {
+        let c = &mut self.conns[k];
+        if !c.ep.out.is_empty() {
+            if !c.ep.dirty {
+                if !c.ep.out.busy() {
                     c.last_send_tick = now; // a fresh send starts its own send_timeout
                 }
-                c.dirty = true;
-                self.dirty.push(idx as u32);
+                c.ep.dirty = true;
+                self.dirty.push(k);
             }
-        } else if !c.out.busy() {
-            if c.close_after_flush || (c.read_closed && matches!(c.phase, Phase::Head)) {
-                if c.read_closed {
-                    return self.abort(idx);
+        } else if !c.ep.out.busy() {
+            let read_closed = c.ep.read_closed();
+            if c.close_after_flush || (read_closed && matches!(c.phase, Phase::Head)) {
+                if read_closed {
+                    return self.abort(k);
                 }
-                if !c.shut_wr {
-                    // Lingering close: our answer is out; read and discard until the peer closes,
-                    // so unread input does not turn our close into a reset that eats the answer.
-                    c.shut_wr = true;
-                    c.shutdown_in_flight = true;
+                if !c.ep.shut_down() {
+                    // Lingering close: our answer is out; read and discard until the peer
+                    // closes, so unread input does not turn our close into a reset that
+                    // eats the answer.
                     c.phase = Phase::Linger;
                     c.since = now;
-                    self.io.driver().shutdown_write(
-                        c.sock(),
-                        Token::new(Op::Shutdown, idx as u32, c.generation),
-                    );
+                    c.ep.shutdown_write(&mut self.io, k, &CLIENT);
                 }
-            } else if c.read_closed {
+            } else if read_closed {
                 // The peer stopped sending in the middle of a request: nothing to answer.
-                return self.abort(idx);
+                return self.abort(k);
             } else if matches!(c.phase, Phase::Head) && c.inbuf.is_empty() && !c.idle {
                 c.idle = true;
                 c.since = now;
             }
         }
-        let c = &mut self.conns[idx];
-        let want_input = !c.read_closed && !c.recv_paused;
-        if want_input && !c.recv_armed {
-            self.io
-                .recv_multi(c.sock(), Token::new(Op::Recv, idx as u32, c.generation));
-            c.recv_armed = true;
-        } else if c.recv_paused && c.recv_armed && !c.recv_cancelled {
-            let t = Token::new(Op::Recv, idx as u32, c.generation);
-            self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
-            c.recv_cancelled = true;
+        if c.wants_input() {
+            c.ep.want_input(&mut self.io, k, &CLIENT);
+        } else if c.hold_input {
+            c.ep.pause_input(&mut self.io, k, &CLIENT);
         }
-        self.arm_timer(idx);
+        self.arm_timer(k);
+    }
+
+    /// Request bytes of `k`'s proxied request still queued towards its upstream.
+    fn up_backlog_of(&self, k: Key) -> usize {
+        match self.conns.get(k).map(|c| &c.phase) {
+            Some(Phase::Proxy(p)) => p.up.map_or(0, |u| self.up_backlog(u)),
+            _ => 0,
+        }
     }
 
     fn deadline(&self, c: &Conn) -> u64 {
         let t = &self.ticks;
-        if !c.out.is_empty() || c.out.busy() {
+        if !c.ep.out.is_empty() || c.ep.out.busy() {
             return c.last_send_tick.max(c.since) + t.send;
         }
         match c.phase {
@@ -607,10 +597,8 @@ impl Worker {
             Phase::Proxy(ref p) => {
                 let pc = &self.cfg.pools[p.pool];
                 let to = match p.up {
-                    Some((u, _)) if !self.up_connected(u as usize) => pc.connect_timeout,
-                    Some((u, _)) if !p.req_done || self.up_backlog(u as usize) > 0 => {
-                        pc.send_timeout
-                    }
+                    Some(u) if !self.up_connected(u) => pc.connect_timeout,
+                    Some(u) if !p.req_done || self.up_backlog(u) > 0 => pc.send_timeout,
                     _ => pc.read_timeout,
                 };
                 c.since + to_ticks(to)
@@ -621,12 +609,12 @@ impl Worker {
         }
     }
 
-    pub(super) fn arm_timer(&mut self, idx: usize) {
-        let d = self.deadline(&self.conns[idx]);
-        let c = &mut self.conns[idx];
+    pub(super) fn arm_timer(&mut self, k: Key) {
+        let d = self.deadline(&self.conns[k]);
+        let c = &mut self.conns[k];
         c.deadline = d;
         if c.wheel_tick == 0 || c.wheel_tick > d {
-            c.wheel_tick = self.wheel.schedule(d, idx as u32, c.generation);
+            c.wheel_tick = self.wheel.schedule(d, k.index, k.generation);
         }
     }
 
@@ -635,7 +623,7 @@ impl Worker {
         if self.accept_paused
             && self.accept_retry_tick != 0
             && now >= self.accept_retry_tick
-            && self.live < self.cfg.limits.max_connections
+            && self.conns.len() < self.cfg.limits.max_connections
         {
             self.accept_paused = false;
             self.accept_retry_tick = 0;
@@ -652,30 +640,32 @@ impl Worker {
         }
         self.wheel.advance(now, &mut self.fired);
         let fired = std::mem::take(&mut self.fired);
-        for &(i, generation, filed) in &fired {
-            let idx = i as usize;
-            let c = &mut self.conns[idx];
-            if !c.open || c.generation != generation || c.wheel_tick != filed {
-                continue; // stale entry: the slot moved on, or was re-filed elsewhere
+        for &(index, generation, filed) in &fired {
+            let k = Key { index, generation };
+            let Some(c) = self.conns.get_mut(k) else {
+                continue; // stale entry: the slot moved on
+            };
+            if c.wheel_tick != filed {
+                continue; // re-filed elsewhere
             }
             c.wheel_tick = 0;
-            if c.aborting {
+            if c.ep.aborting() {
                 continue;
             }
-            let d = self.deadline(&self.conns[idx]);
+            let d = self.deadline(&self.conns[k]);
             if d > now {
-                self.arm_timer(idx);
+                self.arm_timer(k);
             } else {
-                self.expire(idx);
+                self.expire(k);
             }
         }
         self.fired = fired;
         self.fired.clear();
     }
 
-    fn expire(&mut self, idx: usize) {
-        let c = &self.conns[idx];
-        let busy = !c.out.is_empty() || c.out.busy();
+    fn expire(&mut self, k: Key) {
+        let c = &self.conns[k];
+        let busy = !c.ep.out.is_empty() || c.ep.out.busy();
         let t = &mut self.http.stats.timeouts;
         match &c.phase {
             _ if busy => t.send += 1,
@@ -687,81 +677,69 @@ impl Worker {
             // The lingering close and an admin gather ran out: nothing was owed.
             Phase::Linger | Phase::Admin => {}
         }
-        if let Phase::Proxy(p) = &self.conns[idx].phase {
-            if !p.resp_started && self.conns[idx].out.is_empty() {
+        if let Phase::Proxy(p) = &c.phase {
+            if !p.resp_started && c.ep.out.is_empty() {
                 // The upstream is too slow: 504, and it counts against its health.
-                return self.proxy_timeout(idx);
+                return self.proxy_timeout(k);
             }
-            return self.abort(idx);
+            return self.abort(k);
         }
-        let c = &mut self.conns[idx];
+        let c = &mut self.conns[k];
         let partial =
             matches!(c.phase, Phase::Body(_)) || (matches!(c.phase, Phase::Head) && !c.idle);
         if !busy && partial && !c.close_after_flush {
             // A request was under way: tell the client why we give up on it.
             request::fail(c, &mut self.http, 408);
             c.since = self.http.now_tick;
-            self.settle(idx);
+            self.settle(k);
         } else {
-            self.abort(idx);
+            self.abort(k);
         }
     }
 
     /// Stops everything on a connection; its slot is freed once the kernel returns all ops.
-    fn abort(&mut self, idx: usize) {
-        let c = &mut self.conns[idx];
-        if !c.open || c.aborting {
+    pub(super) fn abort(&mut self, k: Key) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        if c.ep.aborting() {
             return;
         }
-        c.aborting = true;
+        c.ep.abort(&mut self.io, k, &CLIENT);
         if matches!(c.phase, Phase::Proxy(_)) {
-            self.abandon_proxy(idx);
+            self.abandon_proxy(k);
         }
-        let c = &mut self.conns[idx];
-        if c.recv_armed && !c.recv_cancelled {
-            let t = Token::new(Op::Recv, idx as u32, c.generation);
-            self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
-            c.recv_cancelled = true;
-        }
-        if c.out.busy() {
-            let t = Token::new(Op::Send, idx as u32, c.generation);
-            self.io.driver().cancel(t, Token::new(Op::Cancel, 0, 0));
-        }
-        if !c.ops_in_flight() {
-            self.free_slot(idx);
+        if self.conns[k].ep.close_when_idle(&mut self.io, k) {
+            self.free_slot(k);
         }
     }
 
-    fn free_slot(&mut self, idx: usize) {
-        let c = &mut self.conns[idx];
-        self.io
-            .driver()
-            .close(c.sock(), Token::new(Op::Close, idx as u32, c.generation));
-        c.open = false;
-        c.fd = -1;
-        c.generation = c.generation.wrapping_add(1) & crate::driver::token::GEN_MASK;
-        // Whatever was still queued belonged to this client only; the next connection in
-        // this slot must never see it (the kernel holds none of it: no op is in flight).
-        c.out.clear();
-        // An idle slot keeps no buffers: that is what makes 10k idle connections cheap.
-        c.inbuf = Vec::new();
-        c.out.shrink();
-        self.free.push(idx as u32);
-        self.live -= 1;
+    /// The socket is closed: the slot goes back to the slab, keeping no buffers (that is
+    /// what makes 10k idle connections cheap) and nothing of this client.
+    fn free_slot(&mut self, k: Key) {
+        let c = &mut self.conns[k];
+        *c = Conn {
+            ep: std::mem::take(&mut c.ep),
+            ..Conn::new()
+        };
+        self.conns.remove(k);
         if self.accept_paused
             && self.accept_retry_tick == 0
-            && self.live < self.cfg.limits.max_connections
+            && self.conns.len() < self.cfg.limits.max_connections
         {
             self.accept_paused = false;
             self.arm_accepts();
         }
     }
 
+    /// The keys of every live connection (a snapshot: the loop may free some).
+    fn conn_keys(&self) -> Vec<Key> {
+        self.conns.iter().map(|(k, _)| k).collect()
+    }
+
     fn abort_all(&mut self) {
-        for idx in 0..self.conns.len() {
-            if self.conns[idx].open {
-                self.abort(idx);
-            }
+        for k in self.conn_keys() {
+            self.abort(k);
         }
     }
 
@@ -805,16 +783,15 @@ impl Worker {
             // Idle keep-alive connections get a short grace instead of a close now.
             self.ticks.keepalive = self.ticks.keepalive.min(to_ticks(RETIRE_IDLE_GRACE));
         }
-        for idx in 0..self.conns.len() {
-            let c = &mut self.conns[idx];
-            if !c.open || c.aborting {
+        for k in self.conn_keys() {
+            let Some(c) = self.conns.get_mut(k).filter(|c| !c.ep.aborting()) else {
                 continue;
-            }
+            };
             let idle = c.is_idle();
             if idle && graceful {
-                self.arm_timer(idx);
+                self.arm_timer(k);
             } else if idle {
-                self.abort(idx);
+                self.abort(k);
             } else {
                 // A finished exchange closes after its answer; one under way answers with
                 // close. Retiring, the answer already queued promised keep-alive, so the
@@ -827,17 +804,20 @@ impl Worker {
                 if let Phase::Proxy(p) = &mut c.phase {
                     p.keep_alive = false;
                 }
-                self.settle(idx);
+                self.settle(k);
             }
         }
     }
 
     /// Closes every idle connection now (a stop after a graceful drain began).
     fn close_idle(&mut self) {
-        for idx in 0..self.conns.len() {
-            let c = &self.conns[idx];
-            if c.open && !c.aborting && c.is_idle() {
-                self.abort(idx);
+        for k in self.conn_keys() {
+            if self
+                .conns
+                .get(k)
+                .is_some_and(|c| !c.ep.aborting() && c.is_idle())
+            {
+                self.abort(k);
             }
         }
     }

@@ -11,6 +11,7 @@ use crate::config::upstream::Proto;
 use crate::http::parser::{self, Limits};
 use crate::proxy::resphead::{RespError, parse_response_head};
 use crate::proxy::uwsgi::{self, UwsgiVars};
+use crate::transport::Key;
 
 use super::event_loop::{Worker, to_ticks};
 
@@ -91,16 +92,9 @@ impl Worker {
                 if now < s.next_probe {
                     continue;
                 }
-                if let Some((u, g)) = s.probe {
+                if let Some(u) = s.probe {
                     // Still unanswered after a whole interval: a failure.
-                    let u = u as usize;
-                    if self
-                        .ups
-                        .get(u)
-                        .is_some_and(|up| up.open && up.generation == g)
-                    {
-                        self.close_up(u);
-                    }
+                    self.close_up(u);
                     self.server_probed(pi, si, false);
                 }
                 let next = now + self.jitter(every);
@@ -146,15 +140,14 @@ impl Worker {
         }
         let up = &mut self.ups[u];
         up.probe = true;
-        up.out.bytes().extend_from_slice(&req);
-        up.out.commit(req.len());
-        let g = up.generation;
-        self.pools[pool].servers[server].probe = Some((u as u32, g));
+        up.ep.out.bytes().extend_from_slice(&req);
+        up.ep.out.commit(req.len());
+        self.pools[pool].servers[server].probe = Some(u);
         self.settle_up(u);
     }
 
     /// Bytes from a probe connection: decide as soon as the answer's head is in.
-    pub(super) fn probe_data(&mut self, u: usize, data: &[u8]) {
+    pub(super) fn probe_data(&mut self, u: Key, data: &[u8]) {
         let up = &mut self.ups[u];
         up.head_buf.extend_from_slice(data);
         // uWSGI answers a uwsgi request with an HTTP response too.
@@ -167,7 +160,7 @@ impl Worker {
         self.probe_done(u, healthy);
     }
 
-    pub(super) fn probe_done(&mut self, u: usize, healthy: bool) {
+    pub(super) fn probe_done(&mut self, u: Key, healthy: bool) {
         let (pool, server) = (self.ups[u].pool, self.ups[u].server);
         self.ups[u].probe = false;
         self.server_probed(pool, server, healthy);

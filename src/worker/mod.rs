@@ -14,6 +14,7 @@ mod request;
 mod scrape;
 mod teardown;
 mod timer;
+mod upconn;
 mod upstream;
 
 use std::os::fd::OwnedFd;
@@ -278,7 +279,6 @@ fn build(
         ),
         server_header: cfg.server_header.clone(),
         admin_token: cfg.admin_token.as_ref().map(|t| t.as_bytes().to_vec()),
-        reset_requested: false,
         pools_proto: cfg.pools.iter().map(|p| p.servers[0].proto).collect(),
         trusted_proxies: cfg.trusted_proxies.clone(),
         worker_id: id,

@@ -2,10 +2,11 @@
 //! Owned by one worker; nothing here is shared.
 
 use crate::config::upstream::{Balance, Pool};
+use crate::transport::Key;
 
 pub struct ServerState {
-    /// Idle pooled connections (upstream slab indices), most recently used last.
-    pub idle: Vec<u32>,
+    /// Idle pooled connections (upstream slab keys), most recently used last.
+    pub idle: Vec<Key>,
     /// Connections busy with a request (for least_conn).
     pub active: u32,
     fails: u32,
@@ -15,7 +16,7 @@ pub struct ServerState {
     out: bool,
     /// Active health: when the next probe is due, and the probe connection in flight.
     pub next_probe: u64,
-    pub probe: Option<(u32, u32)>,
+    pub probe: Option<Key>,
 }
 
 pub struct PoolState {

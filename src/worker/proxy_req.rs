@@ -13,6 +13,7 @@ use crate::proxy::uwsgi::{self, UwsgiVars};
 
 use super::conn::{Conn, Phase};
 use super::request::HttpCtx;
+use crate::transport::Key;
 
 /// How the request body travels to the upstream.
 pub enum ReqBody {
@@ -48,8 +49,8 @@ pub struct Proxying {
     pub to_up: Vec<u8>,
     /// The whole request has been read from the client.
     pub req_done: bool,
-    /// The upstream connection serving this request: (slab index, generation).
-    pub up: Option<(u32, u32)>,
+    /// The upstream connection serving this request.
+    pub up: Option<Key>,
     /// Servers already tried for this request (bit per server index).
     pub tried: u64,
     pub attempts: u32,
@@ -161,10 +162,13 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
     }
     if h.expect_continue && h.version == Version::Http11 && !matches!(body, ReqBody::None) {
         // We take the body ourselves (and re-frame it), so we invite it ourselves.
-        conn.out
+        conn.ep
+            .out
             .bytes()
             .extend_from_slice(crate::http::response::CONTINUE_100);
-        conn.out.commit(crate::http::response::CONTINUE_100.len());
+        conn.ep
+            .out
+            .commit(crate::http::response::CONTINUE_100.len());
     }
     let req_done = matches!(body, ReqBody::None);
     conn.phase = Phase::Proxy(Box::new(Proxying {
@@ -186,7 +190,6 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         upgrade,
         tunnel: false,
     }));
-    conn.proxy_start = true;
     true
 }
 

@@ -13,6 +13,24 @@ use crate::stats::{Counters, Recorder};
 use super::accesslog::AccessLog;
 use super::conn::{BodyLeft, Conn, Owed, Pending, Phase};
 
+/// What request handling asks of the worker. Returned by every entry point and applied by
+/// the worker as soon as the call returns, before anything else happens on the connection.
+#[derive(Default)]
+#[must_use]
+pub struct Effects {
+    /// An admin `POST /reset`: every worker's histograms are reset.
+    pub reset: bool,
+    /// What the connection now waits on (its phase says so too).
+    pub start: Option<Start>,
+}
+
+pub enum Start {
+    /// A proxied request head was parsed: start the upstream exchange.
+    Proxy,
+    /// An admin page is to be gathered from every worker.
+    Gather(admin::Ask),
+}
+
 /// Above this many queued response bytes a connection stops reading (the client is not
 /// reading its answers); below `OUT_LOW` it resumes.
 pub const OUT_HIGH: usize = 256 * 1024;
@@ -37,8 +55,6 @@ pub struct HttpCtx {
     pub recorder: Recorder,
     pub server_header: String,
     pub admin_token: Option<Vec<u8>>,
-    /// An admin POST /reset arrived: the worker broadcasts it after input handling.
-    pub reset_requested: bool,
     pub log: Option<AccessLog>,
     /// The current request's normalized path (http/path.rs), reused across requests.
     pub path: Vec<u8>,
@@ -59,45 +75,56 @@ impl HttpCtx {
     }
 }
 
-/// Handles newly received bytes for a connection.
-pub fn on_data(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) {
+/// Handles newly received bytes for a connection. `up_backlog`: request bytes still
+/// queued towards the upstream of a proxied request (back-pressure on its body).
+pub fn on_data(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8], up_backlog: usize) -> Effects {
+    let mut fx = Effects::default();
     if matches!(conn.phase, Phase::Linger) {
-        return;
+        return fx;
     }
     if conn.inbuf.is_empty() {
-        let used = consume(conn, ctx, data);
+        let used = consume(conn, ctx, &mut fx, data, up_backlog);
         if used < data.len() && !matches!(conn.phase, Phase::Linger) {
             conn.inbuf.extend_from_slice(&data[used..]);
         }
     } else {
         conn.inbuf.extend_from_slice(data);
-        consume_stash(conn, ctx);
+        fx = consume_stash(conn, ctx, up_backlog);
     }
+    fx
 }
 
 /// Processes bytes stashed in the connection's own buffer.
-pub fn consume_stash(conn: &mut Conn, ctx: &mut HttpCtx) {
+pub fn consume_stash(conn: &mut Conn, ctx: &mut HttpCtx, up_backlog: usize) -> Effects {
+    let mut fx = Effects::default();
     let mut buf = std::mem::take(&mut conn.inbuf);
-    let used = consume(conn, ctx, &buf);
+    let used = consume(conn, ctx, &mut fx, &buf, up_backlog);
     if matches!(conn.phase, Phase::Linger) {
         buf.clear();
     } else {
         buf.drain(..used);
     }
     conn.inbuf = buf;
+    fx
 }
 
 /// Consumes as many whole requests (and body bytes) as `data` holds. Returns bytes used;
 /// the rest is the start of an unfinished request.
-fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
+fn consume(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    fx: &mut Effects,
+    data: &[u8],
+    up_backlog: usize,
+) -> usize {
     let mut pos = 0;
     loop {
         if conn.close_after_flush {
             // Nothing after a closing response is answered.
             return data.len();
         }
-        if conn.out.len() > OUT_HIGH {
-            conn.recv_paused = true;
+        if conn.ep.out.len() > OUT_HIGH {
+            conn.hold_input = true;
             return pos;
         }
         let rest = &data[pos..];
@@ -111,8 +138,8 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
                 if p.req_done && !p.tunnel {
                     return pos; // the next pipelined request waits for this response
                 }
-                if p.to_up.len() + conn.up_backlog > OUT_HIGH {
-                    conn.recv_paused = true;
+                if p.to_up.len() + up_backlog > OUT_HIGH {
+                    conn.hold_input = true;
                     return pos;
                 }
                 match super::proxy_req::consume_body(conn, ctx, rest) {
@@ -143,7 +170,7 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
                     Ok(Some(n)) => {
                         conn.scanner.reset();
                         conn.idle = false;
-                        head(conn, ctx, &rest[..n]);
+                        head(conn, ctx, fx, &rest[..n]);
                         pos += n;
                     }
                     Err(e) => {
@@ -185,7 +212,7 @@ fn consume(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8]) -> usize {
     }
 }
 
-fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
+fn head(conn: &mut Conn, ctx: &mut HttpCtx, fx: &mut Effects, buf: &[u8]) {
     conn.in_head = false;
     conn.log.clear();
     let h = match parser::parse_head(buf, &ctx.limits, &mut ctx.headers) {
@@ -198,7 +225,7 @@ fn head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8]) {
     // Routing and the backend read the same path: the normalized one, or a 400.
     let mut path = std::mem::take(&mut ctx.path);
     match path::normalize(h.path_or_root(buf), &mut path) {
-        Ok(n) => routed(conn, ctx, buf, &h, &path, n),
+        Ok(n) => routed(conn, ctx, fx, buf, &h, &path, n),
         Err(_) => fail(conn, ctx, 400),
     }
     ctx.path = path;
@@ -221,9 +248,17 @@ fn route_of(ctx: &mut HttpCtx, path: &[u8], n: Normalized) -> Result<Option<usiz
 }
 
 /// A parsed request with its normalized path: answer it, or start what answers it.
-fn routed(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8], n: Normalized) {
+fn routed(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    fx: &mut Effects,
+    buf: &[u8],
+    h: &Head,
+    path: &[u8],
+    n: Normalized,
+) {
     if conn.admin {
-        return admin_head(conn, ctx, buf, h, path);
+        return admin_head(conn, ctx, fx, buf, h, path);
     }
     // Traffic only: admin requests stay out of the counters they report.
     ctx.stats.requests += 1;
@@ -248,7 +283,9 @@ fn routed(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8],
                     pool,
                     upgrade,
                 };
-                super::proxy_req::begin(conn, ctx, &req);
+                if super::proxy_req::begin(conn, ctx, &req) {
+                    fx.start = Some(Start::Proxy);
+                }
                 return;
             }
             Target::Static(..) => return static_file(conn, ctx, buf, h, path, r),
@@ -279,8 +316,8 @@ fn answer_after_body(conn: &mut Conn, ctx: &mut HttpCtx, h: &Head, owed: Owed) {
         )),
     };
     if h.expect_continue && !http10 {
-        conn.out.bytes().extend_from_slice(CONTINUE_100);
-        conn.out.commit(CONTINUE_100.len());
+        conn.ep.out.bytes().extend_from_slice(CONTINUE_100);
+        conn.ep.out.commit(CONTINUE_100.len());
     }
     conn.owed = Some(owed);
     conn.phase = Phase::Body(body);
@@ -305,7 +342,7 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
     };
     ctx.stats.count_status(page.status);
     page.write(
-        &mut conn.out,
+        &mut conn.ep.out,
         &ctx.date,
         owed.keep_alive,
         owed.http10 && owed.keep_alive,
@@ -357,7 +394,7 @@ pub fn fail(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) {
     ctx.stats.rejected += 1;
     let page = ctx.errors.get(status);
     page.write(
-        &mut conn.out,
+        &mut conn.ep.out,
         &ctx.date,
         false,
         false,
@@ -422,7 +459,7 @@ fn static_file(
         if_range: hdr(b"if-range"),
     };
     let r = crate::statics::respond(
-        &mut conn.out,
+        &mut conn.ep.out,
         site,
         rel,
         &req,
@@ -460,14 +497,15 @@ fn static_file(
 }
 
 /// A proxied response has been relayed in full: count, time and log it.
-pub fn proxied_done(conn: &mut Conn, ctx: &mut HttpCtx, route: usize, status: u16) {
+pub fn proxied_done(conn: &mut Conn, ctx: &mut HttpCtx, route: usize, status: u16) -> Effects {
     ctx.stats.count_status(status);
     track(conn, ctx, Some(route), status);
     log(conn, ctx, status, 0);
     conn.requests += 1;
     if !conn.inbuf.is_empty() && !conn.close_after_flush {
-        consume_stash(conn, ctx);
+        return consume_stash(conn, ctx, 0);
     }
+    Effects::default()
 }
 
 /// Remembers when the response just queued began, to record its latency once sent.
@@ -475,7 +513,7 @@ fn track(conn: &mut Conn, ctx: &HttpCtx, route: Option<usize>, status: u16) {
     if !ctx.recorder.enabled {
         return;
     }
-    let end = conn.out.committed();
+    let end = conn.ep.out.committed();
     let route = route.map(|r| r as u16);
     let class = (status / 100) as u8;
     if let Some(last) = conn.pending.back_mut()
@@ -498,7 +536,7 @@ fn track(conn: &mut Conn, ctx: &HttpCtx, route: Option<usize>, status: u16) {
 
 /// Records every response whose last byte the kernel has now taken.
 pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
-    let sent = conn.out.sent();
+    let sent = conn.ep.out.sent();
     while let Some(p) = conn.pending.front() {
         if p.end > sent {
             break;
@@ -517,14 +555,21 @@ pub fn record_sent(conn: &mut Conn, ctx: &mut HttpCtx) {
 }
 
 /// A request on the admin listener: authenticate, then answer or start a gather.
-fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8]) {
+fn admin_head(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    fx: &mut Effects,
+    buf: &[u8],
+    h: &Head,
+    path: &[u8],
+) {
     let keep_alive = h.keep_alive && !ctx.draining;
     let head_only = h.method_kind == Method::Head;
     let reply =
         |conn: &mut Conn, ctx: &HttpCtx, status: u16, extra: &str, ctype: &str, body: &[u8]| {
             let extra = format!("{extra}{}", admin::SECURITY_HEADERS);
             write_dynamic(
-                &mut conn.out,
+                &mut conn.ep.out,
                 status,
                 &ctx.server_header,
                 ctype,
@@ -567,13 +612,13 @@ fn admin_head(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[
             answer(conn, ctx, status, extra, msg)
         }
         Decision::Reset => {
-            ctx.reset_requested = true;
+            fx.reset = true;
             answer(conn, ctx, 200, "", "histograms reset\n")
         }
         Decision::Asset(a) => reply(conn, ctx, 200, "", a.content_type, a.body),
         Decision::Gather(mut ask) => {
             ask.head_only = head_only;
-            conn.admin_ask = Some(ask);
+            fx.start = Some(Start::Gather(ask));
             conn.phase = Phase::Admin;
         }
     }
@@ -587,9 +632,9 @@ pub fn admin_done(
     ctype: &str,
     body: &[u8],
     ask: &admin::Ask,
-) {
+) -> Effects {
     write_dynamic(
-        &mut conn.out,
+        &mut conn.ep.out,
         status,
         &ctx.server_header,
         ctype,
@@ -604,6 +649,7 @@ pub fn admin_done(
     }
     conn.phase = Phase::Head;
     if !conn.inbuf.is_empty() {
-        consume_stash(conn, ctx);
+        return consume_stash(conn, ctx, 0);
     }
+    Effects::default()
 }

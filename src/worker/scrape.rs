@@ -8,14 +8,15 @@ use crate::stats::{RingInfo, Snapshot, Want, WorkerSnapshot};
 use super::Msg;
 use super::event_loop::Worker;
 use super::request;
+use crate::transport::Key;
 
 /// How long a gather may wait for a worker that does not answer (ticks of 100 ms).
 const GATHER_TICKS: u64 = 20;
 
 pub struct Gather {
     id: u64,
-    idx: u32,
-    generation: u32,
+    /// The client connection the page is for.
+    conn: Key,
     ask: Ask,
     got: Vec<WorkerSnapshot>,
     started: u64,
@@ -35,7 +36,7 @@ impl Worker {
             id: self.id,
             cpu: self.cpu,
             counters,
-            active: self.live as u64,
+            active: self.conns.len() as u64,
             ring: RingInfo {
                 sq_entries: self.io.driver().sq_entries(),
                 cq_entries: self.io.driver().cq_entries(),
@@ -55,7 +56,7 @@ impl Worker {
         }
     }
 
-    pub(super) fn start_gather(&mut self, idx: usize, ask: Ask) {
+    pub(super) fn start_gather(&mut self, conn: Key, ask: Ask) {
         let id = self.next_gather;
         self.next_gather += 1;
         let want = ask.want();
@@ -71,8 +72,7 @@ impl Worker {
         }
         self.gathers.push(Gather {
             id,
-            idx: idx as u32,
-            generation: self.conns[idx].generation,
+            conn,
             ask,
             got: vec![own],
             started: self.http.now_tick,
@@ -118,9 +118,8 @@ impl Worker {
     }
 
     fn finish(&mut self, mut g: Gather, complete: bool) {
-        let idx = g.idx as usize;
-        let c = &self.conns[idx];
-        if !c.open || c.aborting || c.generation != g.generation {
+        let k = g.conn;
+        if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
             return; // the client left meanwhile
         }
         let (status, ctype, body) = if complete {
@@ -139,14 +138,14 @@ impl Worker {
                 b"a worker did not answer in time\n".to_vec(),
             )
         };
-        let c = &mut self.conns[idx];
-        request::admin_done(c, &mut self.http, status, ctype, &body, &g.ask);
-        self.settle(idx);
+        let c = &mut self.conns[k];
+        let fx = request::admin_done(c, &mut self.http, status, ctype, &body, &g.ask);
+        self.apply(k, fx);
+        self.settle(k);
     }
 
     /// Clears every worker's histograms (this one at once, the others by message).
     pub(super) fn broadcast_reset(&mut self) {
-        self.http.reset_requested = false;
         self.http.recorder.reset();
         for (i, p) in self.peers.iter().enumerate() {
             if i != self.id {

@@ -26,9 +26,9 @@ impl Worker {
                 break;
             }
         }
-        for c in &mut self.conns {
-            if c.open && !c.fixed && c.fd >= 0 {
-                crate::driver::close_owned(std::mem::replace(&mut c.fd, -1));
+        for c in self.conns.values_mut() {
+            if let Some(fd) = c.ep.take_fd() {
+                crate::driver::close_owned(fd);
             }
         }
         self.release_upstream_sockets();
