@@ -26,14 +26,17 @@ pub(super) struct Mapping {
 }
 
 impl Mapping {
-    pub(super) fn new(len: usize) -> io::Result<Mapping> {
+    /// `populate`: fault every page in now (MAP_POPULATE) rather than on first use.
+    pub(super) fn new(len: usize, populate: bool) -> io::Result<Mapping> {
+        let flags =
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if populate { libc::MAP_POPULATE } else { 0 };
         // SAFETY: anonymous private mapping with no address hint; the result is checked.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                flags,
                 -1,
                 0,
             )
@@ -130,8 +133,12 @@ impl BufRing {
         }
         let page = 4096usize;
         let ring_len = (count as usize * std::mem::size_of::<BufRingEntry>()).div_ceil(page) * page;
-        let entries = Mapping::new(ring_len)?;
-        let bufs = Mapping::new(count as usize * buf_size as usize)?;
+        let entries = Mapping::new(ring_len, false)?;
+        // The buffers are committed at start: the ring hands them out in order, so the
+        // first `count` receives would touch every page anyway. Faulting them in now makes
+        // that fixed cost visible at start (not as growth under the first load) and keeps
+        // page faults off the first requests.
+        let bufs = Mapping::new(count as usize * buf_size as usize, true)?;
         let mut br = BufRing {
             entries,
             bufs,

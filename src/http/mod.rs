@@ -1,10 +1,11 @@
-//! HTTP/1.1: strict head scanner and parser, chunked decoder, Date formatting, prepared
-//! responses and the router.
+//! HTTP/1.1, the codec: strict head scanner and parser, chunked decoder, Date formatting,
+//! prepared responses written into a `Sink`. Imports nothing from the driver, the config
+//! or the static files (the router lives in `worker/router.rs`).
 
 pub mod chunked;
 pub mod date;
 pub mod parser;
 pub mod path;
 pub mod response;
-pub mod router;
 pub mod scan;
+pub mod sink;

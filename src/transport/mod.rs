@@ -4,6 +4,7 @@
 //! generator.
 
 pub mod endpoint;
+pub mod sink;
 pub mod slab;
 
 pub use endpoint::{Endpoint, Ops, Received, Recv};

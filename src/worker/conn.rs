@@ -1,9 +1,9 @@
 //! One client connection: an explicit state machine, stored in the worker's slab.
 
 use crate::driver::Sock;
-use std::collections::VecDeque;
 
 use super::accesslog::LineParts;
+use super::pending::PendingQueue;
 use super::proxy_req::Proxying;
 
 use crate::http::chunked::ChunkedDecoder;
@@ -26,7 +26,8 @@ pub enum Phase {
 
 pub enum BodyLeft {
     Length(u64),
-    Chunked(ChunkedDecoder),
+    /// Boxed: the decoder is large and rarely needed, and every idle slot would carry it.
+    Chunked(Box<ChunkedDecoder>),
 }
 
 /// The answer owed once the request body has been drained.
@@ -42,20 +43,6 @@ pub struct Owed {
     pub http10: bool,
 }
 
-/// A response queued but not yet fully handed to the kernel: its latency is recorded when
-/// the send queue's `sent` offset passes `end`.
-#[derive(Clone, Copy, Debug)]
-pub struct Pending {
-    pub end: u64,
-    pub start_us: u64,
-    pub route: Option<u16>,
-    /// Status class (2..=5) of the responses: errors per second on the dashboard.
-    pub class: u8,
-    /// Responses in this entry: a pipelined batch shares start time and route, so it is
-    /// tracked and recorded once (`record_n`), not once per request.
-    pub count: u32,
-}
-
 pub struct Conn {
     /// The socket: receive state, send queue, write shutdown, abort (`transport::Endpoint`).
     pub ep: Endpoint,
@@ -64,7 +51,7 @@ pub struct Conn {
     /// A request head has begun (its first byte time is `req_start_us`).
     pub in_head: bool,
     pub req_start_us: u64,
-    pub pending: VecDeque<Pending>,
+    pub pending: PendingQueue,
     /// Client address, looked up when the access log or a proxy route needs it.
     pub peer: Option<std::net::SocketAddr>,
     /// Port of the listener that accepted it (uwsgi SERVER_PORT).
@@ -88,7 +75,6 @@ pub struct Conn {
     pub requests: u64,
     /// Tick at which the current wait began (idle, head, body progress, linger).
     pub since: u64,
-    pub deadline: u64,
     pub wheel_tick: u64,
     pub last_send_tick: u64,
 }
@@ -110,7 +96,7 @@ impl Conn {
             admin: false,
             in_head: false,
             req_start_us: 0,
-            pending: VecDeque::new(),
+            pending: PendingQueue::default(),
             peer: None,
             local_port: 0,
             proxy_status: 0,
@@ -124,7 +110,6 @@ impl Conn {
             idle: true,
             requests: 0,
             since: 0,
-            deadline: 0,
             wheel_tick: 0,
             last_send_tick: 0,
         }

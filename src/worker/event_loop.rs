@@ -612,7 +612,6 @@ impl Worker {
     pub(super) fn arm_timer(&mut self, k: Key) {
         let d = self.deadline(&self.conns[k]);
         let c = &mut self.conns[k];
-        c.deadline = d;
         if c.wheel_tick == 0 || c.wheel_tick > d {
             c.wheel_tick = self.wheel.schedule(d, k.index, k.generation);
         }

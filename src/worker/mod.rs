@@ -8,9 +8,11 @@ mod errlog;
 mod event_loop;
 mod health;
 pub mod listener;
+mod pending;
 mod pools;
 mod proxy_req;
 mod request;
+mod router;
 mod scrape;
 mod teardown;
 mod timer;
@@ -31,8 +33,8 @@ use crate::driver::wake::{WakeFd, Waker};
 use crate::driver::{Driver, Io, Kind};
 use crate::http::parser;
 use crate::http::response::ErrorPages;
-use crate::http::router::Router;
 use crate::stats::{Counters, Recorder, Want, WorkerSnapshot};
+use router::Router;
 
 /// What a worker can be told (read at loop boundaries after an eventfd wake), by the
 /// supervisor or by another worker gathering an admin page.

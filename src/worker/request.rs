@@ -2,16 +2,17 @@
 //! Works on borrowed slices of the kernel's receive buffer; copies only a request that
 //! spans buffers.
 
+use super::router::{Router, Target};
 use crate::admin::{self, Decision};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version, find_header};
 use crate::http::path::{self, Normalized, PathError};
 use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
-use crate::http::router::{Router, Target};
 use crate::stats::{Counters, Recorder};
 
 use super::accesslog::AccessLog;
-use super::conn::{BodyLeft, Conn, Owed, Pending, Phase};
+use super::conn::{BodyLeft, Conn, Owed, Phase};
+use super::pending::Pending;
 
 /// What request handling asks of the worker. Returned by every entry point and applied by
 /// the worker as soon as the call returns, before anything else happens on the connection.
@@ -310,10 +311,10 @@ fn answer_after_body(conn: &mut Conn, ctx: &mut HttpCtx, h: &Head, owed: Owed) {
         BodyKind::None | BodyKind::Length(0) => return answer(conn, ctx, owed),
         BodyKind::Length(n) if n > ctx.max_body => return fail(conn, ctx, 413),
         BodyKind::Length(n) => BodyLeft::Length(n),
-        BodyKind::Chunked => BodyLeft::Chunked(ChunkedDecoder::new(
+        BodyKind::Chunked => BodyLeft::Chunked(Box::new(ChunkedDecoder::new(
             ctx.max_body,
             ctx.limits.max_header_bytes,
-        )),
+        ))),
     };
     if h.expect_continue && !http10 {
         conn.ep.out.bytes().extend_from_slice(CONTINUE_100);

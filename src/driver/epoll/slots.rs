@@ -86,7 +86,8 @@ impl Slot {
     }
 }
 
-/// Slots indexed by descriptor number, grown on demand (descriptors are small and dense).
+/// Slots indexed by descriptor number, grown on demand (descriptors are small and dense,
+/// but shared by every worker: each worker's table spans them all).
 #[derive(Default)]
 pub struct Slots {
     v: Vec<Slot>,
@@ -96,8 +97,10 @@ impl Slots {
     pub fn get(&mut self, fd: RawFd) -> &mut Slot {
         let i = fd.max(0) as usize;
         if i >= self.v.len() {
-            self.v
-                .resize_with((i + 1).next_power_of_two().max(64), Slot::default);
+            // Only up to this descriptor: the Vec's own growth amortizes the reallocation
+            // (a large block moves by mremap, uncopied), and slots past the highest
+            // descriptor are never written, so their pages are never touched.
+            self.v.resize_with(i + 1, Slot::default);
         }
         &mut self.v[i]
     }

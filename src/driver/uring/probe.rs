@@ -79,7 +79,7 @@ pub fn probe_kernel() -> io::Result<KernelProbe> {
 }
 
 fn probe_buf_rings(uring: &IoUring) -> (bool, bool) {
-    let Ok(map) = Mapping::new(4096) else {
+    let Ok(map) = Mapping::new(4096, false) else {
         return (false, false);
     };
     let mut out = [false, false];

@@ -1,7 +1,9 @@
-//! Longest-prefix routing over the configured routes (already sorted longest first).
+//! Longest-prefix routing over the configured routes (already sorted longest first): the
+//! worker's map from a normalized path to what answers it (a prepared response, a pool, a
+//! static site). Lives here, not in http/: it knows the config and the static files.
 
-use super::response::Prepared;
 use crate::config::{Action, Config};
+use crate::http::response::Prepared;
 
 /// What a matched route does.
 pub enum Target {
