@@ -17,9 +17,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use uringd::http::parser::{BodyKind, Head, HeaderSpan, Limits, Method, Version, parse_head};
+use uringd::http::framing::{Decode, Encode};
+use uringd::http::parser::{Head, HeaderSpan, Limits, Method, Version, parse_head};
 use uringd::http::path::normalize;
-use uringd::proxy::reqhead::{Forward, Framing, write_request_head};
+use uringd::proxy::reqhead::{Forward, write_request_head};
 
 fn host_of<'a>(buf: &'a [u8], head: &Head, hs: &[HeaderSpan]) -> Option<&'a [u8]> {
     match head.authority {
@@ -44,9 +45,10 @@ fuzz_target!(|data: &[u8]| {
         return; // refused with 400 before any forwarding
     }
     let framing = match head.body {
-        BodyKind::None => Framing::None,
-        BodyKind::Length(n) => Framing::Length(n),
-        BodyKind::Chunked => Framing::Chunked,
+        Decode::None => Encode::None,
+        Decode::Length(n) => Encode::Length(n),
+        Decode::Chunked => Encode::Chunked,
+        Decode::UntilClose => panic!("a request body is never close-delimited"),
     };
     let f = Forward {
         path: &path,
@@ -100,12 +102,12 @@ fuzz_target!(|data: &[u8]| {
     );
 
     let want = match framing {
-        Framing::Length(n) => BodyKind::Length(n),
-        Framing::Chunked => BodyKind::Chunked,
-        Framing::None if matches!(head.method_kind, Method::Post | Method::Put | Method::Patch) => {
-            BodyKind::Length(0)
+        Encode::Length(n) => Decode::Length(n),
+        Encode::Chunked => Decode::Chunked,
+        Encode::None if matches!(head.method_kind, Method::Post | Method::Put | Method::Patch) => {
+            Decode::Length(0)
         }
-        Framing::None => BodyKind::None,
+        Encode::None => Decode::None,
     };
     assert_eq!(h2.body, want, "framing changed");
 

@@ -15,8 +15,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use uringd::http::framing::Decode;
 use uringd::http::parser::{
-    BodyKind, Head, HeaderSpan, Limits, Method, ParseError, Version, parse_head,
+    Head, HeaderSpan, Limits, Method, ParseError, Version, parse_head,
 };
 use uringd::http::scan::HeadScanner;
 
@@ -168,8 +169,9 @@ fn check_accepted(buf: &[u8], limits: &Limits, head: &Head, hs: &[HeaderSpan]) {
     let tes = values(buf, hs, b"transfer-encoding");
     assert!(cls.is_empty() || tes.is_empty(), "CL and TE both accepted");
     match head.body {
-        BodyKind::None => assert!(cls.is_empty() && tes.is_empty()),
-        BodyKind::Length(len) => {
+        Decode::None => assert!(cls.is_empty() && tes.is_empty()),
+        Decode::UntilClose => panic!("a request body is never close-delimited"),
+        Decode::Length(len) => {
             assert!(!cls.is_empty());
             for v in &cls {
                 assert!(!v.is_empty() && v.iter().all(u8::is_ascii_digit));
@@ -177,7 +179,7 @@ fn check_accepted(buf: &[u8], limits: &Limits, head: &Head, hs: &[HeaderSpan]) {
                 assert_eq!(parsed, len, "Content-Length disagrees");
             }
         }
-        BodyKind::Chunked => {
+        Decode::Chunked => {
             assert_eq!(tes.len(), 1);
             assert!(trim(tes[0]).eq_ignore_ascii_case(b"chunked"));
             assert_eq!(head.version, Version::Http11);

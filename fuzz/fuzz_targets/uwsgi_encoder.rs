@@ -20,7 +20,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use uringd::http::parser::{BodyKind, Head, HeaderSpan, Limits, Method, Span, Version, parse_head};
+use uringd::http::framing::Decode;
+use uringd::http::parser::{Head, HeaderSpan, Limits, Method, Span, Version, parse_head};
 use uringd::proxy::uwsgi::{UwsgiError, UwsgiVars, write_request};
 
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -420,7 +421,7 @@ fn parsed_mode(flags: u8, req: &[u8]) {
         return; // refused with 400 before it reaches an upstream
     }
     let mut v = vars_from(flags, &mut r, server_name(flags));
-    if let BodyKind::Length(n) = head.body {
+    if let Decode::Length(n) = head.body {
         v.content_length = n;
     }
     check(req, &head, &hs, &UwsgiVars { path: &path, ..v });
@@ -507,7 +508,7 @@ fn built_mode(flags: u8, d: &[u8]) {
             Version::Http11
         },
         host,
-        body: BodyKind::None,
+        body: Decode::None,
         keep_alive: true,
         expect_continue: false,
         upgrade: false,

@@ -2,8 +2,9 @@
 //! framing (length, chunked, or until close), without keeping body bytes.
 
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::framing::Decode;
 use crate::http::parser::HeaderSpan;
-use crate::proxy::resphead::{RespBody, RespError, parse_response_head};
+use crate::proxy::resphead::{RespError, parse_response_head};
 
 /// Largest response head accepted; beyond it the response is a parse error.
 const MAX_HEAD: usize = 64 * 1024;
@@ -133,10 +134,10 @@ impl Reader {
         self.status = h.status;
         self.keep_alive = h.keep_alive;
         self.body = match h.body {
-            RespBody::None | RespBody::Length(0) => return (used, Some(self.done())),
-            RespBody::Length(n) => Body::Length(n),
-            RespBody::Chunked => Body::Chunked(ChunkedDecoder::new(u64::MAX, MAX_HEAD)),
-            RespBody::UntilClose => Body::UntilClose,
+            Decode::None | Decode::Length(0) => return (used, Some(self.done())),
+            Decode::Length(n) => Body::Length(n),
+            Decode::Chunked => Body::Chunked(ChunkedDecoder::new(u64::MAX, MAX_HEAD)),
+            Decode::UntilClose => Body::UntilClose,
         };
         (used, None)
     }

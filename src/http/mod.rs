@@ -4,6 +4,8 @@
 
 pub mod chunked;
 pub mod date;
+pub mod fields;
+pub mod framing;
 pub mod parser;
 pub mod path;
 pub mod response;

@@ -3,6 +3,8 @@
 //! One forward pass over the head; headers are returned as offsets into the
 //! caller's buffer so a single `Vec<HeaderSpan>` can be reused across requests.
 
+use super::fields::{self, Line};
+use super::framing::Decode;
 use super::scan::MAX_LEADING_EMPTY_LINES;
 
 /// Byte range `start..end` into the head buffer.
@@ -13,7 +15,7 @@ pub struct Span {
 }
 
 impl Span {
-    fn new(start: usize, end: usize) -> Self {
+    pub(super) fn new(start: usize, end: usize) -> Self {
         // parse_head caps the buffer below u32::MAX, so these never truncate.
         Span {
             start: start as u32,
@@ -70,13 +72,6 @@ pub enum Version {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyKind {
-    None,
-    Length(u64),
-    Chunked,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Get,
     Head,
@@ -127,7 +122,7 @@ pub struct Head {
     pub authority: Option<Span>,
     pub version: Version,
     pub host: Option<Span>,
-    pub body: BodyKind,
+    pub body: Decode,
     pub keep_alive: bool,
     /// Only set for HTTP/1.1: RFC 9110 10.1.1 says to ignore it on 1.0.
     pub expect_continue: bool,
@@ -171,9 +166,9 @@ impl ParseError {
 }
 
 // Byte classes, one table lookup per byte on the hot path.
-const TCHAR: u8 = 1;
+pub(super) const TCHAR: u8 = 1;
 /// Field-value bytes: VCHAR, SP, HTAB, obs-text.
-const VALUE: u8 = 2;
+pub(super) const VALUE: u8 = 2;
 /// Request-target bytes: anything above SP except DEL (obs-text tolerated).
 const TARGET: u8 = 4;
 /// reg-name / IP-literal / port characters for Host and absolute-form authority.
@@ -258,7 +253,7 @@ pub(crate) fn is_value_byte(b: u8) -> bool {
 
 /// First index >= `start` whose byte is not in `class` (or `buf.len()`).
 #[inline]
-fn skip_class(buf: &[u8], start: usize, class: u8) -> usize {
+pub(super) fn skip_class(buf: &[u8], start: usize, class: u8) -> usize {
     match buf.get(start..) {
         Some(rest) => {
             start
@@ -275,7 +270,7 @@ fn all_class(s: &[u8], class: u8) -> bool {
     s.iter().all(|&b| CLASSES[b as usize] & class != 0)
 }
 
-fn is_ows(b: u8) -> bool {
+pub(super) fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
@@ -289,8 +284,10 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// 1*DIGIT, at most 19 digits so the value always fits in u64.
-fn parse_content_length(v: &[u8]) -> Option<u64> {
+/// Content-Length's value (RFC 9110 8.6): 1*DIGIT, at most 19 digits so it always fits in
+/// u64. The one parser for requests and responses; what a repeat means is each caller's
+/// rule (a request refuses any repeat, a response allows identical ones).
+pub(crate) fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
@@ -315,7 +312,7 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 ///   including `identity` (removed from the registry by RFC 7230), unknown
 ///   tokens like `xchunked`, and lists -> 400, since the body length cannot be
 ///   determined (RFC 9112 6.3).
-fn classify_transfer_encoding(v: &[u8]) -> Result<BodyKind, ParseError> {
+fn classify_transfer_encoding(v: &[u8]) -> Result<Decode, ParseError> {
     let mut elems = 0usize;
     let mut chunked_count = 0usize;
     let mut last_is_chunked = false;
@@ -337,7 +334,7 @@ fn classify_transfer_encoding(v: &[u8]) -> Result<BodyKind, ParseError> {
     }
     if chunked_count == 1 {
         return if elems == 1 {
-            Ok(BodyKind::Chunked)
+            Ok(Decode::Chunked)
         } else {
             Err(ParseError::NotImplemented)
         };
@@ -435,7 +432,7 @@ pub fn parse_head(
 
     let mut host: Option<Span> = None;
     let mut content_length: Option<u64> = None;
-    let mut te: Option<Result<BodyKind, ParseError>> = None;
+    let mut te: Option<Result<Decode, ParseError>> = None;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
@@ -446,54 +443,26 @@ pub fn parse_head(
         if i > limits.max_header_bytes {
             return Err(ParseError::HeaderTooLarge);
         }
-        match buf.get(i) {
-            Some(b'\r') => {
-                if buf.get(i + 1) == Some(&b'\n') {
-                    i += 2;
-                    break;
-                }
-                return Err(bad("bare CR"));
-            }
-            Some(b' ' | b'\t') => return Err(bad("obs-fold")),
-            Some(_) => {}
-            None => return Err(bad("incomplete head")),
-        }
-        if headers.len() >= limits.max_headers {
+        let line = fields::read_line(buf, i);
+        // The count is checked after the line-start faults and before the field's own.
+        if headers.len() >= limits.max_headers
+            && !matches!(line, Ok(Line::End(_)))
+            && !matches!(line, Err(e) if e.at_line_start())
+        {
             return Err(ParseError::HeaderTooLarge);
         }
-
-        // field-name ":" directly, no whitespace before the colon
-        let n_start = i;
-        i = skip_class(buf, i, TCHAR);
-        if i == n_start || buf.get(i) != Some(&b':') {
-            return Err(bad("invalid header name"));
-        }
-        let n_end = i;
-        i += 1;
-
-        // OWS field-value OWS CRLF
-        while buf.get(i).is_some_and(|&b| is_ows(b)) {
-            i += 1;
-        }
-        let v_start = i;
-        i = skip_class(buf, i, VALUE);
-        if buf.get(i..i + 2) != Some(b"\r\n") {
-            return Err(bad("invalid header value"));
-        }
-        let mut v_end = i;
-        i += 2;
-        while v_end > v_start && buf.get(v_end - 1).is_some_and(|&b| is_ows(b)) {
-            v_end -= 1;
-        }
-
-        let name_span = Span::new(n_start, n_end);
-        let value_span = Span::new(v_start, v_end);
-        headers.push(HeaderSpan {
-            name: name_span,
-            value: value_span,
-        });
-
-        let name = name_span.get(buf);
+        let (h, next) = match line {
+            Ok(Line::End(end)) => {
+                i = end;
+                break;
+            }
+            Ok(Line::Field(h, next)) => (h, next),
+            Err(e) => return Err(bad(e.why())),
+        };
+        i = next;
+        headers.push(h);
+        let value_span = h.value;
+        let name = h.name.get(buf);
         let value = value_span.get(buf);
         // Dispatch on length first so most headers cost one compare or none.
         match name.len() {
@@ -560,8 +529,8 @@ pub fn parse_head(
         }
         (Some(Err(e)), None) => return Err(e),
         (Some(Ok(kind)), None) => kind,
-        (None, Some(n)) => BodyKind::Length(n),
-        (None, None) => BodyKind::None,
+        (None, Some(n)) => Decode::Length(n),
+        (None, None) => Decode::None,
     };
     if expect_failed {
         return Err(ParseError::ExpectationFailed);
@@ -679,7 +648,7 @@ mod tests {
         status(&with_headers(lines))
     }
 
-    fn hbody(lines: &[u8]) -> BodyKind {
+    fn hbody(lines: &[u8]) -> Decode {
         parse(&with_headers(lines)).unwrap().body
     }
 
@@ -697,7 +666,7 @@ mod tests {
         assert_eq!(h.authority, None);
         assert_eq!(h.version, Version::Http11);
         assert_eq!(h.host.unwrap().get(buf), b"example.com:8080");
-        assert_eq!(h.body, BodyKind::None);
+        assert_eq!(h.body, Decode::None);
         assert!(h.keep_alive);
         assert!(!h.expect_continue);
         assert!(!h.upgrade);
@@ -977,13 +946,13 @@ mod tests {
 
     #[test]
     fn content_length_rules() {
-        assert_eq!(hbody(b"Content-Length: 5\r\n"), BodyKind::Length(5));
-        assert_eq!(hbody(b"content-length:  5 \r\n"), BodyKind::Length(5));
-        assert_eq!(hbody(b"Content-Length: 0\r\n"), BodyKind::Length(0));
-        assert_eq!(hbody(b"Content-Length: 007\r\n"), BodyKind::Length(7));
+        assert_eq!(hbody(b"Content-Length: 5\r\n"), Decode::Length(5));
+        assert_eq!(hbody(b"content-length:  5 \r\n"), Decode::Length(5));
+        assert_eq!(hbody(b"Content-Length: 0\r\n"), Decode::Length(0));
+        assert_eq!(hbody(b"Content-Length: 007\r\n"), Decode::Length(7));
         assert_eq!(
             hbody(b"Content-Length: 9999999999999999999\r\n"),
-            BodyKind::Length(9_999_999_999_999_999_999)
+            Decode::Length(9_999_999_999_999_999_999)
         );
         assert_eq!(hstatus(b"Content-Length: +5\r\n"), 400);
         assert_eq!(hstatus(b"Content-Length: -5\r\n"), 400);
@@ -1002,12 +971,12 @@ mod tests {
 
     #[test]
     fn transfer_encoding_rules() {
-        assert_eq!(hbody(b"Transfer-Encoding: chunked\r\n"), BodyKind::Chunked);
-        assert_eq!(hbody(b"Transfer-Encoding: Chunked\r\n"), BodyKind::Chunked);
-        assert_eq!(hbody(b"transfer-encoding: CHUNKED\r\n"), BodyKind::Chunked);
+        assert_eq!(hbody(b"Transfer-Encoding: chunked\r\n"), Decode::Chunked);
+        assert_eq!(hbody(b"Transfer-Encoding: Chunked\r\n"), Decode::Chunked);
+        assert_eq!(hbody(b"transfer-encoding: CHUNKED\r\n"), Decode::Chunked);
         assert_eq!(
             hbody(b"Transfer-Encoding: \t chunked \t\r\n"),
-            BodyKind::Chunked
+            Decode::Chunked
         );
         assert_eq!(
             hstatus(b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"),

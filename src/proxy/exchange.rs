@@ -2,8 +2,9 @@
 //! the upstream announced, and what to do when an attempt fails. The worker carries them
 //! out; everything a front process must get right about them is here and unit-tested.
 
-use super::resphead::{ClientFraming, RespBody, RespHead};
+use super::resphead::RespHead;
 use crate::config::upstream::Proto;
+use crate::http::framing::{Decode, Encode};
 
 /// What uringd knows of the client's request when the upstream answers.
 #[derive(Clone, Copy, Debug)]
@@ -18,25 +19,15 @@ pub struct ReqFacts {
     pub proto: Proto,
 }
 
-/// How the upstream's body is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decode {
-    /// Nothing follows the head.
-    None,
-    Length(u64),
-    Chunked,
-    /// Until the upstream closes.
-    UntilClose,
-    /// After a 101: raw bytes both ways until either side closes.
-    Tunnel,
-}
-
 /// How a response is relayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// The framing the client's head announces.
-    pub framing: ClientFraming,
+    pub framing: Encode,
+    /// How the upstream's body is read (`None` for a tunnel: nothing is framed).
     pub decode: Decode,
+    /// After a 101: raw bytes both ways until either side closes.
+    pub tunnel: bool,
     /// The decoded body is re-chunked towards the client.
     pub rechunk: bool,
     /// The client connection closes after this response (close-delimited for HTTP/1.0,
@@ -60,8 +51,9 @@ pub fn plan(r: &RespHead, req: &ReqFacts, splice_threshold: u64) -> Result<Plan,
             return Err(UpstreamError::SwitchNotAllowed);
         }
         return Ok(Plan {
-            framing: ClientFraming::None,
-            decode: Decode::Tunnel,
+            framing: Encode::None,
+            decode: Decode::None,
+            tunnel: true,
             rechunk: false,
             close_client: true,
             client_keep_alive: false,
@@ -70,9 +62,9 @@ pub fn plan(r: &RespHead, req: &ReqFacts, splice_threshold: u64) -> Result<Plan,
         });
     }
     let (framing, decode, rechunk, close) = match r.body {
-        RespBody::None => (ClientFraming::None, Decode::None, false, false),
-        RespBody::Length(n) => (
-            ClientFraming::Length(n),
+        Decode::None => (Encode::None, Decode::None, false, false),
+        Decode::Length(n) => (
+            Encode::Length(n),
             if n == 0 {
                 Decode::None
             } else {
@@ -83,16 +75,15 @@ pub fn plan(r: &RespHead, req: &ReqFacts, splice_threshold: u64) -> Result<Plan,
         ),
         // An HTTP/1.1 client gets it re-chunked; an HTTP/1.0 one cannot read chunks, so it
         // gets the bytes and a close.
-        RespBody::Chunked if !req.http10 => (ClientFraming::Chunked, Decode::Chunked, true, false),
-        RespBody::Chunked => (ClientFraming::None, Decode::Chunked, false, true),
-        RespBody::UntilClose if !req.http10 => {
-            (ClientFraming::Chunked, Decode::UntilClose, true, false)
-        }
-        RespBody::UntilClose => (ClientFraming::None, Decode::UntilClose, false, true),
+        Decode::Chunked if !req.http10 => (Encode::Chunked, Decode::Chunked, true, false),
+        Decode::Chunked => (Encode::None, Decode::Chunked, false, true),
+        Decode::UntilClose if !req.http10 => (Encode::Chunked, Decode::UntilClose, true, false),
+        Decode::UntilClose => (Encode::None, Decode::UntilClose, false, true),
     };
     Ok(Plan {
         framing,
         decode,
+        tunnel: false,
         rechunk,
         close_client: close,
         client_keep_alive: req.keep_alive && !close,
@@ -248,7 +239,7 @@ pub fn after_failure(e: &UpstreamError, a: &Attempt) -> Next {
 mod tests {
     use super::*;
 
-    fn head(status: u16, body: RespBody, keep_alive: bool) -> RespHead {
+    fn head(status: u16, body: Decode, keep_alive: bool) -> RespHead {
         RespHead {
             head_len: 0,
             status,
@@ -272,36 +263,33 @@ mod tests {
 
     #[test]
     fn responses_are_reframed_for_the_client() {
-        let p = plan(&head(200, RespBody::Length(10), true), &req(false), 1000).unwrap();
-        assert_eq!(p.framing, ClientFraming::Length(10));
+        let p = plan(&head(200, Decode::Length(10), true), &req(false), 1000).unwrap();
+        assert_eq!(p.framing, Encode::Length(10));
         assert_eq!(p.decode, Decode::Length(10));
         assert!(p.client_keep_alive && p.upstream_reusable && !p.splice && !p.rechunk);
         // Large enough to splice.
-        let p = plan(&head(200, RespBody::Length(5000), true), &req(false), 1000).unwrap();
+        let p = plan(&head(200, Decode::Length(5000), true), &req(false), 1000).unwrap();
         assert!(p.splice);
         // Chunked: re-chunked for HTTP/1.1, raw and closing for HTTP/1.0.
-        let p = plan(&head(200, RespBody::Chunked, true), &req(false), 1000).unwrap();
+        let p = plan(&head(200, Decode::Chunked, true), &req(false), 1000).unwrap();
         assert_eq!(
             (p.framing, p.rechunk, p.close_client),
-            (ClientFraming::Chunked, true, false)
+            (Encode::Chunked, true, false)
         );
-        let p = plan(&head(200, RespBody::Chunked, true), &req(true), 1000).unwrap();
+        let p = plan(&head(200, Decode::Chunked, true), &req(true), 1000).unwrap();
         assert_eq!(
             (p.framing, p.rechunk, p.close_client),
-            (ClientFraming::None, false, true)
+            (Encode::None, false, true)
         );
         assert!(!p.client_keep_alive);
         // Close-delimited: chunked to an HTTP/1.1 client; the upstream is never reused.
-        let p = plan(&head(200, RespBody::UntilClose, false), &req(false), 1000).unwrap();
-        assert_eq!(
-            (p.framing, p.decode),
-            (ClientFraming::Chunked, Decode::UntilClose)
-        );
+        let p = plan(&head(200, Decode::UntilClose, false), &req(false), 1000).unwrap();
+        assert_eq!((p.framing, p.decode), (Encode::Chunked, Decode::UntilClose));
         assert!(!p.upstream_reusable && p.client_keep_alive);
         // No body, zero length: nothing to decode.
-        let p = plan(&head(204, RespBody::None, true), &req(false), 1000).unwrap();
+        let p = plan(&head(204, Decode::None, true), &req(false), 1000).unwrap();
         assert_eq!(p.decode, Decode::None);
-        let p = plan(&head(200, RespBody::Length(0), true), &req(false), 0).unwrap();
+        let p = plan(&head(200, Decode::Length(0), true), &req(false), 0).unwrap();
         assert_eq!((p.decode, p.splice), (Decode::None, false));
         // uwsgi connections are not pooled.
         let u = ReqFacts {
@@ -309,7 +297,7 @@ mod tests {
             ..req(false)
         };
         assert!(
-            !plan(&head(200, RespBody::Length(1), true), &u, 1000)
+            !plan(&head(200, Decode::Length(1), true), &u, 1000)
                 .unwrap()
                 .upstream_reusable
         );
@@ -319,7 +307,7 @@ mod tests {
             ..req(false)
         };
         assert!(
-            !plan(&head(200, RespBody::Length(1), true), &c, 1000)
+            !plan(&head(200, Decode::Length(1), true), &c, 1000)
                 .unwrap()
                 .client_keep_alive
         );
@@ -327,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_switch_is_followed_only_when_asked_and_allowed() {
-        let h = head(101, RespBody::None, false);
+        let h = head(101, Decode::None, false);
         assert_eq!(plan(&h, &req(false), 0), Err(UpstreamError::UnaskedSwitch));
         let asked = ReqFacts {
             upgrade: true,
@@ -339,7 +327,7 @@ mod tests {
             ..asked
         };
         let p = plan(&h, &ok, 0).unwrap();
-        assert_eq!(p.decode, Decode::Tunnel);
+        assert!(p.tunnel && p.decode == Decode::None);
         assert!(p.close_client && !p.upstream_reusable);
     }
 

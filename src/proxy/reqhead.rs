@@ -36,7 +36,7 @@
 //!   X-Real-IP is kept.
 //! - Via: the client's Via values and uringd's entry combined into one field
 //!   (RFC 9110 7.6.3).
-//! - Framing from `Forward::framing`; with `Framing::None`, POST, PUT and PATCH
+//! - Framing from `Forward::framing`; with `Encode::None`, POST, PUT and PATCH
 //!   get `Content-Length: 0` (a body-carrying method without framing would make
 //!   some servers wait for a body).
 //! - `Connection: keep-alive`, or `Connection: upgrade` for an upgrade attempt.
@@ -50,15 +50,8 @@ use super::hop::{
     ConnNamed, Field, classify, effective_host, push_dec, push_header, push_ip, push_real_ip,
     push_target, valid_value,
 };
+use crate::http::framing::Encode;
 use crate::http::parser::{Head, HeaderSpan, Method};
-
-/// The body framing uringd itself uses towards the upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Forward<'a> {
@@ -71,7 +64,7 @@ pub struct Forward<'a> {
     /// "http" (or "https"), sent as X-Forwarded-Proto.
     pub scheme: &'a str,
     /// What uringd itself will send (decided by the caller).
-    pub framing: Framing,
+    pub framing: Encode,
     /// Forward Upgrade + `Connection: upgrade` (WebSocket attempt).
     pub upgrade: bool,
     /// uringd's Via entry, e.g. "1.1 uringd"; empty for none.
@@ -179,13 +172,13 @@ pub fn write_request_head(
     }
 
     match f.framing {
-        Framing::Length(n) => {
+        Encode::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
             push_dec(out, n);
             out.extend_from_slice(b"\r\n");
         }
-        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-        Framing::None => {
+        Encode::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Encode::None => {
             if matches!(head.method_kind, Method::Post | Method::Put | Method::Patch) {
                 out.extend_from_slice(b"Content-Length: 0\r\n");
             }
@@ -211,7 +204,7 @@ mod tests {
             client_ip: "203.0.113.7".parse().unwrap(),
             client_trusted: false,
             scheme: "http",
-            framing: Framing::None,
+            framing: Encode::None,
             upgrade: false,
             via: "1.1 uringd",
         }
@@ -465,7 +458,7 @@ mod tests {
         let req = b"POST /u HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\
             Content-Type: text/plain\r\n\r\n";
         let f = Forward {
-            framing: Framing::Length(12345),
+            framing: Encode::Length(12345),
             ..fwd()
         };
         let got = render(req, &f);
@@ -477,7 +470,7 @@ mod tests {
             )
         );
         let f = Forward {
-            framing: Framing::Chunked,
+            framing: Encode::Chunked,
             ..fwd()
         };
         let req = b"PUT /u HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\n";
@@ -539,14 +532,14 @@ mod tests {
                     let f = Forward {
                         client_trusted: trusted,
                         upgrade,
-                        framing: Framing::Length(3),
+                        framing: Encode::Length(3),
                         ..fwd()
                     };
                     out.clear();
                     forward(&mut out, &m, &head, &hs, &f);
                     let h2 = parse_head(&out, &Limits::default(), &mut hs2).expect("reparse");
                     assert_eq!(h2.head_len, out.len());
-                    assert_eq!(h2.body, crate::http::parser::BodyKind::Length(3));
+                    assert_eq!(h2.body, crate::http::framing::Decode::Length(3));
                     checked += 1;
                 }
             }

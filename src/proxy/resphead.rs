@@ -6,14 +6,15 @@
 //!   (`HTTP/1.1 200 \r\n`) or missing with its SP (`HTTP/1.1 200\r\n`). Minor
 //!   versions above 1 are treated as 1.1 (RFC 9110 2.5); other majors are
 //!   invalid. The status must be 100..=599.
-//! - Field lines as in the request parser: tchar name directly followed by ':',
-//!   value of VCHAR/SP/HTAB/obs-text, CRLF endings only; obs-fold, bare CR/LF
-//!   and control bytes are invalid. No leading empty lines.
+//! - Field lines read by `http::fields`, the request parser's reader: tchar name
+//!   directly followed by ':', value of VCHAR/SP/HTAB/obs-text, CRLF endings
+//!   only; obs-fold, bare CR/LF and control bytes are invalid. No leading empty
+//!   lines.
 //! - Content-Length must be 1-19 plain digits; repeated lines must agree.
 //!   Content-Length together with Transfer-Encoding is invalid (smuggling
 //!   indicator, RFC 9112 6.3), and so is Transfer-Encoding in an HTTP/1.0
 //!   response (RFC 9112 6.1: faulty framing).
-//! - Bodyless: 1xx, 204, 304 and every response to HEAD -> `RespBody::None`
+//! - Bodyless: 1xx, 204, 304 and every response to HEAD -> `Decode::None`
 //!   whatever the framing headers say.
 //! - Otherwise Transfer-Encoding must be exactly `chunked` (all TE lines
 //!   combined) -> `Chunked`. Any other transfer coding (`gzip, chunked`,
@@ -27,19 +28,16 @@
 //!   head, with `head_len`, so the caller can skip them and parse again from
 //!   `buf[head_len..]`. 101 sets `upgrade`.
 //!
-//! The whole head is found with one memmem pass for CRLFCRLF, then each line
-//! with memchr, so the cost is linear; nothing is kept between calls.
+//! The whole head is found with one memmem pass for CRLFCRLF, then the status
+//! line with memchr and the field lines one pass each, so the cost is linear;
+//! nothing is kept between calls.
 
 use super::hop::{ConnNamed, Field, classify, list_elements, push_dec, push_header};
-use crate::http::parser::{HeaderSpan, Span, Version, is_tchar, is_value_byte, trim_ows};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RespBody {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
+use crate::http::fields::{Line, read_line};
+use crate::http::framing::{Decode, Encode};
+use crate::http::parser::{
+    HeaderSpan, Span, Version, is_value_byte, parse_content_length, trim_ows,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RespHead {
@@ -49,7 +47,7 @@ pub struct RespHead {
     pub version: Version,
     /// May be empty.
     pub reason: Span,
-    pub body: RespBody,
+    pub body: Decode,
     pub keep_alive: bool,
     /// Status 101 (the connection switches protocols after this head).
     pub upgrade: bool,
@@ -65,25 +63,8 @@ pub enum RespError {
     Invalid(&'static str),
 }
 
-/// uringd's framing towards its client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientFraming {
-    Length(u64),
-    Chunked,
-    /// Bodyless or close-delimited.
-    None,
-}
-
 fn invalid(why: &'static str) -> RespError {
     RespError::Invalid(why)
-}
-
-/// 1-19 ASCII digits (always fits u64).
-fn parse_content_length(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(v.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0')))
 }
 
 /// Parse the status line `line` (without its CRLF): (version, status, reason
@@ -174,40 +155,20 @@ pub fn parse_response_head(
     let mut conn_close = false;
     let mut conn_keep_alive = false;
 
-    while pos < lines_end {
-        let (l_end, next) = line_at(pos)?;
-        let line = buf.get(pos..l_end).unwrap_or(&[]);
-        if matches!(line.first(), Some(b' ' | b'\t')) {
-            return Err(invalid("obs-fold"));
-        }
-        let name_len = line
-            .iter()
-            .position(|&b| !is_tchar(b))
-            .unwrap_or(line.len());
-        if name_len == 0 || line.get(name_len) != Some(&b':') {
-            return Err(invalid("invalid header name"));
-        }
-        let raw = line.get(name_len + 1..).unwrap_or(&[]);
-        if !raw.iter().all(|&b| is_value_byte(b)) {
-            return Err(invalid("invalid header value"));
-        }
-        let value = trim_ows(raw);
-        // `value` is a subslice of `raw`: locate it by the trimmed lengths.
-        let lead = raw.len() - raw.iter().skip_while(|&&b| b == b' ' || b == b'\t').count();
-        let v_start = pos + name_len + 1 + lead;
-        headers.push(HeaderSpan {
-            name: Span {
-                start: pos as u32,
-                end: (pos + name_len) as u32,
-            },
-            value: Span {
-                start: v_start as u32,
-                end: (v_start + value.len()) as u32,
-            },
-        });
-
-        let name = line.get(..name_len).unwrap_or(&[]);
-        match classify(name) {
+    // The field lines: the same reader as the request parser's, bounded by the head.
+    let head = &buf[..head_len];
+    loop {
+        let h = match read_line(head, pos) {
+            Ok(Line::End(_)) => break,
+            Ok(Line::Field(h, next)) => {
+                pos = next;
+                h
+            }
+            Err(e) => return Err(invalid(e.why())),
+        };
+        headers.push(h);
+        let value = h.value.get(buf);
+        match classify(h.name.get(buf)) {
             Field::ContentLength => {
                 let n = parse_content_length(value).ok_or(invalid("invalid Content-Length"))?;
                 if content_length.is_some_and(|prev| prev != n) {
@@ -239,7 +200,6 @@ pub fn parse_response_head(
             }
             _ => {}
         }
-        pos = next;
     }
 
     if te_seen && content_length.is_some() {
@@ -250,23 +210,23 @@ pub fn parse_response_head(
     }
     let bodyless = request_was_head || status < 200 || status == 204 || status == 304;
     let body = if bodyless {
-        RespBody::None
+        Decode::None
     } else if te_seen {
         if te_chunked == 1 && !te_other {
-            RespBody::Chunked
+            Decode::Chunked
         } else {
             return Err(invalid("unsupported Transfer-Encoding"));
         }
     } else if let Some(n) = content_length {
-        RespBody::Length(n)
+        Decode::Length(n)
     } else {
-        RespBody::UntilClose
+        Decode::UntilClose
     };
     let upgrade = status == 101;
     let keep_alive = match version {
         Version::Http11 => !conn_close,
         Version::Http10 => conn_keep_alive && !conn_close,
-    } && body != RespBody::UntilClose
+    } && body != Decode::UntilClose
         && !upgrade;
 
     Ok(RespHead {
@@ -284,7 +244,7 @@ pub fn parse_response_head(
 /// uringd's own Date and Server (None: leave the upstream's alone, as unit tests do).
 #[derive(Clone, Copy, Debug)]
 pub struct ToClient<'a> {
-    pub framing: ClientFraming,
+    pub framing: Encode,
     pub keep_alive: bool,
     pub http10: bool,
     pub date: Option<&'a [u8]>,
@@ -293,7 +253,7 @@ pub struct ToClient<'a> {
 
 impl ToClient<'_> {
     /// Without uringd's own Date and Server (tests of the rest of the head).
-    pub fn plain(framing: ClientFraming, keep_alive: bool, http10: bool) -> ToClient<'static> {
+    pub fn plain(framing: Encode, keep_alive: bool, http10: bool) -> ToClient<'static> {
         ToClient {
             framing,
             keep_alive,
@@ -315,7 +275,7 @@ impl ToClient<'_> {
 ///   a Connection option names, Keep-Alive, TE, Trailer, Transfer-Encoding,
 ///   Content-Length, Upgrade (kept for 101), `Proxy-*` and `Proxy`. Names and
 ///   values byte-exact, ": " separator;
-/// - exception: with `ClientFraming::None` on a bodyless response that may
+/// - exception: with `Encode::None` on a bodyless response that may
 ///   describe a representation (HEAD response, 304: `r.body == None` with a
 ///   status of at least 200, not 204) the upstream's Content-Length is passed
 ///   through (first line only; RFC 9110 8.6), since the client may rely on it;
@@ -355,10 +315,8 @@ pub fn write_client_head(
     }
 
     let is_101 = r.status == 101;
-    let mut pass_cl = framing == ClientFraming::None
-        && r.body == RespBody::None
-        && r.status >= 200
-        && r.status != 204;
+    let mut pass_cl =
+        framing == Encode::None && r.body == Decode::None && r.status >= 200 && r.status != 204;
     let conn = ConnNamed::new(buf, headers);
     for (j, h) in headers.iter().enumerate() {
         let name = h.name.get(buf);
@@ -380,13 +338,13 @@ pub fn write_client_head(
     }
 
     match framing {
-        ClientFraming::Length(n) => {
+        Encode::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
             push_dec(out, n);
             out.extend_from_slice(b"\r\n");
         }
-        ClientFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-        ClientFraming::None => {}
+        Encode::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Encode::None => {}
     }
 
     let connection: &[u8] = if is_101 {
@@ -413,7 +371,7 @@ mod tests {
         parse_response_head(buf, false, 64 * 1024, &mut hs)
     }
 
-    fn body(buf: &[u8]) -> RespBody {
+    fn body(buf: &[u8]) -> Decode {
         parse(buf).expect("valid").body
     }
 
@@ -437,7 +395,7 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.version, Version::Http11);
         assert_eq!(r.reason.get(buf), b"OK");
-        assert_eq!(r.body, RespBody::Length(12));
+        assert_eq!(r.body, Decode::Length(12));
         assert!(r.keep_alive);
         assert!(!r.upgrade);
         assert_eq!(hs.len(), 2);
@@ -451,17 +409,17 @@ mod tests {
     fn chunked_and_until_close() {
         assert_eq!(
             body(&with("Transfer-Encoding: chunked\r\n")),
-            RespBody::Chunked
+            Decode::Chunked
         );
         assert_eq!(
             body(&with("transfer-encoding:  CHUNKED \r\n")),
-            RespBody::Chunked
+            Decode::Chunked
         );
         let r = parse(&with("X: y\r\n")).unwrap();
-        assert_eq!(r.body, RespBody::UntilClose);
+        assert_eq!(r.body, Decode::UntilClose);
         assert!(!r.keep_alive);
         let r = parse(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
-        assert_eq!(r.body, RespBody::UntilClose);
+        assert_eq!(r.body, Decode::UntilClose);
         assert_eq!(r.version, Version::Http10);
         assert!(!r.keep_alive);
     }
@@ -487,7 +445,7 @@ mod tests {
         let mut hs = Vec::new();
         let buf = with("Transfer-Encoding: gzip\r\n");
         let r = parse_response_head(&buf, true, 1024, &mut hs).unwrap();
-        assert_eq!(r.body, RespBody::None);
+        assert_eq!(r.body, Decode::None);
     }
 
     #[test]
@@ -495,7 +453,7 @@ mod tests {
         let mut hs = Vec::new();
         let buf = with("Content-Length: 1000\r\n");
         let r = parse_response_head(&buf, true, 1024, &mut hs).unwrap();
-        assert_eq!(r.body, RespBody::None);
+        assert_eq!(r.body, Decode::None);
         assert!(r.keep_alive);
         let r = parse_response_head(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -504,22 +462,22 @@ mod tests {
             &mut hs,
         )
         .unwrap();
-        assert_eq!(r.body, RespBody::None);
+        assert_eq!(r.body, Decode::None);
         assert_eq!(
             body(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
-            RespBody::None
+            Decode::None
         );
         assert_eq!(
             body(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"),
-            RespBody::None
+            Decode::None
         );
-        assert_eq!(body(b"HTTP/1.1 304 Not Modified\r\n\r\n"), RespBody::None);
+        assert_eq!(body(b"HTTP/1.1 304 Not Modified\r\n\r\n"), Decode::None);
         assert!(
             parse(b"HTTP/1.1 204 No Content\r\n\r\n")
                 .unwrap()
                 .keep_alive
         );
-        assert_eq!(body(b"HTTP/1.1 205 Reset\r\n\r\n"), RespBody::UntilClose);
+        assert_eq!(body(b"HTTP/1.1 205 Reset\r\n\r\n"), Decode::UntilClose);
     }
 
     #[test]
@@ -560,11 +518,11 @@ mod tests {
         );
         assert_eq!(
             body(&with("Content-Length: 5\r\ncontent-length: 005\r\n")),
-            RespBody::Length(5)
+            Decode::Length(5)
         );
         assert_eq!(
             body(&with("Content-Length: 9999999999999999999\r\n")),
-            RespBody::Length(9_999_999_999_999_999_999)
+            Decode::Length(9_999_999_999_999_999_999)
         );
         // A bad Content-Length is invalid even where no body is read.
         assert_eq!(
@@ -678,7 +636,7 @@ mod tests {
         let r = parse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
         assert!(!r.keep_alive);
         let r = parse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n").unwrap();
-        assert_eq!(r.body, RespBody::UntilClose);
+        assert_eq!(r.body, Decode::UntilClose);
         assert!(!r.keep_alive);
     }
 
@@ -689,13 +647,13 @@ mod tests {
         let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
         assert_eq!(r.status, 100);
         assert_eq!(r.head_len, 25);
-        assert_eq!(r.body, RespBody::None);
+        assert_eq!(r.body, Decode::None);
         assert!(!r.upgrade);
         assert!(hs.is_empty());
         let rest = &buf[r.head_len..];
         let r2 = parse_response_head(rest, false, 1024, &mut hs).unwrap();
         assert_eq!(r2.status, 200);
-        assert_eq!(r2.body, RespBody::Length(2));
+        assert_eq!(r2.body, Decode::Length(2));
         assert_eq!(&rest[r2.head_len..], b"ok");
         assert_eq!(hs[0].value.get(rest), b"2");
         // 103 Early Hints with headers is interim too.
@@ -703,7 +661,7 @@ mod tests {
         let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
         assert_eq!(
             (r.status, r.body, r.head_len),
-            (103, RespBody::None, buf.len())
+            (103, Decode::None, buf.len())
         );
     }
 
@@ -714,14 +672,14 @@ mod tests {
         let r = parse_response_head(buf, false, 1024, &mut hs).unwrap();
         assert!(r.upgrade);
         assert!(!r.keep_alive);
-        assert_eq!(r.body, RespBody::None);
+        assert_eq!(r.body, Decode::None);
         let mut out = Vec::new();
         write_client_head(
             &mut out,
             buf,
             &r,
             &hs,
-            &ToClient::plain(ClientFraming::None, true, false),
+            &ToClient::plain(Encode::None, true, false),
         );
         assert_eq!(
             out,
@@ -799,7 +757,7 @@ mod tests {
                             &m,
                             &r,
                             &hs,
-                            &ToClient::plain(ClientFraming::Chunked, false, true),
+                            &ToClient::plain(Encode::Chunked, false, true),
                         );
                         assert!(out.ends_with(b"\r\n\r\n"));
                     }
@@ -808,7 +766,7 @@ mod tests {
         }
     }
 
-    fn client(resp: &[u8], req_head: bool, framing: ClientFraming, ka: bool, h10: bool) -> String {
+    fn client(resp: &[u8], req_head: bool, framing: Encode, ka: bool, h10: bool) -> String {
         let mut hs = Vec::new();
         let r = parse_response_head(resp, req_head, 4096, &mut hs).unwrap();
         let mut out = b"x".to_vec();
@@ -829,7 +787,7 @@ mod tests {
             let to = ToClient {
                 date: Some(b"Tue, 01 Dec 2026 10:00:00 GMT"),
                 server: Some(b"uringd"),
-                ..ToClient::plain(ClientFraming::Length(2), true, false)
+                ..ToClient::plain(Encode::Length(2), true, false)
             };
             write_client_head(&mut out, resp, &r, &hs, &to);
             String::from_utf8(out).unwrap()
@@ -856,17 +814,17 @@ mod tests {
             Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\n\
             Upgrade: h2c\r\nTE: x\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::Length(42), true, false),
+            client(resp, false, Encode::Length(42), true, false),
             "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Type: text/html\r\n\
              Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 42\r\n\r\n"
         );
         assert_eq!(
-            client(resp, false, ClientFraming::Length(42), false, false),
+            client(resp, false, Encode::Length(42), false, false),
             "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Type: text/html\r\n\
              Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 42\r\nConnection: close\r\n\r\n"
         );
         assert_eq!(
-            client(resp, false, ClientFraming::Length(42), true, true),
+            client(resp, false, Encode::Length(42), true, true),
             "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Type: text/html\r\n\
              Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 42\r\nConnection: keep-alive\r\n\r\n"
         );
@@ -877,19 +835,19 @@ mod tests {
         let resp = b"HTTP/1.1 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\n\
             Transfer-Encoding: chunked\r\nX-Public: 2\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::Chunked, true, false),
+            client(resp, false, Encode::Chunked, true, false),
             "HTTP/1.1 200 OK\r\nX-Public: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
         // Close-delimited to the client.
         let resp = b"HTTP/1.0 200 Fine\r\nServer: g\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::None, false, true),
+            client(resp, false, Encode::None, false, true),
             "HTTP/1.1 200 Fine\r\nServer: g\r\nConnection: close\r\n\r\n"
         );
         // Reasonless status line keeps the SP.
         let resp = b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::Length(0), true, false),
+            client(resp, false, Encode::Length(0), true, false),
             "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n"
         );
     }
@@ -899,24 +857,24 @@ mod tests {
         // HEAD response and 304 keep the upstream's Content-Length (first only).
         let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n";
         assert_eq!(
-            client(resp, true, ClientFraming::None, true, false),
+            client(resp, true, Encode::None, true, false),
             "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n"
         );
         let resp = b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 7\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::None, true, false),
+            client(resp, false, Encode::None, true, false),
             "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 7\r\n\r\n"
         );
         // 204 never carries it.
         let resp = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::None, true, false),
+            client(resp, false, Encode::None, true, false),
             "HTTP/1.1 204 No Content\r\n\r\n"
         );
         // With explicit framing the caller's value wins.
         let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::Length(5), true, false),
+            client(resp, false, Encode::Length(5), true, false),
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
         );
     }
@@ -925,7 +883,7 @@ mod tests {
     fn client_head_interim() {
         let resp = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
         assert_eq!(
-            client(resp, false, ClientFraming::None, false, false),
+            client(resp, false, Encode::None, false, false),
             "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
         );
     }

@@ -6,9 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::config::upstream::Proto;
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
-use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version};
+use crate::http::framing::{Decode, Encode};
+use crate::http::parser::{self, Head, HeaderSpan, Method, Version};
 use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
-use crate::proxy::reqhead::{Forward, Framing, write_request_head};
+use crate::proxy::reqhead::{Forward, write_request_head};
 use crate::proxy::uwsgi::{self, UwsgiVars};
 
 use super::conn::{Conn, Phase};
@@ -106,17 +107,18 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         && proto == Proto::Http
         && h.method_kind == Method::Get
         && h.version == Version::Http11
-        && matches!(h.body, BodyKind::None | BodyKind::Length(0));
+        && matches!(h.body, Decode::None | Decode::Length(0));
     let mut req_head = Vec::with_capacity(buf.len() + 128);
     let body = match (h.body, proto) {
-        (BodyKind::Length(n), _) if n > ctx.max_body => return reject(conn, ctx, 413),
-        (BodyKind::None | BodyKind::Length(0), _) => ReqBody::None,
-        (BodyKind::Length(n), _) => ReqBody::Length(n),
-        (BodyKind::Chunked, Proto::Http) => ReqBody::Chunked(ChunkedDecoder::new(
+        (Decode::Length(n), _) if n > ctx.max_body => return reject(conn, ctx, 413),
+        // A request without a length has no body (`UntilClose` is a response's framing).
+        (Decode::None | Decode::UntilClose | Decode::Length(0), _) => ReqBody::None,
+        (Decode::Length(n), _) => ReqBody::Length(n),
+        (Decode::Chunked, Proto::Http) => ReqBody::Chunked(ChunkedDecoder::new(
             ctx.max_body,
             ctx.limits.max_header_bytes,
         )),
-        (BodyKind::Chunked, Proto::Uwsgi) => ReqBody::Buffered {
+        (Decode::Chunked, Proto::Uwsgi) => ReqBody::Buffered {
             dec: ChunkedDecoder::new(ctx.max_body, ctx.limits.max_header_bytes),
             head: buf.to_vec(),
             path: path.to_vec(),
@@ -126,9 +128,9 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
     match proto {
         Proto::Http => {
             let framing = match &body {
-                ReqBody::None => Framing::None,
-                ReqBody::Length(n) => Framing::Length(*n),
-                _ => Framing::Chunked,
+                ReqBody::None => Encode::None,
+                ReqBody::Length(n) => Encode::Length(*n),
+                _ => Encode::Chunked,
             };
             let f = Forward {
                 path,

@@ -5,7 +5,8 @@
 use super::router::{Router, Target};
 use crate::admin::{self, Decision};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
-use crate::http::parser::{self, BodyKind, Head, HeaderSpan, Method, Version, find_header};
+use crate::http::framing::Decode;
+use crate::http::parser::{self, Head, HeaderSpan, Method, Version, find_header};
 use crate::http::path::{self, Normalized, PathError};
 use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
 use crate::stats::{Counters, Recorder};
@@ -308,10 +309,11 @@ fn routed(
 fn answer_after_body(conn: &mut Conn, ctx: &mut HttpCtx, h: &Head, owed: Owed) {
     let http10 = owed.http10;
     let body = match h.body {
-        BodyKind::None | BodyKind::Length(0) => return answer(conn, ctx, owed),
-        BodyKind::Length(n) if n > ctx.max_body => return fail(conn, ctx, 413),
-        BodyKind::Length(n) => BodyLeft::Length(n),
-        BodyKind::Chunked => BodyLeft::Chunked(Box::new(ChunkedDecoder::new(
+        // A request without a length has no body (`UntilClose` is a response's framing).
+        Decode::None | Decode::UntilClose | Decode::Length(0) => return answer(conn, ctx, owed),
+        Decode::Length(n) if n > ctx.max_body => return fail(conn, ctx, 413),
+        Decode::Length(n) => BodyLeft::Length(n),
+        Decode::Chunked => BodyLeft::Chunked(Box::new(ChunkedDecoder::new(
             ctx.max_body,
             ctx.limits.max_header_bytes,
         ))),
@@ -446,7 +448,7 @@ fn static_file(
         };
         return answer_after_body(conn, ctx, h, owed);
     }
-    let with_body = !matches!(h.body, BodyKind::None | BodyKind::Length(0));
+    let with_body = !matches!(h.body, Decode::None | Decode::Length(0));
     let keep_alive = keep_alive && !with_body;
     let rel = path.get(*strip..).unwrap_or(b"");
     let hdr = |n: &[u8]| find_header(buf, &ctx.headers, n);
@@ -600,7 +602,7 @@ fn admin_head(
             "unauthorized\n",
         );
     }
-    if h.body != BodyKind::None && h.body != BodyKind::Length(0) {
+    if h.body != Decode::None && h.body != Decode::Length(0) {
         return fail(conn, ctx, 400);
     }
     let query = h.query.map(|q| q.get(buf)).unwrap_or(b"");

@@ -6,9 +6,10 @@
 use crate::driver::outq::{OutQueue, SendResult};
 use crate::driver::{Completion, Token};
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::framing::Decode;
 use crate::http::parser::find_header;
 use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
-use crate::proxy::exchange::{self, Attempt, Decode, Next, ReqFacts, UpstreamError};
+use crate::proxy::exchange::{self, Attempt, Next, ReqFacts, UpstreamError};
 use crate::proxy::resphead::{
     RespError, RespHead, ToClient, parse_response_head, write_client_head,
 };
@@ -269,7 +270,7 @@ impl Worker {
         let Phase::Proxy(p) = &mut c.phase else {
             return;
         };
-        p.tunnel = plan.decode == Decode::Tunnel;
+        p.tunnel = plan.tunnel;
         p.close_after |= plan.close_client;
         p.resp_started = true;
         p.req_head = Vec::new();
@@ -293,11 +294,11 @@ impl Worker {
             Splice::No
         };
         up.resp = Some(match plan.decode {
+            _ if plan.tunnel => Resp::Tunnel,
             Decode::None => Resp::Done,
             Decode::Length(n) => Resp::Length(n),
             Decode::Chunked => Resp::Chunked(ChunkedDecoder::new(u64::MAX, max)),
             Decode::UntilClose => Resp::UntilClose,
-            Decode::Tunnel => Resp::Tunnel,
         });
         up.chunk_to_client = plan.rechunk;
         let mut tail = std::mem::take(&mut up.head_buf);
