@@ -90,3 +90,16 @@ pub fn dup_cloexec(fd: RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
     // SAFETY: dup is a fresh descriptor owned by nobody else.
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
 }
+
+/// Moves queued completions into `out` (cleared first), up to its capacity (at least one):
+/// the first step of both backends' `drain`. Returns the capacity, for the caller to go on.
+pub(super) fn drain_queued(
+    queue: &mut std::collections::VecDeque<Completion>,
+    out: &mut Vec<Completion>,
+) -> usize {
+    out.clear();
+    let cap = out.capacity().max(1);
+    let n = queue.len().min(cap);
+    out.extend(queue.drain(..n));
+    cap
+}

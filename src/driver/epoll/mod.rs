@@ -235,15 +235,9 @@ impl Epoll {
         Ok(())
     }
 
+    /// Moves up to `out.capacity()` completions into `out` (cleared first).
     pub fn drain(&mut self, out: &mut Vec<Completion>) {
-        out.clear();
-        let cap = out.capacity().max(1);
-        while out.len() < cap {
-            match self.ready.pop_front() {
-                Some(c) => out.push(c),
-                None => break,
-            }
-        }
+        super::types::drain_queued(&mut self.ready, out);
     }
 
     // ---- readiness ----

@@ -350,14 +350,7 @@ impl Ring {
 
     /// Moves up to `out.capacity()` completions into `out` (cleared first).
     pub fn drain(&mut self, out: &mut Vec<Completion>) {
-        out.clear();
-        let cap = out.capacity().max(1);
-        while out.len() < cap {
-            match self.spill.pop_front() {
-                Some(c) => out.push(c),
-                None => break,
-            }
-        }
+        let cap = super::types::drain_queued(&mut self.spill, out);
         if out.len() >= cap {
             return;
         }
