@@ -1,23 +1,28 @@
 //! Workers: spawn one pinned thread per CPU, each with its own listeners, ring and slab.
 
+mod accept;
 mod accesslog;
+mod clients;
 mod conn;
+mod ctx;
 #[cfg(debug_assertions)]
 mod debug_hook;
+mod drain;
 mod errlog;
 mod event_loop;
-mod health;
+mod flow;
+mod gathers;
 pub mod listener;
 mod pending;
 mod pools;
 mod proxy_req;
 mod request;
 mod router;
-mod scrape;
 mod teardown;
 mod timer;
 mod upconn;
 mod upstream;
+mod upstreams;
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;

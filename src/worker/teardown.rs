@@ -16,7 +16,7 @@ impl Worker {
         loop {
             for c in cqes.get(next..).unwrap_or_default() {
                 let accepted = Token::unpack(c.user_data).is_some_and(|t| t.op == Op::Accept);
-                if accepted && c.result >= 0 && !self.fixed_files {
+                if accepted && c.result >= 0 && !self.listeners.fixed_files() {
                     crate::driver::close_owned(c.result);
                 }
             }
@@ -26,12 +26,8 @@ impl Worker {
                 break;
             }
         }
-        for c in self.conns.values_mut() {
-            if let Some(fd) = c.ep.take_fd() {
-                crate::driver::close_owned(fd);
-            }
-        }
-        self.release_upstream_sockets();
+        self.conns.release_sockets();
+        self.ups.release_sockets();
     }
 }
 
@@ -40,7 +36,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // A panicking worker still leaves its buffered log lines (when no write is in
         // flight; a normal stop has already waited for that one).
-        if let Some(l) = self.http.log.as_mut() {
+        if let Some(l) = self.ctx.http.log.as_mut() {
             l.file.write_rest_blocking();
         }
         self.release_sockets();

@@ -1,15 +1,10 @@
-//! One upstream connection and its socket-side life: opened with a connect, settled after
-//! every event (send what is queued, keep a receive armed or paused), closed once the
-//! kernel holds nothing of it. The exchange it serves is in `upstream.rs`.
+//! One upstream connection's state: its endpoint, which server it is for, and where the
+//! response it relays stands. Its socket-side life is in `upstreams.rs`, the exchange it
+//! serves in `upstream.rs`.
 
-use crate::config::upstream::{Addr, Proto};
-use crate::driver::Sock;
-use crate::driver::connect::Connector;
+use crate::config::upstream::Proto;
 use crate::http::chunked::ChunkedDecoder;
-use crate::transport::endpoint::UPSTREAM;
-use crate::transport::{Endpoint, Key, Recv};
-
-use super::event_loop::Worker;
+use crate::transport::{Endpoint, Key};
 
 /// Where the upstream's response body is.
 pub(super) enum Resp {
@@ -66,7 +61,7 @@ pub struct UpConn {
 impl UpConn {
     /// The one definition of a fresh upstream connection (opening and freeing a slot both
     /// start from it).
-    fn new() -> UpConn {
+    pub(super) fn new() -> UpConn {
         UpConn {
             ep: Endpoint::default(),
             pool: 0,
@@ -89,144 +84,5 @@ impl UpConn {
             t_connected: 0,
             t_first: 0,
         }
-    }
-}
-
-impl Worker {
-    /// Opens a connection to `server` of `pool` and starts its connect.
-    pub(super) fn open_up(&mut self, pool: usize, server: usize) -> std::io::Result<Key> {
-        let s = &self.cfg.pools[pool].servers[server];
-        let connector = match &s.addr {
-            Addr::Tcp(a) => Connector::tcp(a),
-            Addr::Unix(p) => Connector::unix(p)?,
-        };
-        let fd = crate::driver::connect::stream_socket(connector.family())?;
-        // AF_UNIX: single-shot receives (a multishot receive can miss the EOF there).
-        let unix = connector.family() == libc::AF_UNIX;
-        let proto = s.proto;
-        let u = self.ups.insert(UpConn::new, |_| {});
-        let up = &mut self.ups[u];
-        let mut ep = std::mem::take(&mut up.ep);
-        ep.open(Sock::from(fd), unix, Some(connector));
-        let mut head_buf = std::mem::take(&mut up.head_buf);
-        head_buf.clear();
-        *up = UpConn {
-            ep,
-            pool,
-            server,
-            proto,
-            head_buf,
-            ..UpConn::new()
-        };
-        up.ep.connect(&mut self.io, u, &UPSTREAM);
-        Ok(u)
-    }
-
-    /// After any event on an upstream connection: send what is queued, keep a receive
-    /// armed (or paused), free the slot once the kernel holds nothing of it.
-    pub(super) fn settle_up(&mut self, u: Key) {
-        let Some(up) = self.ups.get_mut(u) else {
-            return;
-        };
-        if up.ep.aborting() {
-            if up.ep.close_when_idle(&mut self.io, u) {
-                *up = UpConn {
-                    ep: std::mem::take(&mut up.ep),
-                    ..UpConn::new()
-                };
-                up.ep.connector = None;
-                self.ups.remove(u);
-            }
-            return;
-        }
-        if !up.connected {
-            return;
-        }
-        if !up.ep.out.is_empty() && !up.ep.dirty {
-            up.ep.dirty = true;
-            self.up_dirty.push(u);
-        }
-        if up.splice != Splice::No {
-            // Splicing: no receive may compete with the segment for the socket's bytes.
-            match up.ep.recv_state() {
-                Recv::Armed | Recv::Cancelling { .. } => {
-                    up.ep.pause_input(&mut self.io, u, &UPSTREAM)
-                }
-                _ if up.splice == Splice::Pending => self.start_splice(u),
-                _ => {}
-            }
-            return;
-        }
-        if up.hold_input {
-            up.ep.pause_input(&mut self.io, u, &UPSTREAM);
-        } else {
-            up.ep.want_input(&mut self.io, u, &UPSTREAM);
-        }
-    }
-
-    /// Stops everything on an upstream connection; the slot is freed once the kernel has
-    /// returned every op.
-    pub(super) fn close_up(&mut self, u: Key) {
-        let Some(up) = self.ups.get_mut(u) else {
-            return;
-        };
-        up.ep.abort(&mut self.io, u, &UPSTREAM);
-        self.settle_up(u);
-    }
-
-    pub(super) fn flush_up_dirty(&mut self) {
-        for &u in &self.up_dirty {
-            if let Some(up) = self.ups.get_mut(u) {
-                if up.connected {
-                    up.ep.flush(&mut self.io, u, &UPSTREAM, usize::MAX);
-                } else {
-                    up.ep.dirty = false;
-                }
-            }
-        }
-        self.up_dirty.clear();
-    }
-
-    /// No upstream connection holds an op with the kernel any more.
-    pub(super) fn ups_quiet(&self) -> bool {
-        self.ups.iter().all(|(_, up)| !up.ep.ops_in_flight())
-    }
-
-    /// Closes every upstream socket still open (the worker is going away).
-    pub(super) fn release_upstream_sockets(&mut self) {
-        for up in self.ups.values_mut() {
-            if let Some(fd) = up.ep.take_fd() {
-                crate::driver::close_owned(fd);
-            }
-        }
-    }
-
-    /// Closes idle pooled connections past their keepalive_timeout (once a second).
-    pub(super) fn sweep_idle_ups(&mut self) {
-        let now = self.http.now_tick;
-        for pool in 0..self.pools.len() {
-            let keep = super::event_loop::to_ticks(self.cfg.pools[pool].keepalive_timeout);
-            for server in 0..self.pools[pool].servers.len() {
-                let idle = std::mem::take(&mut self.pools[pool].servers[server].idle);
-                let (keep_list, expired): (Vec<Key>, Vec<Key>) = idle.into_iter().partition(|&u| {
-                    self.ups
-                        .get(u)
-                        .is_some_and(|up| !up.ep.aborting() && up.since + keep > now)
-                });
-                self.pools[pool].servers[server].idle = keep_list;
-                for u in expired {
-                    self.close_up(u);
-                }
-            }
-        }
-    }
-
-    pub(super) fn up_connected(&self, u: Key) -> bool {
-        self.ups.get(u).is_some_and(|up| up.connected)
-    }
-
-    /// Request bytes not yet taken by the upstream's kernel.
-    pub(super) fn up_backlog(&self, u: Key) -> usize {
-        self.ups.get(u).map_or(0, |up| up.ep.out.len())
     }
 }

@@ -16,12 +16,12 @@ use crate::proxy::resphead::{
 use crate::transport::{Key, Received};
 
 use super::conn::Phase;
-use super::event_loop::Worker;
+use super::flow::Flow;
 use super::proxy_req::Proxying;
 use super::request::{self, OUT_HIGH, OUT_LOW};
 use super::upconn::{Resp, Splice};
 
-impl Worker {
+impl Flow<'_> {
     fn proxying(&mut self, ck: Key) -> Option<&mut Proxying> {
         match &mut self.conns.get_mut(ck)?.phase {
             Phase::Proxy(p) => Some(p),
@@ -31,12 +31,11 @@ impl Worker {
 
     /// Starts (or retries) the exchange for client `ck`.
     pub(super) fn proxy_attempt(&mut self, ck: Key) {
-        let now = self.http.now_tick;
+        let now = self.ctx.http.now_tick;
         let Some(p) = self.proxying(ck) else { return };
         let (pool, tried) = (p.pool, p.tried);
-        let cfg = self.cfg.clone();
-        let pc = &cfg.pools[pool];
-        let Some(server) = self.pools[pool].pick(pc, now, tried) else {
+        let cfg = self.ctx.cfg.clone();
+        let Some(server) = self.ups.pick(&cfg, pool, now, tried) else {
             let e = if tried == 0 {
                 UpstreamError::NoServer
             } else {
@@ -45,37 +44,25 @@ impl Worker {
             return self.proxy_error(ck, e.status());
         };
         // Reuse an idle keep-alive connection if one is alive and fresh.
-        let keep_ticks = super::event_loop::to_ticks(pc.keepalive_timeout);
-        let mut reuse = None;
-        while let Some(u) = self.pools[pool].servers[server].idle.pop() {
-            if self
-                .ups
-                .get(u)
-                .is_some_and(|up| !up.ep.aborting() && up.since + keep_ticks > now)
-            {
-                reuse = Some(u);
-                break;
-            }
-            self.close_up(u);
-        }
+        let reuse = self.ups.take_idle(self.io, &cfg, pool, server, now);
         let u = match reuse {
             Some(u) => {
                 self.ups[u].reused = true;
                 u
             }
-            None => match self.open_up(pool, server) {
+            None => match self.ups.open(self.io, &cfg, pool, server) {
                 Ok(u) => u,
                 Err(_) => {
                     // No socket for this server (descriptors, memory): the next one, if any.
                     let p = self.proxying(ck).expect("proxying");
                     p.tried |= 1 << (server % 64);
-                    self.server_failed(pool, server);
+                    self.ups.server_failed(self.ctx, pool, server);
                     return self.proxy_attempt(ck);
                 }
             },
         };
-        self.pools[pool].servers[server].active += 1;
-        let now_us = self.http.now_us;
+        self.ups.begin(u);
+        let now_us = self.ctx.http.now_us;
         let up = &mut self.ups[u];
         up.t_start = now_us;
         up.t_connected = if up.connected { now_us } else { 0 };
@@ -119,7 +106,7 @@ impl Worker {
             return self.attempt_failed(u, UpstreamError::Connect(errno));
         }
         up.connected = true;
-        up.t_connected = self.http.now_us;
+        up.t_connected = self.ctx.http.now_us;
         let client = up.client;
         self.settle_up(u);
         // The client's deadline moves from connect_timeout to send/read_timeout.
@@ -130,7 +117,7 @@ impl Worker {
 
     pub(super) fn on_up_send(&mut self, t: Token, c: Completion) {
         let u = Key::of(t);
-        let now = self.http.now_tick;
+        let now = self.ctx.http.now_tick;
         let Some(up) = self.ups.get_mut(u) else {
             return;
         };
@@ -175,15 +162,14 @@ impl Worker {
                 if let Some(b) = buf {
                     // One copy into a reused scratch buffer lets the receive buffer go back
                     // to the kernel before the state machines (which need the worker) run.
-                    let mut data = std::mem::take(&mut self.up_scratch);
-                    data.clear();
+                    let mut data = self.ups.take_scratch();
                     data.extend_from_slice(self.io.bufs_ref().data(&b));
                     self.io.bufs().recycle(b);
                     self.on_up_data(u, &data);
-                    self.up_scratch = data;
+                    self.ups.put_scratch(data);
                 }
             }
-            Received::NoBuffers => self.http.stats.enobufs += 1,
+            Received::NoBuffers => self.ctx.http.stats.enobufs += 1,
             Received::Cancelled => {}
             // A read error ends the response like a close does.
             Received::Eof | Received::Failed(_) => self.on_up_eof(u),
@@ -192,8 +178,8 @@ impl Worker {
     }
 
     fn on_up_data(&mut self, u: Key, data: &[u8]) {
-        let now = self.http.now_tick;
-        let now_us = self.http.now_us;
+        let now = self.ctx.http.now_tick;
+        let now_us = self.ctx.http.now_us;
         let up = &mut self.ups[u];
         if up.t_first == 0 {
             up.t_first = now_us;
@@ -202,13 +188,13 @@ impl Worker {
         up.since = now;
         let Some(ck) = up.client else {
             if up.probe {
-                return self.probe_data(u, data);
+                return self.ups.probe_data(self.io, self.ctx, u, data);
             }
             // Bytes on an idle pooled connection: it is out of step, drop it.
-            return self.close_up(u);
+            return self.ups.close(self.io, u);
         };
         let Some(c) = self.conns.get_mut(ck) else {
-            return self.close_up(u);
+            return self.ups.close(self.io, u);
         };
         c.since = now;
         if up.resp.is_none() {
@@ -226,9 +212,9 @@ impl Worker {
         let Phase::Proxy(p) = &self.conns[ck].phase else {
             return;
         };
-        let max = self.cfg.limits.max_header_bytes;
+        let max = self.ctx.cfg.limits.max_header_bytes;
         let r = loop {
-            match parse_response_head(&up.head_buf, p.head_only, max, &mut self.http.headers) {
+            match parse_response_head(&up.head_buf, p.head_only, max, &mut self.ctx.http.headers) {
                 Err(RespError::Incomplete) => return,
                 Err(RespError::Invalid(why)) => {
                     return self.attempt_failed(u, UpstreamError::BadHead(why));
@@ -242,11 +228,11 @@ impl Worker {
             }
         };
         let switch_allowed = r.status == 101 && {
-            let offered = match &self.cfg.routes[p.route].action {
+            let offered = match &self.ctx.cfg.routes[p.route].action {
                 crate::config::Action::Upstream { upgrades, .. } => &upgrades[..],
                 _ => &[],
             };
-            let to = find_header(&up.head_buf, &self.http.headers, b"upgrade");
+            let to = find_header(&up.head_buf, &self.ctx.http.headers, b"upgrade");
             crate::proxy::upgrade::switch_allowed(to, offered)
         };
         let facts = ReqFacts {
@@ -256,7 +242,7 @@ impl Worker {
             switch_allowed,
             proto: up.proto,
         };
-        match exchange::plan(&r, &facts, self.cfg.splice_threshold) {
+        match exchange::plan(&r, &facts, self.ctx.cfg.splice_threshold) {
             Ok(plan) => self.start_response(u, ck, &r, &plan),
             Err(e) => self.attempt_failed(u, e),
         }
@@ -264,7 +250,7 @@ impl Worker {
 
     /// Writes the client's head as planned, then relays what followed the head.
     fn start_response(&mut self, u: Key, ck: Key, r: &RespHead, plan: &exchange::Plan) {
-        let max = self.cfg.limits.max_header_bytes;
+        let max = self.ctx.cfg.limits.max_header_bytes;
         let up = &mut self.ups[u];
         let c = &mut self.conns[ck];
         let Phase::Proxy(p) = &mut c.phase else {
@@ -280,10 +266,10 @@ impl Worker {
             framing: plan.framing,
             keep_alive: plan.client_keep_alive,
             http10: p.http10,
-            date: Some(&self.http.date),
-            server: Some(self.http.server_header.as_bytes()),
+            date: Some(&self.ctx.http.date),
+            server: Some(self.ctx.http.server_header.as_bytes()),
         };
-        write_client_head(v, &up.head_buf, r, &self.http.headers, &to);
+        write_client_head(v, &up.head_buf, r, &self.ctx.http.headers, &to);
         let n = v.len() - start;
         c.ep.out.commit(n);
         c.proxy_status = r.status;
@@ -396,13 +382,13 @@ impl Worker {
         let up = &mut self.ups[u];
         let Some(ck) = up.client else {
             if up.probe {
-                return self.probe_done(u, false); // closed before answering the probe
+                return self.ups.probe_done(self.io, self.ctx, u, false); // closed before answering the probe
             }
-            return self.close_up(u); // an idle pooled connection was closed by the upstream
+            return self.ups.close(self.io, u); // an idle pooled connection was closed by the upstream
         };
         up.keep_alive = false;
         let Some(c) = self.conns.get_mut(ck) else {
-            return self.close_up(u);
+            return self.ups.close(self.io, u);
         };
         match up.resp {
             Some(Resp::Tunnel) => {
@@ -432,16 +418,16 @@ impl Worker {
     /// An attempt failed: count and log it, then retry, answer or cut as
     /// `exchange::after_failure` decides, and blame the server only where it is at fault.
     fn attempt_failed(&mut self, u: Key, e: UpstreamError) {
-        self.upstream_error(u, &e);
+        self.ups.error(self.ctx, u, &e);
         let up = &self.ups[u];
         if up.probe {
-            return self.probe_done(u, false);
+            return self.ups.probe_done(self.io, self.ctx, u, false);
         }
         let (pool, server, client) = (up.pool, up.server, up.client);
         let (reused, got_bytes) = (up.reused, up.got_bytes);
         self.release_up(u, false);
         let Some(ck) = client else { return };
-        let retries = self.cfg.pools[pool].retries;
+        let retries = self.ctx.cfg.pools[pool].retries;
         let Some(p) = self.proxying(ck) else { return };
         p.up = None;
         let a = Attempt {
@@ -453,7 +439,7 @@ impl Worker {
             got_bytes,
         };
         if a.blames_server(&e) {
-            self.server_failed(pool, server);
+            self.ups.server_failed(self.ctx, pool, server);
         }
         match exchange::after_failure(&e, &a) {
             Next::Retry { same_server } => {
@@ -470,25 +456,13 @@ impl Worker {
         }
     }
 
-    /// Counts an upstream failure and says why on stderr, at most once a second per worker
-    /// (a dead backend under load must not flood the log).
-    pub(super) fn upstream_error(&mut self, u: Key, e: &UpstreamError) {
-        self.http.stats.upstream_errors += 1;
-        let up = &self.ups[u];
-        let url = &self.cfg.pools[up.pool].servers[up.server].url;
-        let (id, now) = (self.id, self.http.now_tick);
-        self.http
-            .errlog
-            .line(id, now, || format!("upstream {url}: {}", e.why()));
-    }
-
     /// Answers the client with an error in place of the upstream's answer.
     pub(super) fn proxy_error(&mut self, ck: Key, status: u16) {
         self.detach_up(ck);
         let Some(c) = self.conns.get_mut(ck) else {
             return;
         };
-        request::fail(c, &mut self.http, status);
+        request::fail(c, &mut self.ctx.http, status);
         self.settle(ck);
     }
 
@@ -501,10 +475,10 @@ impl Worker {
         };
         let req_sent = p.req_done && up.ep.out.is_empty();
         let at = |t: u64| t.max(up.t_start) - up.t_start;
-        let times = [at(up.t_connected), at(up.t_first), at(self.http.now_us)];
-        let (route, now_s) = (p.route, self.http.now_s());
-        self.http.recorder.record_upstream(route, times, now_s);
-        self.server_succeeded(up.pool, up.server);
+        let times = [at(up.t_connected), at(up.t_first), at(self.ctx.http.now_us)];
+        let (route, now_s) = (p.route, self.ctx.http.now_s());
+        self.ctx.http.recorder.record_upstream(route, times, now_s);
+        self.ups.server_succeeded(self.ctx, up.pool, up.server);
         self.release_up(u, reusable && req_sent);
         let c = &mut self.conns[ck];
         let Phase::Proxy(p) = std::mem::replace(&mut c.phase, Phase::Head) else {
@@ -513,39 +487,21 @@ impl Worker {
         if p.close_after || !p.keep_alive || !p.req_done {
             c.close_after_flush = true;
         }
-        let fx = request::proxied_done(c, &mut self.http, p.route, c.proxy_status);
+        let fx = request::proxied_done(c, &mut self.ctx.http, p.route, c.proxy_status);
         self.apply(ck, fx);
         self.settle(ck);
     }
 
     /// Detaches an upstream connection from its client: back to the idle pool, or closed.
     fn release_up(&mut self, u: Key, reusable: bool) {
-        let now = self.http.now_tick;
-        let Some(up) = self.ups.get_mut(u) else {
-            return;
-        };
-        let pc = &self.cfg.pools[up.pool];
-        let (keepalive, max_req) = (pc.keepalive, pc.keepalive_requests);
-        if up.client.take().is_some() {
-            let s = &mut self.pools[up.pool].servers[up.server];
-            s.active = s.active.saturating_sub(1);
-        }
-        up.requests += 1;
-        let idle = &mut self.pools[up.pool].servers[up.server].idle;
-        if reusable
-            && up.keep_alive
-            && up.requests < max_req
-            && idle.len() < keepalive
-            && !up.ep.aborting()
-        {
-            up.since = now;
-            up.resp = None;
-            up.hold_input = false; // an idle connection keeps a receive armed to notice a close
-            up.splice = Splice::No;
-            idle.push(u);
-            self.settle_up(u);
-        } else {
-            self.close_up(u);
+        let now = self.ctx.now();
+        self.ups.release(self.io, &self.ctx.cfg, now, u, reusable);
+    }
+
+    /// Settles an upstream connection, and starts its splice once that may begin.
+    pub(super) fn settle_up(&mut self, u: Key) {
+        if self.ups.settle(self.io, u) {
+            self.start_splice(u);
         }
     }
 
@@ -574,7 +530,7 @@ impl Worker {
     }
 
     /// The upstream's receive has stopped: the rest of the body goes client-wards by splice.
-    pub(super) fn start_splice(&mut self, u: Key) {
+    fn start_splice(&mut self, u: Key) {
         let up = &mut self.ups[u];
         up.splice = Splice::No;
         let (Some(Resp::Length(left)), Some(ck)) = (&up.resp, up.client) else {
@@ -587,7 +543,7 @@ impl Worker {
         };
         up.splice = Splice::Active;
         up.resp = Some(Resp::Spliced);
-        self.http.stats.spliced_bodies += 1;
+        self.ctx.http.stats.spliced_bodies += 1;
         self.conns[ck].ep.out.push_stream(fd, left);
         self.settle(ck);
     }

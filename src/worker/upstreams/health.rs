@@ -8,23 +8,25 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::upstream::Proto;
+use crate::driver::Io;
 use crate::http::parser::{self, Limits};
 use crate::proxy::resphead::{RespError, parse_response_head};
 use crate::proxy::uwsgi::{self, UwsgiVars};
 use crate::transport::Key;
 
-use super::event_loop::{Worker, to_ticks};
+use super::super::ctx::{Ctx, to_ticks};
+use super::Upstreams;
 
-impl Worker {
+impl Upstreams {
     /// A request to a server failed (passive health); says so when that takes the server
     /// out of rotation.
-    pub(super) fn server_failed(&mut self, pool: usize, server: usize) {
-        let pc = &self.cfg.pools[pool];
+    pub fn server_failed(&mut self, ctx: &Ctx, pool: usize, server: usize) {
+        let pc = &ctx.cfg.pools[pool];
         let window = to_ticks(pc.fail_timeout);
-        if self.pools[pool].failed(server, pc.max_fails, window, self.http.now_tick) {
+        if self.pools[pool].failed(server, pc.max_fails, window, ctx.now()) {
             crate::say!(
                 "uringd: worker {}: upstream {}: out of rotation for {:?} after {} failure(s)",
-                self.id,
+                ctx.id,
                 pc.servers[server].url,
                 pc.fail_timeout,
                 pc.max_fails
@@ -33,32 +35,24 @@ impl Worker {
     }
 
     /// A request to a server succeeded; says so when that brings it back.
-    pub(super) fn server_succeeded(&mut self, pool: usize, server: usize) {
+    pub fn server_succeeded(&mut self, ctx: &Ctx, pool: usize, server: usize) {
         if self.pools[pool].succeeded(server) {
-            self.say_back(pool, server, "a request succeeded");
+            say_back(ctx, pool, server, "a request succeeded");
         }
     }
 
     /// An active probe's verdict; a change of side is said once.
-    pub(super) fn server_probed(&mut self, pool: usize, server: usize, healthy: bool) {
+    fn server_probed(&mut self, ctx: &Ctx, pool: usize, server: usize, healthy: bool) {
         match self.pools[pool].probed(server, healthy) {
             Some(true) => crate::say!(
                 "uringd: worker {}: upstream {}: out of rotation: its health check ({}) failed",
-                self.id,
-                self.cfg.pools[pool].servers[server].url,
-                self.cfg.pools[pool].health_path
+                ctx.id,
+                ctx.cfg.pools[pool].servers[server].url,
+                ctx.cfg.pools[pool].health_path
             ),
-            Some(false) => self.say_back(pool, server, "its health check passed"),
+            Some(false) => say_back(ctx, pool, server, "its health check passed"),
             None => {}
         }
-    }
-
-    fn say_back(&self, pool: usize, server: usize, why: &str) {
-        crate::say!(
-            "uringd: worker {}: upstream {}: back in rotation ({why})",
-            self.id,
-            self.cfg.pools[pool].servers[server].url
-        );
     }
 
     fn jitter(&mut self, ticks: u64) -> u64 {
@@ -73,9 +67,9 @@ impl Worker {
     }
 
     /// Called every tick: starts due probes, fails probes that outlived their interval.
-    pub(super) fn run_probes(&mut self) {
-        let now = self.http.now_tick;
-        let cfg = self.cfg.clone();
+    pub fn run_probes(&mut self, io: &mut Io, ctx: &mut Ctx) {
+        let now = ctx.now();
+        let cfg = ctx.cfg.clone();
         for (pi, pc) in cfg.pools.iter().enumerate() {
             let Some(interval) = pc.health_interval else {
                 continue;
@@ -94,32 +88,32 @@ impl Worker {
                 }
                 if let Some(u) = s.probe {
                     // Still unanswered after a whole interval: a failure.
-                    self.close_up(u);
-                    self.server_probed(pi, si, false);
+                    self.close(io, u);
+                    self.server_probed(ctx, pi, si, false);
                 }
                 let next = now + self.jitter(every);
                 self.pools[pi].servers[si].next_probe = next;
-                self.probe_start(pi, si);
+                self.probe_start(io, ctx, pi, si);
             }
         }
     }
 
-    fn probe_start(&mut self, pool: usize, server: usize) {
-        let Ok(u) = self.open_up(pool, server) else {
-            return self.server_probed(pool, server, false);
+    fn probe_start(&mut self, io: &mut Io, ctx: &mut Ctx, pool: usize, server: usize) {
+        let Ok(u) = self.open(io, &ctx.cfg, pool, server) else {
+            return self.server_probed(ctx, pool, server, false);
         };
         let http = format!(
             "GET {} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: uringd-health\r\nConnection: close\r\n\r\n",
-            self.cfg.pools[pool].health_path
+            ctx.cfg.pools[pool].health_path
         );
         let mut req = Vec::new();
-        match self.cfg.pools[pool].servers[server].proto {
+        match ctx.cfg.pools[pool].servers[server].proto {
             Proto::Http => req.extend_from_slice(http.as_bytes()),
             Proto::Uwsgi => {
                 let Ok(h) =
-                    parser::parse_head(http.as_bytes(), &Limits::default(), &mut self.http.headers)
+                    parser::parse_head(http.as_bytes(), &Limits::default(), &mut ctx.http.headers)
                 else {
-                    return self.server_probed(pool, server, false);
+                    return self.server_probed(ctx, pool, server, false);
                 };
                 let v = UwsgiVars {
                     path: h.path_or_root(http.as_bytes()),
@@ -131,39 +125,47 @@ impl Worker {
                     content_length: 0,
                     client_trusted: true,
                 };
-                if uwsgi::write_request(&mut req, http.as_bytes(), &h, &self.http.headers, &v)
+                if uwsgi::write_request(&mut req, http.as_bytes(), &h, &ctx.http.headers, &v)
                     .is_err()
                 {
-                    return self.server_probed(pool, server, false);
+                    return self.server_probed(ctx, pool, server, false);
                 }
             }
         }
-        let up = &mut self.ups[u];
+        let up = &mut self.slab[u];
         up.probe = true;
         up.ep.out.bytes().extend_from_slice(&req);
         up.ep.out.commit(req.len());
         self.pools[pool].servers[server].probe = Some(u);
-        self.settle_up(u);
+        self.settle_alone(io, u);
     }
 
     /// Bytes from a probe connection: decide as soon as the answer's head is in.
-    pub(super) fn probe_data(&mut self, u: Key, data: &[u8]) {
-        let up = &mut self.ups[u];
+    pub fn probe_data(&mut self, io: &mut Io, ctx: &mut Ctx, u: Key, data: &[u8]) {
+        let up = &mut self.slab[u];
         up.head_buf.extend_from_slice(data);
         // uWSGI answers a uwsgi request with an HTTP response too.
         let healthy =
-            match parse_response_head(&up.head_buf, false, 16 * 1024, &mut self.http.headers) {
+            match parse_response_head(&up.head_buf, false, 16 * 1024, &mut ctx.http.headers) {
                 Err(RespError::Incomplete) => return,
                 Err(_) => false,
                 Ok(r) => (200..400).contains(&r.status),
             };
-        self.probe_done(u, healthy);
+        self.probe_done(io, ctx, u, healthy);
     }
 
-    pub(super) fn probe_done(&mut self, u: Key, healthy: bool) {
-        let (pool, server) = (self.ups[u].pool, self.ups[u].server);
-        self.ups[u].probe = false;
-        self.server_probed(pool, server, healthy);
-        self.close_up(u);
+    pub fn probe_done(&mut self, io: &mut Io, ctx: &Ctx, u: Key, healthy: bool) {
+        let (pool, server) = (self.slab[u].pool, self.slab[u].server);
+        self.slab[u].probe = false;
+        self.server_probed(ctx, pool, server, healthy);
+        self.close(io, u);
     }
+}
+
+fn say_back(ctx: &Ctx, pool: usize, server: usize, why: &str) {
+    crate::say!(
+        "uringd: worker {}: upstream {}: back in rotation ({why})",
+        ctx.id,
+        ctx.cfg.pools[pool].servers[server].url
+    );
 }

@@ -1,0 +1,296 @@
+//! A client connection's life, carried out: receive, hand the bytes to request handling,
+//! apply the effects it returns, send, time out, close. `Flow` borrows just the parts a
+//! connection touches (context, I/O, clients, upstreams); listeners and gathers stay out
+//! of reach, and what needs them (an admin gather, a reset for every worker) is handed
+//! back to the worker as `Later`, applied as soon as the event returns.
+
+use std::collections::VecDeque;
+
+use crate::admin::Ask;
+use crate::driver::outq::SendResult;
+use crate::driver::{Completion, Io, Token};
+use crate::transport::endpoint::CLIENT;
+use crate::transport::{Key, Received};
+
+use super::clients::Clients;
+use super::conn::{Conn, Phase};
+use super::ctx::{Ctx, to_ticks};
+use super::request::{self, Effects, OUT_LOW, Start};
+use super::upstreams::Upstreams;
+
+/// What a connection's event asks of the parts `Flow` does not hold.
+pub(super) enum Later {
+    /// An admin `POST /reset`: every worker's histograms.
+    Reset,
+    /// Gather an admin page from every worker for this client.
+    Gather(Key, Ask),
+}
+
+pub(super) struct Flow<'a> {
+    pub ctx: &'a mut Ctx,
+    pub io: &'a mut Io,
+    pub conns: &'a mut Clients,
+    pub ups: &'a mut Upstreams,
+    pub later: &'a mut VecDeque<Later>,
+}
+
+impl Flow<'_> {
+    pub fn on_recv(&mut self, t: Token, c: Completion) {
+        let buf = self.io.bufs_ref().take(c.flags, c.result);
+        let k = Key::of(t);
+        let up_backlog = self.up_backlog_of(k);
+        let Some(conn) = self.conns.get_mut(k) else {
+            // A late CQE for a slot that has moved on: give the buffer back, touch nothing.
+            if let Some(b) = buf {
+                self.io.bufs().recycle(b);
+            }
+            return;
+        };
+        let mut fx = Effects::default();
+        let http = &mut self.ctx.http;
+        match conn.ep.on_recv(&c) {
+            Received::Data => {
+                if let Some(b) = buf {
+                    http.stats.bytes_in += c.result as u64;
+                    if !conn.ep.aborting() {
+                        let data = self.io.bufs_ref().data(&b);
+                        fx = request::on_data(conn, http, data, up_backlog);
+                    }
+                    self.io.bufs().recycle(b);
+                }
+            }
+            Received::NoBuffers => http.stats.enobufs += 1, // re-armed by settle
+            Received::Eof | Received::Cancelled => {}
+            Received::Failed(_) => self.abort(k),
+        }
+        self.apply(k, fx);
+        self.settle(k);
+    }
+
+    /// Carries out what request handling asked for: a proxy exchange starts at once; what
+    /// needs the worker's other parts is queued for it (`Later`).
+    pub fn apply(&mut self, k: Key, fx: Effects) {
+        if fx.reset {
+            self.later.push_back(Later::Reset);
+        }
+        match fx.start {
+            Some(Start::Proxy) => self.proxy_attempt(k),
+            Some(Start::Gather(ask)) => self.later.push_back(Later::Gather(k, ask)),
+            None => {}
+        }
+    }
+
+    pub fn on_shutdown(&mut self, t: Token) {
+        let k = Key::of(t);
+        if let Some(c) = self.conns.get_mut(k) {
+            c.ep.on_shutdown();
+            self.settle(k);
+        }
+    }
+
+    pub fn on_send(&mut self, t: Token, c: Completion) {
+        let k = Key::of(t);
+        let now = self.ctx.now();
+        let Some(conn) = self.conns.get_mut(k) else {
+            return;
+        };
+        match conn.ep.on_send(&c) {
+            SendResult::Progress => {
+                conn.last_send_tick = now;
+                self.ctx.http.stats.bytes_out += c.result as u64;
+                request::record_sent(conn, &mut self.ctx.http);
+            }
+            SendResult::Notif => {}
+            SendResult::Failed(_) => self.abort(k),
+        }
+        self.settle(k);
+    }
+
+    /// After any event on a connection: decide what it needs next. The one place that
+    /// arms recv, schedules sends, starts closes and frees slots.
+    pub fn settle(&mut self, k: Key) {
+        let now = self.ctx.now();
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        if c.ep.aborting() {
+            if c.ep.close_when_idle(self.io, k) {
+                self.conns.free(k);
+            }
+            return;
+        }
+        if matches!(c.phase, Phase::Proxy(_)) {
+            self.settle_proxy(k);
+            if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
+                return;
+            }
+        }
+        // Resume input once the client has read enough of its answers (and the upstream
+        // has taken enough of the body); handling the stash may hold it again.
+        let c = &mut self.conns[k];
+        if c.hold_input && c.ep.out.len() < OUT_LOW {
+            c.hold_input = false;
+            if !c.inbuf.is_empty() {
+                let up_backlog = self.up_backlog_of(k);
+                let fx = request::consume_stash(&mut self.conns[k], &mut self.ctx.http, up_backlog);
+                self.apply(k, fx);
+                if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
+                    return self.settle(k);
+                }
+            }
+        }
+        let c = &mut self.conns[k];
+        if !c.ep.out.is_empty() {
+            if !c.ep.dirty && !c.ep.out.busy() {
+                c.last_send_tick = now; // a fresh send starts its own send_timeout
+            }
+            self.conns.mark_dirty(k);
+        } else if !c.ep.out.busy() {
+            let read_closed = c.ep.read_closed();
+            if c.close_after_flush || (read_closed && matches!(c.phase, Phase::Head)) {
+                if read_closed {
+                    return self.abort(k);
+                }
+                if !c.ep.shut_down() {
+                    // Lingering close: our answer is out; read and discard until the peer
+                    // closes, so unread input does not turn our close into a reset that
+                    // eats the answer.
+                    c.phase = Phase::Linger;
+                    c.since = now;
+                    c.ep.shutdown_write(self.io, k, &CLIENT);
+                }
+            } else if read_closed {
+                // The peer stopped sending in the middle of a request: nothing to answer.
+                return self.abort(k);
+            } else if matches!(c.phase, Phase::Head) && c.inbuf.is_empty() && !c.idle {
+                c.idle = true;
+                c.since = now;
+            }
+        }
+        let c = &mut self.conns[k];
+        if c.wants_input() {
+            c.ep.want_input(self.io, k, &CLIENT);
+        } else if c.hold_input {
+            c.ep.pause_input(self.io, k, &CLIENT);
+        }
+        self.arm_timer(k);
+    }
+
+    /// Request bytes of `k`'s proxied request still queued towards its upstream.
+    fn up_backlog_of(&self, k: Key) -> usize {
+        match self.conns.get(k).map(|c| &c.phase) {
+            Some(Phase::Proxy(p)) => p.up.map_or(0, |u| self.ups.backlog(u)),
+            _ => 0,
+        }
+    }
+
+    fn deadline(&self, c: &Conn) -> u64 {
+        let t = &self.ctx.ticks;
+        if !c.ep.out.is_empty() || c.ep.out.busy() {
+            return c.last_send_tick.max(c.since) + t.send;
+        }
+        match c.phase {
+            Phase::Linger => c.since + t.linger,
+            // Gathers have their own deadline; keep the connection meanwhile.
+            Phase::Admin => c.since + t.keepalive,
+            Phase::Proxy(ref p) => {
+                let pc = &self.ctx.cfg.pools[p.pool];
+                let to = match p.up {
+                    Some(u) if !self.ups.connected(u) => pc.connect_timeout,
+                    Some(u) if !p.req_done || self.ups.backlog(u) > 0 => pc.send_timeout,
+                    _ => pc.read_timeout,
+                };
+                c.since + to_ticks(to)
+            }
+            Phase::Body(_) => c.since + t.body,
+            Phase::Head if c.idle && c.requests > 0 => c.since + t.keepalive,
+            Phase::Head => c.since + t.header,
+        }
+    }
+
+    pub fn arm_timer(&mut self, k: Key) {
+        let d = self.deadline(&self.conns[k]);
+        self.conns.schedule(k, d);
+    }
+
+    /// The wheel's due connections: re-filed if their deadline moved on, expired if not.
+    pub fn run_timers(&mut self) {
+        let now = self.ctx.now();
+        let due = self.conns.take_due(now);
+        for &k in &due {
+            // An earlier expiry in this batch may have closed it meanwhile.
+            let Some(c) = self.conns.get(k).filter(|c| !c.ep.aborting()) else {
+                continue;
+            };
+            if self.deadline(c) > now {
+                self.arm_timer(k);
+            } else {
+                self.expire(k);
+            }
+        }
+        self.conns.done_due(due);
+    }
+
+    fn expire(&mut self, k: Key) {
+        let c = &self.conns[k];
+        let busy = !c.ep.out.is_empty() || c.ep.out.busy();
+        let stats = &mut self.ctx.http.stats;
+        let t = &mut stats.timeouts;
+        match &c.phase {
+            _ if busy => t.send += 1,
+            Phase::Proxy(_) => t.upstream += 1,
+            Phase::Body(_) => t.body += 1,
+            // An idle keep-alive connection at keepalive_timeout: its normal end.
+            Phase::Head if c.idle && c.requests > 0 => stats.idle_closes += 1,
+            Phase::Head => t.header += 1,
+            // The lingering close and an admin gather ran out: nothing was owed.
+            Phase::Linger | Phase::Admin => {}
+        }
+        if let Phase::Proxy(p) = &c.phase {
+            if !p.resp_started && c.ep.out.is_empty() {
+                // The upstream is too slow: 504, and it counts against its health.
+                return self.proxy_timeout(k);
+            }
+            return self.abort(k);
+        }
+        let c = &mut self.conns[k];
+        let partial =
+            matches!(c.phase, Phase::Body(_)) || (matches!(c.phase, Phase::Head) && !c.idle);
+        if !busy && partial && !c.close_after_flush {
+            // A request was under way: tell the client why we give up on it.
+            request::fail(c, &mut self.ctx.http, 408);
+            c.since = self.ctx.now();
+            self.settle(k);
+        } else {
+            self.abort(k);
+        }
+    }
+
+    /// Stops everything on a connection; its slot is freed once the kernel returns all ops.
+    pub fn abort(&mut self, k: Key) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        if c.ep.aborting() {
+            return;
+        }
+        c.ep.abort(self.io, k, &CLIENT);
+        if matches!(c.phase, Phase::Proxy(_)) {
+            self.abandon_proxy(k);
+        }
+        if self.conns[k].ep.close_when_idle(self.io, k) {
+            self.conns.free(k);
+        }
+    }
+
+    /// The admin page gathered for `k` is ready: answer it (if the client is still there).
+    pub fn answer_admin(&mut self, k: Key, page: (u16, &'static str, Vec<u8>), ask: &Ask) {
+        let Some(c) = self.conns.get_mut(k).filter(|c| !c.ep.aborting()) else {
+            return; // the client left meanwhile
+        };
+        let (status, ctype, body) = page;
+        let fx = request::admin_done(c, &mut self.ctx.http, status, ctype, &body, ask);
+        self.apply(k, fx);
+        self.settle(k);
+    }
+}
