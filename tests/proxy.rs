@@ -248,6 +248,48 @@ fn slow_upstream_is_504() {
 }
 
 #[test]
+fn a_broken_request_body_ends_its_upstream_connection() {
+    // The client's chunked body turns malformed after the exchange has begun: the client
+    // gets its 400, and the upstream connection, left holding half a request, is closed
+    // at once (not kept until the upstream gives up on it).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let s = proxy_to(&format!("http://{}", l.local_addr().unwrap()), "");
+    let mut c = s.connect();
+    c.write_all(b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        .unwrap();
+    let mut up = None;
+    assert!(
+        backend::wait_until(Duration::from_secs(5), || {
+            up = l.accept().ok().map(|(u, _)| u);
+            up.is_some()
+        }),
+        "uringd never connected to the upstream"
+    );
+    let mut up = up.unwrap();
+    up.set_nonblocking(false).unwrap();
+    up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.ends_with(b"3\r\nabc\r\n") {
+        let n = up
+            .read(&mut buf)
+            .expect("the forwarded head and first chunk");
+        assert!(n > 0, "closed before the first chunk arrived");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    c.write_all(b"zz\r\n").unwrap();
+    assert_eq!(common::read_response(&mut c, false).status, 400);
+    loop {
+        match up.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) => panic!("the upstream connection is still open after the client's 400: {e}"),
+        }
+    }
+}
+
+#[test]
 fn upstream_dying_mid_body_cuts_the_client() {
     let b = RawBackend::start(Mode::CloseMidBody);
     let s = proxy_to(&format!("http://{}", b.addr), "");

@@ -1,6 +1,10 @@
-//! One client connection: an explicit state machine, stored in the worker's slab.
+//! One client connection, in its layers: the transport (`Endpoint`), the HTTP/1 codec's
+//! state (`Phase`, the input stash, the head scanner), and the exchanges under way
+//! (`Exchanges`), each one request and its response. HTTP/1 runs one exchange at a time;
+//! nothing else here assumes it.
 
 use crate::driver::Sock;
+use crate::transport::Key;
 
 use super::accesslog::LineParts;
 use super::pending::PendingQueue;
@@ -10,7 +14,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::scan::HeadScanner;
 use crate::transport::Endpoint;
 
-/// Where the connection is in the request/response cycle.
+/// Where the HTTP/1 codec is in reading the connection's requests.
 pub enum Phase {
     /// Waiting for (the rest of) a request head.
     Head,
@@ -18,10 +22,104 @@ pub enum Phase {
     Body(BodyLeft),
     /// Answered with a closing response: discard input until EOF or the linger deadline.
     Linger,
-    /// An admin page is being gathered from every worker; later requests wait their turn.
-    Admin,
-    /// The request is being proxied to an upstream; later requests wait their turn.
+    /// An exchange is under way (`Conn::exchanges`): later requests wait their turn, and
+    /// the input until then is that exchange's (a proxied request's body).
+    Exchange,
+}
+
+/// The stream HTTP/1's one exchange at a time is filed under.
+pub const H1_STREAM: u32 = 0;
+
+/// One request and its response, whose handler waits on something beyond the connection.
+/// (A fixed return, a static file or an error page is answered within the call that
+/// parsed the head and needs no exchange here.)
+pub enum Exchange {
+    /// Proxied to an upstream.
     Proxy(Box<Proxying>),
+    /// An admin page, gathered from every worker.
+    Admin,
+}
+
+/// Names one exchange: its client connection and its stream on that connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExchangeKey {
+    pub conn: Key,
+    pub stream: u32,
+}
+
+/// The exchanges under way on a connection, by stream. Empty costs nothing; a connection
+/// that proxied once keeps the (one-entry) allocation for its next requests.
+#[derive(Default)]
+pub struct Exchanges {
+    list: Vec<(u32, Exchange)>,
+}
+
+impl Exchanges {
+    pub fn insert(&mut self, stream: u32, e: Exchange) {
+        debug_assert!(self.get(stream).is_none(), "stream {stream} is taken");
+        self.list.push((stream, e));
+    }
+
+    pub fn get(&self, stream: u32) -> Option<&Exchange> {
+        self.list.iter().find(|(s, _)| *s == stream).map(|(_, e)| e)
+    }
+
+    pub fn get_mut(&mut self, stream: u32) -> Option<&mut Exchange> {
+        self.list
+            .iter_mut()
+            .find(|(s, _)| *s == stream)
+            .map(|(_, e)| e)
+    }
+
+    pub fn remove(&mut self, stream: u32) -> Option<Exchange> {
+        let i = self.list.iter().position(|(s, _)| *s == stream)?;
+        Some(self.list.swap_remove(i).1)
+    }
+
+    /// The proxied exchange on `stream`.
+    pub fn proxy(&self, stream: u32) -> Option<&Proxying> {
+        match self.get(stream)? {
+            Exchange::Proxy(p) => Some(p),
+            Exchange::Admin => None,
+        }
+    }
+
+    pub fn proxy_mut(&mut self, stream: u32) -> Option<&mut Proxying> {
+        match self.get_mut(stream)? {
+            Exchange::Proxy(p) => Some(p),
+            Exchange::Admin => None,
+        }
+    }
+
+    /// Every proxied exchange, with its stream.
+    pub fn proxies(&self) -> impl Iterator<Item = (u32, &Proxying)> {
+        self.list.iter().filter_map(|(s, e)| match e {
+            Exchange::Proxy(p) => Some((*s, &**p)),
+            Exchange::Admin => None,
+        })
+    }
+
+    pub fn proxies_mut(&mut self) -> impl Iterator<Item = &mut Proxying> {
+        self.list.iter_mut().filter_map(|(_, e)| match e {
+            Exchange::Proxy(p) => Some(&mut **p),
+            Exchange::Admin => None,
+        })
+    }
+
+    /// The streams of the proxied exchanges, last first (so an exchange that ends while
+    /// its turn is handled does not shift the ones still to visit).
+    pub fn proxy_stream_rev(&self, i: usize) -> Option<u32> {
+        self.list
+            .iter()
+            .rev()
+            .filter(|(_, e)| matches!(e, Exchange::Proxy(_)))
+            .nth(i)
+            .map(|(s, _)| *s)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }
 
 pub enum BodyLeft {
@@ -56,10 +154,11 @@ pub struct Conn {
     pub peer: Option<std::net::SocketAddr>,
     /// Port of the listener that accepted it (uwsgi SERVER_PORT).
     pub local_port: u16,
-    /// Status of the proxied response being relayed (for the log and counters).
-    pub proxy_status: u16,
     pub log: LineParts,
+    /// The HTTP/1 codec's reading state.
     pub phase: Phase,
+    /// The exchanges under way (HTTP/1: at most one, on `H1_STREAM`).
+    pub exchanges: Exchanges,
     pub owed: Option<Owed>,
     /// Bytes of an unfinished request (only when a request spans receive buffers).
     pub inbuf: Vec<u8>,
@@ -99,9 +198,9 @@ impl Conn {
             pending: PendingQueue::default(),
             peer: None,
             local_port: 0,
-            proxy_status: 0,
             log: LineParts::default(),
             phase: Phase::Head,
+            exchanges: Exchanges::default(),
             owed: None,
             inbuf: Vec::new(),
             scanner: HeadScanner::new(),
@@ -132,5 +231,54 @@ impl Conn {
     /// Input is wanted: nothing holds it back and the peer may still send.
     pub fn wants_input(&self) -> bool {
         !self.hold_input && !self.ep.read_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchanges_are_found_by_stream_and_visited_last_first() {
+        let mut x = Exchanges::default();
+        assert!(x.is_empty() && x.proxy_stream_rev(0).is_none());
+        x.insert(1, Exchange::Admin);
+        x.insert(3, Exchange::Admin);
+        assert!(x.get(1).is_some() && x.get(2).is_none());
+        assert!(x.proxy(1).is_none(), "an admin exchange is no proxy");
+        assert!(matches!(x.remove(1), Some(Exchange::Admin)));
+        assert!(x.remove(1).is_none());
+        assert!(x.get(3).is_some(), "removing one keeps the others");
+        assert_eq!(x.proxy_stream_rev(0), None, "no proxied exchange");
+        x.insert(5, Exchange::Proxy(Box::new(proxying())));
+        x.insert(7, Exchange::Proxy(Box::new(proxying())));
+        let rev: Vec<_> = (0..3).map(|i| x.proxy_stream_rev(i)).collect();
+        assert_eq!(rev, [Some(7), Some(5), None]);
+        assert_eq!(x.proxies().count(), 2);
+        x.proxy_mut(5).unwrap().keep_alive = false;
+        assert!(!x.proxy(5).unwrap().keep_alive && x.proxy(7).unwrap().keep_alive);
+    }
+
+    fn proxying() -> Proxying {
+        Proxying {
+            pool: 0,
+            route: 0,
+            retryable: true,
+            head_only: false,
+            keep_alive: true,
+            http10: false,
+            req_head: Vec::new(),
+            body: super::super::proxy_req::ReqBody::None,
+            to_up: Vec::new(),
+            req_done: true,
+            up: None,
+            tried: 0,
+            attempts: 0,
+            resp_started: false,
+            close_after: false,
+            upgrade: false,
+            tunnel: false,
+            status: 0,
+        }
     }
 }

@@ -24,7 +24,7 @@ impl Flow<'_> {
                 if let Some(o) = c.owed.as_mut() {
                     o.keep_alive = false;
                 }
-                if let Phase::Proxy(p) = &mut c.phase {
+                for p in c.exchanges.proxies_mut() {
                     p.keep_alive = false;
                 }
                 self.settle(k);

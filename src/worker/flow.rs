@@ -13,7 +13,7 @@ use crate::transport::endpoint::CLIENT;
 use crate::transport::{Key, Received};
 
 use super::clients::Clients;
-use super::conn::{Conn, Phase};
+use super::conn::{Conn, ExchangeKey, Phase};
 use super::ctx::{Ctx, to_ticks};
 use super::request::{self, Effects, OUT_LOW, Start};
 use super::upstreams::Upstreams;
@@ -22,8 +22,8 @@ use super::upstreams::Upstreams;
 pub(super) enum Later {
     /// An admin `POST /reset`: every worker's histograms.
     Reset,
-    /// Gather an admin page from every worker for this client.
-    Gather(Key, Ask),
+    /// Gather an admin page from every worker for this exchange.
+    Gather(ExchangeKey, Ask),
 }
 
 pub(super) struct Flow<'a> {
@@ -74,8 +74,11 @@ impl Flow<'_> {
             self.later.push_back(Later::Reset);
         }
         match fx.start {
-            Some(Start::Proxy) => self.proxy_attempt(k),
-            Some(Start::Gather(ask)) => self.later.push_back(Later::Gather(k, ask)),
+            Some(Start::Proxy { stream }) => self.proxy_attempt(ExchangeKey { conn: k, stream }),
+            Some(Start::Gather { stream, ask }) => {
+                let x = ExchangeKey { conn: k, stream };
+                self.later.push_back(Later::Gather(x, ask));
+            }
             None => {}
         }
     }
@@ -119,10 +122,21 @@ impl Flow<'_> {
             }
             return;
         }
-        if matches!(c.phase, Phase::Proxy(_)) {
-            self.settle_proxy(k);
-            if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
-                return;
+        if !c.exchanges.is_empty() {
+            if matches!(c.phase, Phase::Linger) {
+                // The codec gave up on the connection (an error answer): its exchanges end.
+                self.end_exchanges(k);
+            } else {
+                // Each proxied exchange moves its request bytes on (last first: one that
+                // ends meanwhile shifts none still to visit).
+                let mut i = 0;
+                while let Some(stream) = self.conns[k].exchanges.proxy_stream_rev(i) {
+                    self.settle_proxy(ExchangeKey { conn: k, stream });
+                    if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
+                        return;
+                    }
+                    i += 1;
+                }
             }
         }
         // Resume input once the client has read enough of its answers (and the upstream
@@ -176,12 +190,14 @@ impl Flow<'_> {
         self.arm_timer(k);
     }
 
-    /// Request bytes of `k`'s proxied request still queued towards its upstream.
+    /// Request bytes of `k`'s proxied requests still queued towards their upstreams.
     fn up_backlog_of(&self, k: Key) -> usize {
-        match self.conns.get(k).map(|c| &c.phase) {
-            Some(Phase::Proxy(p)) => p.up.map_or(0, |u| self.ups.backlog(u)),
-            _ => 0,
-        }
+        let Some(c) = self.conns.get(k) else { return 0 };
+        c.exchanges
+            .proxies()
+            .filter_map(|(_, p)| p.up)
+            .map(|u| self.ups.backlog(u))
+            .sum()
     }
 
     fn deadline(&self, c: &Conn) -> u64 {
@@ -191,17 +207,22 @@ impl Flow<'_> {
         }
         match c.phase {
             Phase::Linger => c.since + t.linger,
-            // Gathers have their own deadline; keep the connection meanwhile.
-            Phase::Admin => c.since + t.keepalive,
-            Phase::Proxy(ref p) => {
-                let pc = &self.ctx.cfg.pools[p.pool];
-                let to = match p.up {
-                    Some(u) if !self.ups.connected(u) => pc.connect_timeout,
-                    Some(u) if !p.req_done || self.ups.backlog(u) > 0 => pc.send_timeout,
-                    _ => pc.read_timeout,
-                };
-                c.since + to_ticks(to)
-            }
+            // The soonest of its exchanges' (gathers have their own deadline: keep the
+            // connection meanwhile).
+            Phase::Exchange => c
+                .exchanges
+                .proxies()
+                .map(|(_, p)| {
+                    let pc = &self.ctx.cfg.pools[p.pool];
+                    let to = match p.up {
+                        Some(u) if !self.ups.connected(u) => pc.connect_timeout,
+                        Some(u) if !p.req_done || self.ups.backlog(u) > 0 => pc.send_timeout,
+                        _ => pc.read_timeout,
+                    };
+                    c.since + to_ticks(to)
+                })
+                .min()
+                .unwrap_or(c.since + t.keepalive),
             Phase::Body(_) => c.since + t.body,
             Phase::Head if c.idle && c.requests > 0 => c.since + t.keepalive,
             Phase::Head => c.since + t.header,
@@ -236,20 +257,24 @@ impl Flow<'_> {
         let busy = !c.ep.out.is_empty() || c.ep.out.busy();
         let stats = &mut self.ctx.http.stats;
         let t = &mut stats.timeouts;
+        let proxied = c.exchanges.proxies().next();
         match &c.phase {
             _ if busy => t.send += 1,
-            Phase::Proxy(_) => t.upstream += 1,
+            Phase::Exchange if proxied.is_some() => t.upstream += 1,
             Phase::Body(_) => t.body += 1,
             // An idle keep-alive connection at keepalive_timeout: its normal end.
             Phase::Head if c.idle && c.requests > 0 => stats.idle_closes += 1,
             Phase::Head => t.header += 1,
             // The lingering close and an admin gather ran out: nothing was owed.
-            Phase::Linger | Phase::Admin => {}
+            Phase::Linger | Phase::Exchange => {}
         }
-        if let Phase::Proxy(p) = &c.phase {
-            if !p.resp_started && c.ep.out.is_empty() {
+        if matches!(c.phase, Phase::Exchange) {
+            if let Some((stream, p)) = proxied
+                && !p.resp_started
+                && c.ep.out.is_empty()
+            {
                 // The upstream is too slow: 504, and it counts against its health.
-                return self.proxy_timeout(k);
+                return self.proxy_timeout(ExchangeKey { conn: k, stream });
             }
             return self.abort(k);
         }
@@ -275,19 +300,23 @@ impl Flow<'_> {
             return;
         }
         c.ep.abort(self.io, k, &CLIENT);
-        if matches!(c.phase, Phase::Proxy(_)) {
-            self.abandon_proxy(k);
+        if !c.exchanges.is_empty() {
+            self.end_exchanges(k);
         }
         if self.conns[k].ep.close_when_idle(self.io, k) {
             self.conns.free(k);
         }
     }
 
-    /// The admin page gathered for `k` is ready: answer it (if the client is still there).
-    pub fn answer_admin(&mut self, k: Key, page: (u16, &'static str, Vec<u8>), ask: &Ask) {
+    /// The admin page gathered for `x` is ready: answer it (if the client is still there).
+    pub fn answer_admin(&mut self, x: ExchangeKey, page: (u16, &'static str, Vec<u8>), ask: &Ask) {
+        let k = x.conn;
         let Some(c) = self.conns.get_mut(k).filter(|c| !c.ep.aborting()) else {
             return; // the client left meanwhile
         };
+        if c.exchanges.get(x.stream).is_none() {
+            return; // that exchange is over (the connection gave up on it)
+        }
         let (status, ctype, body) = page;
         let fx = request::admin_done(c, &mut self.ctx.http, status, ctype, &body, ask);
         self.apply(k, fx);

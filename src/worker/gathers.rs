@@ -6,8 +6,8 @@
 use crate::admin::{self, Ask};
 use crate::driver::Io;
 use crate::stats::{RingInfo, Snapshot, Want, WorkerSnapshot};
-use crate::transport::Key;
 
+use super::conn::ExchangeKey;
 use super::ctx::Ctx;
 use super::{Msg, Peer};
 
@@ -16,8 +16,8 @@ const GATHER_TICKS: u64 = 20;
 
 pub(super) struct Gather {
     id: u64,
-    /// The client connection the page is for.
-    pub conn: Key,
+    /// The exchange (client connection and stream) the page is for.
+    pub exchange: ExchangeKey,
     pub ask: Ask,
     got: Vec<WorkerSnapshot>,
     started: u64,
@@ -69,9 +69,15 @@ impl Gathers {
         self.peers = p;
     }
 
-    /// Starts gathering the page `ask` for client `conn`, with this worker's own part
-    /// `own`. Returns the gather if that was all it needed (a single worker).
-    pub fn start(&mut self, ctx: &Ctx, conn: Key, ask: Ask, own: WorkerSnapshot) -> Option<Gather> {
+    /// Starts gathering the page `ask` for `exchange`, with this worker's own part `own`.
+    /// Returns the gather if that was all it needed (a single worker).
+    pub fn start(
+        &mut self,
+        ctx: &Ctx,
+        exchange: ExchangeKey,
+        ask: Ask,
+        own: WorkerSnapshot,
+    ) -> Option<Gather> {
         let id = self.next_id;
         self.next_id += 1;
         let want = ask.want();
@@ -86,7 +92,7 @@ impl Gathers {
         }
         self.list.push(Gather {
             id,
-            conn,
+            exchange,
             ask,
             got: vec![own],
             started: ctx.now(),

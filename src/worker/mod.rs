@@ -18,7 +18,6 @@ mod pools;
 mod proxy_req;
 mod request;
 mod router;
-mod teardown;
 mod timer;
 mod upconn;
 mod upstream;

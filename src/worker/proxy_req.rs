@@ -12,7 +12,7 @@ use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
 use crate::proxy::reqhead::{Forward, write_request_head};
 use crate::proxy::uwsgi::{self, UwsgiVars};
 
-use super::conn::{Conn, Phase};
+use super::conn::{Conn, Exchange, H1_STREAM, Phase};
 use super::request::HttpCtx;
 use crate::transport::Key;
 
@@ -34,7 +34,8 @@ pub enum ReqBody {
     },
 }
 
-/// A request being proxied. Boxed inside `Phase::Proxy` so idle connections stay small.
+/// A request being proxied (`Exchange::Proxy`, boxed so a connection between requests
+/// stays small).
 pub struct Proxying {
     pub pool: usize,
     pub route: usize,
@@ -63,6 +64,8 @@ pub struct Proxying {
     pub upgrade: bool,
     /// The upstream answered 101: bytes now flow both ways untouched until either closes.
     pub tunnel: bool,
+    /// Status of the response being relayed (for the log and counters).
+    pub status: u16,
 }
 
 fn client_ip(conn: &Conn) -> IpAddr {
@@ -173,7 +176,8 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
             .commit(crate::http::response::CONTINUE_100.len());
     }
     let req_done = matches!(body, ReqBody::None);
-    conn.phase = Phase::Proxy(Box::new(Proxying {
+    conn.phase = Phase::Exchange;
+    let p = Box::new(Proxying {
         pool,
         route,
         retryable: idempotent && req_done,
@@ -191,7 +195,9 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         close_after: false,
         upgrade,
         tunnel: false,
-    }));
+        status: 0,
+    });
+    conn.exchanges.insert(H1_STREAM, Exchange::Proxy(p));
     true
 }
 
@@ -240,7 +246,7 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
         addr: conn.peer,
         local_port: conn.local_port,
     };
-    let Phase::Proxy(p) = &mut conn.phase else {
+    let Some(p) = conn.exchanges.proxy_mut(H1_STREAM) else {
         return Ok(0);
     };
     if p.tunnel {

@@ -12,7 +12,7 @@ use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
 use crate::stats::{Counters, Recorder};
 
 use super::accesslog::AccessLog;
-use super::conn::{BodyLeft, Conn, Owed, Phase};
+use super::conn::{BodyLeft, Conn, Exchange, H1_STREAM, Owed, Phase};
 use super::pending::Pending;
 
 /// What request handling asks of the worker. Returned by every entry point and applied by
@@ -26,11 +26,12 @@ pub struct Effects {
     pub start: Option<Start>,
 }
 
+/// Each names the exchange's stream on the connection (HTTP/1: `H1_STREAM`).
 pub enum Start {
     /// A proxied request head was parsed: start the upstream exchange.
-    Proxy,
+    Proxy { stream: u32 },
     /// An admin page is to be gathered from every worker.
-    Gather(admin::Ask),
+    Gather { stream: u32, ask: admin::Ask },
 }
 
 /// Above this many queued response bytes a connection stops reading (the client is not
@@ -135,8 +136,10 @@ fn consume(
         }
         match &mut conn.phase {
             Phase::Linger => return data.len(),
-            Phase::Admin => return pos,
-            Phase::Proxy(p) => {
+            Phase::Exchange => {
+                let Some(p) = conn.exchanges.proxy(H1_STREAM) else {
+                    return pos; // an admin gather: the next pipelined request waits
+                };
                 if p.req_done && !p.tunnel {
                     return pos; // the next pipelined request waits for this response
                 }
@@ -286,7 +289,7 @@ fn routed(
                     upgrade,
                 };
                 if super::proxy_req::begin(conn, ctx, &req) {
-                    fx.start = Some(Start::Proxy);
+                    fx.start = Some(Start::Proxy { stream: H1_STREAM });
                 }
                 return;
             }
@@ -499,8 +502,10 @@ fn static_file(
     }
 }
 
-/// A proxied response has been relayed in full: count, time and log it.
+/// A proxied response has been relayed in full (its exchange is gone): count, time and
+/// log it, and read the next request.
 pub fn proxied_done(conn: &mut Conn, ctx: &mut HttpCtx, route: usize, status: u16) -> Effects {
+    conn.phase = Phase::Head;
     ctx.stats.count_status(status);
     track(conn, ctx, Some(route), status);
     log(conn, ctx, status, 0);
@@ -621,8 +626,12 @@ fn admin_head(
         Decision::Asset(a) => reply(conn, ctx, 200, "", a.content_type, a.body),
         Decision::Gather(mut ask) => {
             ask.head_only = head_only;
-            fx.start = Some(Start::Gather(ask));
-            conn.phase = Phase::Admin;
+            fx.start = Some(Start::Gather {
+                stream: H1_STREAM,
+                ask,
+            });
+            conn.phase = Phase::Exchange;
+            conn.exchanges.insert(H1_STREAM, Exchange::Admin);
         }
     }
 }
@@ -650,6 +659,7 @@ pub fn admin_done(
     if !ask.keep_alive {
         conn.close_after_flush = true;
     }
+    conn.exchanges.remove(H1_STREAM);
     conn.phase = Phase::Head;
     if !conn.inbuf.is_empty() {
         return consume_stash(conn, ctx, 0);

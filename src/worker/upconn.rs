@@ -4,7 +4,9 @@
 
 use crate::config::upstream::Proto;
 use crate::http::chunked::ChunkedDecoder;
-use crate::transport::{Endpoint, Key};
+use crate::transport::Endpoint;
+
+use super::conn::ExchangeKey;
 
 /// Where the upstream's response body is.
 pub(super) enum Resp {
@@ -38,8 +40,8 @@ pub struct UpConn {
     pub(super) probe: bool,
     pub(super) splice: Splice,
     pub(super) connected: bool,
-    /// The client request this connection serves.
-    pub(super) client: Option<Key>,
+    /// The exchange (client connection and stream) this connection serves.
+    pub(super) client: Option<ExchangeKey>,
     /// Reading paused because the client is not taking the response fast enough.
     pub(super) hold_input: bool,
     pub(super) head_buf: Vec<u8>,

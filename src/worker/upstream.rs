@@ -15,24 +15,21 @@ use crate::proxy::resphead::{
 };
 use crate::transport::{Key, Received};
 
-use super::conn::Phase;
+use super::conn::{Exchange, ExchangeKey};
 use super::flow::Flow;
 use super::proxy_req::Proxying;
 use super::request::{self, OUT_HIGH, OUT_LOW};
 use super::upconn::{Resp, Splice};
 
 impl Flow<'_> {
-    fn proxying(&mut self, ck: Key) -> Option<&mut Proxying> {
-        match &mut self.conns.get_mut(ck)?.phase {
-            Phase::Proxy(p) => Some(p),
-            _ => None,
-        }
+    fn proxying(&mut self, x: ExchangeKey) -> Option<&mut Proxying> {
+        self.conns.get_mut(x.conn)?.exchanges.proxy_mut(x.stream)
     }
 
-    /// Starts (or retries) the exchange for client `ck`.
-    pub(super) fn proxy_attempt(&mut self, ck: Key) {
+    /// Starts (or retries) the upstream side of exchange `x`.
+    pub(super) fn proxy_attempt(&mut self, x: ExchangeKey) {
         let now = self.ctx.http.now_tick;
-        let Some(p) = self.proxying(ck) else { return };
+        let Some(p) = self.proxying(x) else { return };
         let (pool, tried) = (p.pool, p.tried);
         let cfg = self.ctx.cfg.clone();
         let Some(server) = self.ups.pick(&cfg, pool, now, tried) else {
@@ -41,7 +38,7 @@ impl Flow<'_> {
             } else {
                 UpstreamError::NoServerLeft
             };
-            return self.proxy_error(ck, e.status());
+            return self.proxy_error(x, e.status());
         };
         // Reuse an idle keep-alive connection if one is alive and fresh.
         let reuse = self.ups.take_idle(self.io, &cfg, pool, server, now);
@@ -54,10 +51,10 @@ impl Flow<'_> {
                 Ok(u) => u,
                 Err(_) => {
                     // No socket for this server (descriptors, memory): the next one, if any.
-                    let p = self.proxying(ck).expect("proxying");
+                    let p = self.proxying(x).expect("proxying");
                     p.tried |= 1 << (server % 64);
                     self.ups.server_failed(self.ctx, pool, server);
-                    return self.proxy_attempt(ck);
+                    return self.proxy_attempt(x);
                 }
             },
         };
@@ -68,15 +65,15 @@ impl Flow<'_> {
         up.t_connected = if up.connected { now_us } else { 0 };
         up.t_first = 0;
         up.splice = Splice::No;
-        up.client = Some(ck);
+        up.client = Some(x);
         up.head_buf.clear();
         up.resp = None;
         up.got_bytes = false;
         up.since = now;
         // Copy the forwarded head (kept for a retry) and any body bytes straight from the
         // client's state into the upstream's queue: no intermediate buffers.
-        let c = &mut self.conns[ck];
-        let Phase::Proxy(p) = &mut c.phase else {
+        let c = &mut self.conns[x.conn];
+        let Some(p) = c.exchanges.proxy_mut(x.stream) else {
             return;
         };
         p.tried |= 1 << (server % 64);
@@ -110,8 +107,8 @@ impl Flow<'_> {
         let client = up.client;
         self.settle_up(u);
         // The client's deadline moves from connect_timeout to send/read_timeout.
-        if let Some(ck) = client.filter(|&k| self.conns.get(k).is_some()) {
-            self.arm_timer(ck);
+        if let Some(x) = client.filter(|x| self.conns.get(x.conn).is_some()) {
+            self.arm_timer(x.conn);
         }
     }
 
@@ -124,14 +121,14 @@ impl Flow<'_> {
         match up.ep.on_send(&c) {
             SendResult::Progress => {
                 up.since = now;
-                if let Some(ck) = up.client
-                    && let Some(conn) = self.conns.get_mut(ck)
+                if let Some(x) = up.client
+                    && let Some(conn) = self.conns.get_mut(x.conn)
                 {
                     conn.since = now;
                     if conn.hold_input {
-                        self.settle(ck); // the body may flow again
+                        self.settle(x.conn); // the body may flow again
                     } else {
-                        self.arm_timer(ck); // from send_timeout to read_timeout once sent
+                        self.arm_timer(x.conn); // from send_timeout to read_timeout once sent
                     }
                 }
             }
@@ -186,30 +183,30 @@ impl Flow<'_> {
         }
         up.got_bytes = true;
         up.since = now;
-        let Some(ck) = up.client else {
+        let Some(x) = up.client else {
             if up.probe {
                 return self.ups.probe_data(self.io, self.ctx, u, data);
             }
             // Bytes on an idle pooled connection: it is out of step, drop it.
             return self.ups.close(self.io, u);
         };
-        let Some(c) = self.conns.get_mut(ck) else {
+        let Some(c) = self.conns.get_mut(x.conn) else {
             return self.ups.close(self.io, u);
         };
         c.since = now;
         if up.resp.is_none() {
-            return self.up_head(u, ck, data);
+            return self.up_head(u, x, data);
         }
-        self.up_body(u, ck, data);
-        self.after_up_data(u, ck);
+        self.up_body(u, x, data);
+        self.after_up_data(u, x);
     }
 
     /// Bytes before the final response head: buffered until the head is whole (interim
     /// 1xx heads skipped), then the relay is planned and the client's head written.
-    fn up_head(&mut self, u: Key, ck: Key, data: &[u8]) {
+    fn up_head(&mut self, u: Key, x: ExchangeKey, data: &[u8]) {
         let up = &mut self.ups[u];
         up.head_buf.extend_from_slice(data);
-        let Phase::Proxy(p) = &self.conns[ck].phase else {
+        let Some(p) = self.conns[x.conn].exchanges.proxy(x.stream) else {
             return;
         };
         let max = self.ctx.cfg.limits.max_header_bytes;
@@ -243,20 +240,21 @@ impl Flow<'_> {
             proto: up.proto,
         };
         match exchange::plan(&r, &facts, self.ctx.cfg.splice_threshold) {
-            Ok(plan) => self.start_response(u, ck, &r, &plan),
+            Ok(plan) => self.start_response(u, x, &r, &plan),
             Err(e) => self.attempt_failed(u, e),
         }
     }
 
     /// Writes the client's head as planned, then relays what followed the head.
-    fn start_response(&mut self, u: Key, ck: Key, r: &RespHead, plan: &exchange::Plan) {
+    fn start_response(&mut self, u: Key, x: ExchangeKey, r: &RespHead, plan: &exchange::Plan) {
         let max = self.ctx.cfg.limits.max_header_bytes;
         let up = &mut self.ups[u];
-        let c = &mut self.conns[ck];
-        let Phase::Proxy(p) = &mut c.phase else {
+        let c = &mut self.conns[x.conn];
+        let Some(p) = c.exchanges.proxy_mut(x.stream) else {
             return;
         };
         p.tunnel = plan.tunnel;
+        p.status = r.status;
         p.close_after |= plan.close_client;
         p.resp_started = true;
         p.req_head = Vec::new();
@@ -272,7 +270,6 @@ impl Flow<'_> {
         write_client_head(v, &up.head_buf, r, &self.ctx.http.headers, &to);
         let n = v.len() - start;
         c.ep.out.commit(n);
-        c.proxy_status = r.status;
         up.keep_alive = plan.upstream_reusable;
         up.splice = if plan.splice {
             Splice::Pending
@@ -288,18 +285,18 @@ impl Flow<'_> {
         });
         up.chunk_to_client = plan.rechunk;
         let mut tail = std::mem::take(&mut up.head_buf);
-        self.up_body(u, ck, &tail[r.head_len..]);
+        self.up_body(u, x, &tail[r.head_len..]);
         tail.clear();
         if let Some(up) = self.ups.get_mut(u) {
             up.head_buf = tail;
         }
-        self.after_up_data(u, ck);
+        self.after_up_data(u, x);
     }
 
     /// Moves response body bytes to the client, re-framed.
-    fn up_body(&mut self, u: Key, ck: Key, data: &[u8]) {
+    fn up_body(&mut self, u: Key, x: ExchangeKey, data: &[u8]) {
         let up = &mut self.ups[u];
-        let c = &mut self.conns[ck];
+        let c = &mut self.conns[x.conn];
         let chunk = up.chunk_to_client;
         let emit = |out: &mut OutQueue, d: &[u8]| {
             if d.is_empty() {
@@ -341,7 +338,7 @@ impl Flow<'_> {
                         up.keep_alive = false;
                         up.resp = Some(Resp::Done);
                         c.close_after_flush = true;
-                        return self.finish_exchange(u, ck, false);
+                        return self.finish_exchange(u, x, false);
                     }
                 }
             }
@@ -363,31 +360,31 @@ impl Flow<'_> {
             }
             up.resp = Some(Resp::Done);
             let reusable = up.keep_alive;
-            self.finish_exchange(u, ck, reusable);
+            self.finish_exchange(u, x, reusable);
         }
     }
 
-    fn after_up_data(&mut self, u: Key, ck: Key) {
+    fn after_up_data(&mut self, u: Key, x: ExchangeKey) {
         // Back-pressure: stop reading the upstream while the client has a lot unread.
-        if let (Some(up), Some(c)) = (self.ups.get_mut(u), self.conns.get(ck))
+        if let (Some(up), Some(c)) = (self.ups.get_mut(u), self.conns.get(x.conn))
             && up.client.is_some()
             && c.ep.out.len() > OUT_HIGH
         {
             up.hold_input = true;
         }
-        self.settle(ck);
+        self.settle(x.conn);
     }
 
     fn on_up_eof(&mut self, u: Key) {
         let up = &mut self.ups[u];
-        let Some(ck) = up.client else {
+        let Some(x) = up.client else {
             if up.probe {
                 return self.ups.probe_done(self.io, self.ctx, u, false); // closed before answering the probe
             }
             return self.ups.close(self.io, u); // an idle pooled connection was closed by the upstream
         };
         up.keep_alive = false;
-        let Some(c) = self.conns.get_mut(ck) else {
+        let Some(c) = self.conns.get_mut(x.conn) else {
             return self.ups.close(self.io, u);
         };
         match up.resp {
@@ -395,7 +392,7 @@ impl Flow<'_> {
                 // The upstream ended the tunnel: close the client once it has everything.
                 up.resp = Some(Resp::Done);
                 c.close_after_flush = true;
-                self.finish_exchange(u, ck, false)
+                self.finish_exchange(u, x, false)
             }
             Some(Resp::UntilClose) => {
                 if up.chunk_to_client {
@@ -403,13 +400,13 @@ impl Flow<'_> {
                     c.ep.out.commit(LAST_CHUNK.len());
                 }
                 up.resp = Some(Resp::Done);
-                self.finish_exchange(u, ck, false)
+                self.finish_exchange(u, x, false)
             }
             Some(Resp::Done) => {}
             Some(_) => {
                 // Cut mid-body: the client sees a short body and a close, never a fake end.
                 c.close_after_flush = true;
-                self.finish_exchange(u, ck, false)
+                self.finish_exchange(u, x, false)
             }
             None => self.attempt_failed(u, UpstreamError::ClosedEarly),
         }
@@ -426,9 +423,9 @@ impl Flow<'_> {
         let (pool, server, client) = (up.pool, up.server, up.client);
         let (reused, got_bytes) = (up.reused, up.got_bytes);
         self.release_up(u, false);
-        let Some(ck) = client else { return };
+        let Some(x) = client else { return };
         let retries = self.ctx.cfg.pools[pool].retries;
-        let Some(p) = self.proxying(ck) else { return };
+        let Some(p) = self.proxying(x) else { return };
         p.up = None;
         let a = Attempt {
             resp_started: p.resp_started,
@@ -443,34 +440,34 @@ impl Flow<'_> {
         }
         match exchange::after_failure(&e, &a) {
             Next::Retry { same_server } => {
-                if same_server && let Some(p) = self.proxying(ck) {
+                if same_server && let Some(p) = self.proxying(x) {
                     p.tried &= !(1u64 << (server % 64));
                 }
-                self.proxy_attempt(ck)
+                self.proxy_attempt(x)
             }
-            Next::Answer(status) => self.proxy_error(ck, status),
+            Next::Answer(status) => self.proxy_error(x, status),
             Next::Cut => {
-                self.conns[ck].close_after_flush = true;
-                self.settle(ck)
+                self.conns[x.conn].close_after_flush = true;
+                self.settle(x.conn)
             }
         }
     }
 
     /// Answers the client with an error in place of the upstream's answer.
-    pub(super) fn proxy_error(&mut self, ck: Key, status: u16) {
-        self.detach_up(ck);
-        let Some(c) = self.conns.get_mut(ck) else {
+    pub(super) fn proxy_error(&mut self, x: ExchangeKey, status: u16) {
+        self.detach_up(x);
+        let Some(c) = self.conns.get_mut(x.conn) else {
             return;
         };
         request::fail(c, &mut self.ctx.http, status);
-        self.settle(ck);
+        self.settle(x.conn);
     }
 
     /// The response is complete (or the exchange is over): hand the upstream connection
     /// back to its pool or close it, and let the client's next request through.
-    fn finish_exchange(&mut self, u: Key, ck: Key, reusable: bool) {
+    fn finish_exchange(&mut self, u: Key, x: ExchangeKey, reusable: bool) {
         let up = &self.ups[u];
-        let Phase::Proxy(p) = &self.conns[ck].phase else {
+        let Some(p) = self.conns[x.conn].exchanges.proxy(x.stream) else {
             return;
         };
         let req_sent = p.req_done && up.ep.out.is_empty();
@@ -480,16 +477,16 @@ impl Flow<'_> {
         self.ctx.http.recorder.record_upstream(route, times, now_s);
         self.ups.server_succeeded(self.ctx, up.pool, up.server);
         self.release_up(u, reusable && req_sent);
-        let c = &mut self.conns[ck];
-        let Phase::Proxy(p) = std::mem::replace(&mut c.phase, Phase::Head) else {
+        let c = &mut self.conns[x.conn];
+        let Some(Exchange::Proxy(p)) = c.exchanges.remove(x.stream) else {
             return;
         };
         if p.close_after || !p.keep_alive || !p.req_done {
             c.close_after_flush = true;
         }
-        let fx = request::proxied_done(c, &mut self.ctx.http, p.route, c.proxy_status);
-        self.apply(ck, fx);
-        self.settle(ck);
+        let fx = request::proxied_done(c, &mut self.ctx.http, p.route, p.status);
+        self.apply(x.conn, fx);
+        self.settle(x.conn);
     }
 
     /// Detaches an upstream connection from its client: back to the idle pool, or closed.
@@ -507,8 +504,8 @@ impl Flow<'_> {
 
     /// Called from the client's settle: move request bytes to the upstream, resume a
     /// paused upstream once the client has caught up.
-    pub(super) fn settle_proxy(&mut self, ck: Key) {
-        let Phase::Proxy(p) = &mut self.conns[ck].phase else {
+    pub(super) fn settle_proxy(&mut self, x: ExchangeKey) {
+        let Some(p) = self.conns[x.conn].exchanges.proxy_mut(x.stream) else {
             return;
         };
         let Some(u) = p.up else { return };
@@ -520,10 +517,10 @@ impl Flow<'_> {
             up.ep.out.commit(p.to_up.len());
             p.to_up.clear();
         }
-        if self.splice_progress(u, ck) {
+        if self.splice_progress(u, x) {
             return;
         }
-        if self.ups[u].hold_input && self.conns[ck].ep.out.len() < OUT_LOW {
+        if self.ups[u].hold_input && self.conns[x.conn].ep.out.len() < OUT_LOW {
             self.ups[u].hold_input = false;
         }
         self.settle_up(u);
@@ -533,7 +530,7 @@ impl Flow<'_> {
     fn start_splice(&mut self, u: Key) {
         let up = &mut self.ups[u];
         up.splice = Splice::No;
-        let (Some(Resp::Length(left)), Some(ck)) = (&up.resp, up.client) else {
+        let (Some(Resp::Length(left)), Some(x)) = (&up.resp, up.client) else {
             return;
         };
         let left = *left;
@@ -544,41 +541,47 @@ impl Flow<'_> {
         up.splice = Splice::Active;
         up.resp = Some(Resp::Spliced);
         self.ctx.http.stats.spliced_bodies += 1;
-        self.conns[ck].ep.out.push_stream(fd, left);
-        self.settle(ck);
+        self.conns[x.conn].ep.out.push_stream(fd, left);
+        self.settle(x.conn);
     }
 
     /// Called from the client's settle: once its queue has sent the spliced body, the
     /// exchange is complete.
-    fn splice_progress(&mut self, u: Key, ck: Key) -> bool {
-        if self.ups[u].splice != Splice::Active || self.conns[ck].ep.out.has_stream() {
+    fn splice_progress(&mut self, u: Key, x: ExchangeKey) -> bool {
+        if self.ups[u].splice != Splice::Active || self.conns[x.conn].ep.out.has_stream() {
             return false;
         }
         let up = &mut self.ups[u];
         up.splice = Splice::No;
         up.resp = Some(Resp::Done);
         let reusable = up.keep_alive;
-        self.finish_exchange(u, ck, reusable);
+        self.finish_exchange(u, x, reusable);
         true
     }
 
     /// No answer from the upstream in time: 504, and it counts against the server's health.
-    pub(super) fn proxy_timeout(&mut self, ck: Key) {
-        match self.proxying(ck).and_then(|p| p.up) {
+    pub(super) fn proxy_timeout(&mut self, x: ExchangeKey) {
+        match self.proxying(x).and_then(|p| p.up) {
             Some(u) if self.ups.get(u).is_some() => self.attempt_failed(u, UpstreamError::Timeout),
-            _ => self.proxy_error(ck, UpstreamError::Timeout.status()),
+            _ => self.proxy_error(x, UpstreamError::Timeout.status()),
         }
     }
 
-    /// The client went away (or timed out): drop its upstream connection, never pool it.
-    pub(super) fn abandon_proxy(&mut self, ck: Key) {
-        self.detach_up(ck);
+    /// The connection is closing, or its codec gave up on it (an error answer): every
+    /// exchange on it ends, and their upstream connections are closed, never pooled.
+    pub(super) fn end_exchanges(&mut self, k: Key) {
+        let mut i = 0;
+        while let Some(stream) = self.conns[k].exchanges.proxy_stream_rev(i) {
+            self.detach_up(ExchangeKey { conn: k, stream });
+            i += 1;
+        }
+        self.conns[k].exchanges = Default::default();
     }
 
     /// Takes the client's upstream connection away from it and closes it (never pooled:
     /// it may be mid-exchange).
-    fn detach_up(&mut self, ck: Key) {
-        if let Some(u) = self.proxying(ck).and_then(|p| p.up.take()) {
+    fn detach_up(&mut self, x: ExchangeKey) {
+        if let Some(u) = self.proxying(x).and_then(|p| p.up.take()) {
             self.release_up(u, false);
         }
     }

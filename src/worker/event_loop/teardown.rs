@@ -1,7 +1,7 @@
 //! What a worker gives back when it stops, normally or by a panic: every socket it still
 //! owns is closed, so no client is left connected to a worker that no longer exists.
 
-use super::event_loop::Worker;
+use super::Worker;
 use crate::driver::{Op, Token};
 
 impl Worker {
@@ -9,7 +9,7 @@ impl Worker {
     /// descriptors accepted but never seen (left in this turn's batch by a panic, or still
     /// in the driver's queue), and every open connection's socket. Registered (fixed)
     /// descriptors go with the ring itself.
-    pub(super) fn release_sockets(&mut self) {
+    fn release_sockets(&mut self) {
         let _ = self.io.driver().submit();
         let mut cqes = std::mem::take(&mut self.cqes);
         let mut next = std::mem::take(&mut self.cq_next);

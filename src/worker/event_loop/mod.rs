@@ -13,11 +13,13 @@ use crate::admin::Ask;
 use crate::config::Config;
 use crate::driver::wake::WakeFd;
 use crate::driver::{Completion, Io, Op, Token};
-use crate::transport::Key;
+
+mod teardown;
 
 use super::Msg;
 use super::accept::Listeners;
 use super::clients::Clients;
+use super::conn::ExchangeKey;
 use super::ctx::{Ctx, to_ticks};
 use super::flow::{Flow, Later};
 use super::gathers::{self, Gather, Gathers};
@@ -37,19 +39,19 @@ pub struct Parts {
 }
 
 pub struct Worker {
-    pub(super) ctx: Ctx,
-    pub(super) io: Io,
+    ctx: Ctx,
+    io: Io,
     /// This turn's completions, and the next one to dispatch: kept in the worker so that a
     /// panic mid-batch leaves the undispatched ones (accepted sockets among them) to
     /// `release_sockets` instead of dropping them with a local.
-    pub(super) cqes: Vec<Completion>,
-    pub(super) cq_next: usize,
+    cqes: Vec<Completion>,
+    cq_next: usize,
     /// The supervisor's and the other workers' messages, and the eventfd that wakes us.
     wake: WakeFd,
     rx: Receiver<Msg>,
-    pub(super) listeners: Listeners,
-    pub(super) conns: Clients,
-    pub(super) ups: Upstreams,
+    listeners: Listeners,
+    conns: Clients,
+    ups: Upstreams,
     gathers: Gathers,
     /// What connection events asked of the parts they cannot reach (`flow::Later`).
     later: VecDeque<Later>,
@@ -252,19 +254,23 @@ impl Worker {
 
     // ---- admin gathers ----
 
-    fn start_gather(&mut self, k: Key, ask: Ask) {
+    fn start_gather(&mut self, x: ExchangeKey, ask: Ask) {
         let own = gathers::snapshot(&mut self.ctx, &mut self.io, self.conns.len(), ask.want());
-        if let Some(g) = self.gathers.start(&self.ctx, k, ask, own) {
+        if let Some(g) = self.gathers.start(&self.ctx, x, ask, own) {
             self.finish_gather(g, true);
         }
     }
 
     fn finish_gather(&mut self, mut g: Gather, complete: bool) {
-        if self.conns.get(g.conn).is_none_or(|c| c.ep.aborting()) {
+        if self
+            .conns
+            .get(g.exchange.conn)
+            .is_none_or(|c| c.ep.aborting())
+        {
             return; // the client left meanwhile
         }
         let page = g.render(&self.ctx, complete);
-        self.flow().answer_admin(g.conn, page, &g.ask);
+        self.flow().answer_admin(g.exchange, page, &g.ask);
     }
 
     // ---- supervisor messages ----
