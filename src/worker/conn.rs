@@ -106,15 +106,13 @@ impl Exchanges {
         })
     }
 
-    /// The streams of the proxied exchanges, last first (so an exchange that ends while
-    /// its turn is handled does not shift the ones still to visit).
-    pub fn proxy_stream_rev(&self, i: usize) -> Option<u32> {
-        self.list
-            .iter()
-            .rev()
-            .filter(|(_, e)| matches!(e, Exchange::Proxy(_)))
-            .nth(i)
-            .map(|(s, _)| *s)
+    /// The lowest stream above `after` with a proxied exchange: visiting streams in this
+    /// order stays right while exchanges end or begin during the visit.
+    pub fn next_proxy_stream(&self, after: Option<u32>) -> Option<u32> {
+        self.proxies()
+            .map(|(s, _)| s)
+            .filter(|&s| after.is_none_or(|a| s > a))
+            .min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -239,9 +237,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exchanges_are_found_by_stream_and_visited_last_first() {
+    fn exchanges_are_found_by_stream_and_visited_in_order() {
         let mut x = Exchanges::default();
-        assert!(x.is_empty() && x.proxy_stream_rev(0).is_none());
+        assert!(x.is_empty() && x.next_proxy_stream(None).is_none());
         x.insert(1, Exchange::Admin);
         x.insert(3, Exchange::Admin);
         assert!(x.get(1).is_some() && x.get(2).is_none());
@@ -249,14 +247,18 @@ mod tests {
         assert!(matches!(x.remove(1), Some(Exchange::Admin)));
         assert!(x.remove(1).is_none());
         assert!(x.get(3).is_some(), "removing one keeps the others");
-        assert_eq!(x.proxy_stream_rev(0), None, "no proxied exchange");
+        assert_eq!(x.next_proxy_stream(None), None, "no proxied exchange");
         x.insert(5, Exchange::Proxy(Box::new(proxying())));
         x.insert(7, Exchange::Proxy(Box::new(proxying())));
-        let rev: Vec<_> = (0..3).map(|i| x.proxy_stream_rev(i)).collect();
-        assert_eq!(rev, [Some(7), Some(5), None]);
+        x.insert(6, Exchange::Proxy(Box::new(proxying())));
+        assert_eq!(x.next_proxy_stream(None), Some(5));
+        x.remove(5); // ends while visited: the visit goes on from 5
+        assert_eq!(x.next_proxy_stream(Some(5)), Some(6));
+        assert_eq!(x.next_proxy_stream(Some(6)), Some(7));
+        assert_eq!(x.next_proxy_stream(Some(7)), None);
         assert_eq!(x.proxies().count(), 2);
-        x.proxy_mut(5).unwrap().keep_alive = false;
-        assert!(!x.proxy(5).unwrap().keep_alive && x.proxy(7).unwrap().keep_alive);
+        x.proxy_mut(6).unwrap().keep_alive = false;
+        assert!(!x.proxy(6).unwrap().keep_alive && x.proxy(7).unwrap().keep_alive);
     }
 
     fn proxying() -> Proxying {

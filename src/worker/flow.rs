@@ -127,15 +127,14 @@ impl Flow<'_> {
                 // The codec gave up on the connection (an error answer): its exchanges end.
                 self.end_exchanges(k);
             } else {
-                // Each proxied exchange moves its request bytes on (last first: one that
-                // ends meanwhile shifts none still to visit).
-                let mut i = 0;
-                while let Some(stream) = self.conns[k].exchanges.proxy_stream_rev(i) {
+                // Each proxied exchange moves its request bytes on.
+                let mut at = None;
+                while let Some(stream) = self.conns[k].exchanges.next_proxy_stream(at) {
                     self.settle_proxy(ExchangeKey { conn: k, stream });
                     if self.conns.get(k).is_none_or(|c| c.ep.aborting()) {
                         return;
                     }
-                    i += 1;
+                    at = Some(stream);
                 }
             }
         }

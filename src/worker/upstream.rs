@@ -570,10 +570,10 @@ impl Flow<'_> {
     /// The connection is closing, or its codec gave up on it (an error answer): every
     /// exchange on it ends, and their upstream connections are closed, never pooled.
     pub(super) fn end_exchanges(&mut self, k: Key) {
-        let mut i = 0;
-        while let Some(stream) = self.conns[k].exchanges.proxy_stream_rev(i) {
+        let mut at = None;
+        while let Some(stream) = self.conns[k].exchanges.next_proxy_stream(at) {
             self.detach_up(ExchangeKey { conn: k, stream });
-            i += 1;
+            at = Some(stream);
         }
         self.conns[k].exchanges = Default::default();
     }
