@@ -61,6 +61,22 @@ fn bad_values_name_key_and_fix() {
             "route[0].return.status",
         ),
         ("[limits]\nbody_timeout=\"soon\"\n", "limits.body_timeout"),
+        (
+            "[[route]]\nprefix=\"/\"\nredirect={to=\"https://$hots/\"}\n",
+            "route[0].redirect.to = \"https://$hots/\" unknown variable $hots",
+        ),
+        (
+            "[[route]]\nprefix=\"/\"\nredirect={to=\"/x\", status=303}\n",
+            "route[0].redirect.status = 303: use 301 or 308",
+        ),
+        (
+            "[[route]]\nprefix=\"/\"\nredirect={}\n",
+            "route[0].redirect: missing `to`",
+        ),
+        (
+            "[[route]]\nprefix=\"/\"\nredirect={to=\"/x\"}\nreturn={}\n",
+            "give one of `return`, `redirect`",
+        ),
         ("[server\n", "c.toml"),
     ] {
         let p = write_cfg(&d, text);

@@ -555,3 +555,46 @@ fn spoofed_client_addresses_never_reach_the_backend() {
     assert_eq!(named(&lines, "x-forwarded-for"), ["127.0.0.1"], "{lines:?}");
     assert!(named(&lines, "forwarded").is_empty(), "{lines:?}");
 }
+
+#[test]
+fn a_redirect_reflects_no_header_and_reads_no_body_as_a_request() {
+    let s = Server::start(
+        Some("[[route]]\nprefix = \"/\"\nredirect = { to = \"https://$host$request_uri\" }\n"),
+        &["--workers", "1"],
+    );
+    // An encoded CRLF stays encoded in the Location: no header line can ride in on it.
+    let r = common::raw(
+        s.addr,
+        b"GET /a%0d%0aSet-Cookie:%20x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        r.contains("\r\nLocation: https://a/a%0d%0aSet-Cookie:%20x=1\r\n"),
+        "{r}"
+    );
+    assert!(!r.contains("\r\nSet-Cookie"), "{r}");
+    // Raw CR or LF in the target or in Host never gets as far as a Location.
+    for bad in [
+        &b"GET /a\rb HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET /a HTTP/1.1\r\nHost: a\rSet-Cookie: x=1\r\n\r\n",
+        b"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n",
+    ] {
+        let r = common::raw(s.addr, bad);
+        assert_eq!(
+            common::status_of(&r),
+            400,
+            "{}: {r}",
+            String::from_utf8_lossy(bad)
+        );
+        assert!(!r.contains("Location:"), "{r}");
+    }
+    // A chunked body holding a request is discarded with the connection, never answered.
+    let mut c = s.connect();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n23\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    let all = until_close(&mut c).expect("closed after the answer");
+    let all = String::from_utf8_lossy(&all);
+    assert_eq!(all.matches("HTTP/1.1 ").count(), 1, "{all}");
+    assert!(!all.contains("smuggled"), "{all}");
+}

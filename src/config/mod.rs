@@ -111,6 +111,11 @@ pub enum Action {
     /// Proxy to `pools[pool]`; `upgrades` are the protocols (lowercase) an `Upgrade`
     /// may ask for.
     Upstream { pool: usize, upgrades: Vec<Vec<u8>> },
+    /// Answer with `status` and a Location built from `to` for this request.
+    Redirect {
+        status: u16,
+        to: crate::http::redirect::Template,
+    },
     /// Serve files under `dir`.
     Static {
         dir: std::path::PathBuf,
@@ -807,12 +812,36 @@ fn validate_route(
             "{key}.upgrades: only an upstream route tunnels upgrades; remove it or add upstream = \"...\""
         ));
     }
-    if let Some(dir) = &r.static_dir {
-        if r.ret.is_some() || r.upstream.is_some() {
+    let kinds = [
+        r.ret.is_some(),
+        r.upstream.is_some(),
+        r.static_dir.is_some(),
+        r.redirect.is_some(),
+    ];
+    if kinds.iter().filter(|&&k| k).count() > 1 {
+        return Err(format!(
+            "{key} (prefix \"{prefix}\"): give one of `return`, `redirect`, `upstream` or `static`"
+        ));
+    }
+    if let Some(rd) = &r.redirect {
+        let to = rd.to.as_deref().ok_or_else(|| {
+            format!("{key}.redirect: missing `to` (e.g. to = \"https://$host$request_uri\")")
+        })?;
+        let to = crate::http::redirect::Template::parse(to)
+            .map_err(|e| format!("{key}.redirect.to = \"{to}\" {e}"))?;
+        let status = rd.status.unwrap_or(301);
+        if !crate::http::redirect::status_allowed(status) {
             return Err(format!(
-                "{key} (prefix \"{prefix}\"): give one of `return`, `upstream` or `static`"
+                "{key}.redirect.status = {status}: use 301 or 308 (permanent), 302 or 307 (temporary)"
             ));
         }
+        return Ok(Route {
+            name,
+            prefix,
+            action: Action::Redirect { status, to },
+        });
+    }
+    if let Some(dir) = &r.static_dir {
         let path = std::path::PathBuf::from(dir);
         match std::fs::metadata(&path) {
             Ok(m) if m.is_dir() => {}
@@ -834,11 +863,6 @@ fn validate_route(
         });
     }
     let ret = match (&r.ret, &r.upstream) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "{key} (prefix \"{prefix}\"): give either `return` or `upstream`, not both"
-            ));
-        }
         (None, Some(u)) => {
             let pool = match pools.iter().position(|p| &p.name == u) {
                 Some(p) => p,
@@ -864,10 +888,10 @@ fn validate_route(
                 },
             });
         }
-        (Some(ret), None) => ret,
+        (Some(ret), _) => ret,
         (None, None) => {
             return Err(format!(
-                "{key} (prefix \"{prefix}\"): say what the route does, e.g. return = {{ status = 200, body = \"ok\" }} or upstream = \"http://127.0.0.1:8000\""
+                "{key} (prefix \"{prefix}\"): say what the route does, e.g. return = {{ status = 200, body = \"ok\" }}, upstream = \"http://127.0.0.1:8000\" or redirect = {{ to = \"https://$host$request_uri\" }}"
             ));
         }
     };

@@ -63,6 +63,7 @@ pub struct RawRoute {
     pub name: Option<String>,
     pub prefix: Option<String>,
     pub ret: Option<RawReturn>,
+    pub redirect: Option<RawRedirect>,
     pub upstream: Option<String>,
     /// Serve files from this directory.
     pub static_dir: Option<String>,
@@ -71,6 +72,12 @@ pub struct RawRoute {
     pub follow_symlinks_outside: Option<bool>,
     /// Upgrade protocols tunnelled to the upstream (default: websocket).
     pub upgrades: Option<Vec<String>>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct RawRedirect {
+    pub to: Option<String>,
+    pub status: Option<u16>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -179,6 +186,14 @@ impl RawRoute {
                     status: r.get("status"),
                     body: r.get("body"),
                     content_type: r.get("content_type"),
+                };
+                r.finish();
+                v
+            }),
+            redirect: t.table("redirect").map(|r| {
+                let v = RawRedirect {
+                    to: r.get("to"),
+                    status: r.get("status"),
                 };
                 r.finish();
                 v

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod framing;
 pub mod parser;
 pub mod path;
+pub mod redirect;
 pub mod response;
 pub mod scan;
 pub mod sink;

@@ -192,6 +192,61 @@ pub fn write_dynamic(
     out.commit(n);
 }
 
+/// Writes a redirect to `location`: traffic (a plain listener may send every request
+/// here), so nothing is formatted per response, and nothing says not to cache it (a
+/// permanent redirect is meant to be remembered). `status` is one `redirect::status_allowed`
+/// admits. Returns the body bytes written (for the access log).
+#[allow(clippy::too_many_arguments)]
+pub fn write_redirect(
+    out: &mut impl Sink,
+    status: u16,
+    server: &str,
+    location: &[u8],
+    date: &[u8; 29],
+    keep_alive: bool,
+    head_only: bool,
+) -> usize {
+    let (line, body, len): (&[u8], &[u8], &[u8]) = match status {
+        301 => (b"301 Moved Permanently", b"301 Moved Permanently\n", b"22"),
+        302 => (b"302 Found", b"302 Found\n", b"10"),
+        307 => (
+            b"307 Temporary Redirect",
+            b"307 Temporary Redirect\n",
+            b"23",
+        ),
+        _ => (
+            b"308 Permanent Redirect",
+            b"308 Permanent Redirect\n",
+            b"23",
+        ),
+    };
+    let v = out.bytes();
+    let start = v.len();
+    v.extend_from_slice(b"HTTP/1.1 ");
+    v.extend_from_slice(line);
+    if !server.is_empty() {
+        v.extend_from_slice(b"\r\nServer: ");
+        v.extend_from_slice(server.as_bytes());
+    }
+    v.extend_from_slice(b"\r\nContent-Type: text/plain\r\nContent-Length: ");
+    v.extend_from_slice(len);
+    v.extend_from_slice(b"\r\nLocation: ");
+    v.extend_from_slice(location);
+    v.extend_from_slice(b"\r\nDate: ");
+    v.extend_from_slice(date);
+    v.extend_from_slice(if keep_alive {
+        b"\r\n\r\n"
+    } else {
+        b"\r\nConnection: close\r\n\r\n"
+    });
+    if !head_only {
+        v.extend_from_slice(body);
+    }
+    let n = v.len() - start;
+    out.commit(n);
+    if head_only { 0 } else { body.len() }
+}
+
 /// Error responses for every status the connection state machine can produce.
 #[derive(Clone, Debug)]
 pub struct ErrorPages {
@@ -234,6 +289,38 @@ impl ErrorPages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_render_exact_bytes_and_their_lengths_are_right() {
+        let date = *b"Sun, 06 Nov 1994 08:49:37 GMT";
+        let mut q = Vec::new();
+        write_redirect(
+            &mut q,
+            308,
+            "uringd",
+            b"https://a.test/x?y",
+            &date,
+            false,
+            false,
+        );
+        let want = "HTTP/1.1 308 Permanent Redirect\r\nServer: uringd\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nLocation: https://a.test/x?y\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n308 Permanent Redirect\n";
+        assert_eq!(String::from_utf8_lossy(&q), want);
+        for status in [301, 302, 307, 308] {
+            let mut q = Vec::new();
+            write_redirect(&mut q, status, "", b"/", &date, true, false);
+            let text = String::from_utf8(q).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let len = head
+                .split("Content-Length: ")
+                .nth(1)
+                .unwrap()
+                .split("\r\n")
+                .next();
+            assert_eq!(len, Some(body.len().to_string().as_str()), "{status}");
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} {}", reason(status))));
+            assert!(body.starts_with(&status.to_string()));
+        }
+    }
 
     #[test]
     fn renders_exact_bytes() {

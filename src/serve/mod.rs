@@ -252,6 +252,9 @@ fn announce(sockets: &Sockets, cfg: &Config) {
             crate::config::Action::Static { dir, .. } => {
                 crate::say!("uringd: route {}: files from {}", r.prefix, dir.display());
             }
+            crate::config::Action::Redirect { status, .. } => {
+                crate::say!("uringd: route {}: redirected ({status})", r.prefix);
+            }
             crate::config::Action::Return { .. } => {}
         }
     }

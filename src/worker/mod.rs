@@ -268,6 +268,7 @@ fn build(
         headers: Vec::with_capacity(l.max_headers.min(128)),
         path: Vec::with_capacity(256),
         route_key: Vec::new(),
+        scratch: Vec::new(),
         date: [b' '; 29],
         zc_threshold: cfg.ring.send_zc_threshold,
         draining: false,

@@ -8,7 +8,8 @@ use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::framing::Decode;
 use crate::http::parser::{self, Head, HeaderSpan, Method, Version, find_header};
 use crate::http::path::{self, Normalized, PathError};
-use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic};
+use crate::http::redirect::{Values, Var};
+use crate::http::response::{CONTINUE_100, ErrorPages, write_dynamic, write_redirect};
 use crate::stats::{Counters, Recorder};
 
 use super::accesslog::AccessLog;
@@ -63,6 +64,8 @@ pub struct HttpCtx {
     pub path: Vec<u8>,
     /// The routing reading of a path that holds `%2F` (`path::route_key`).
     pub route_key: Vec<u8>,
+    /// Reused for header lines built per request (a redirect's Location).
+    pub scratch: Vec<u8>,
     /// Protocol of each upstream pool, by pool index.
     pub pools_proto: Vec<crate::config::upstream::Proto>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -294,6 +297,7 @@ fn routed(
                 return;
             }
             Target::Static(..) => return static_file(conn, ctx, buf, h, path, r),
+            Target::Redirect { .. } => return redirect(conn, ctx, buf, h, path, r),
             Target::Respond(_) => {}
         }
     }
@@ -305,6 +309,56 @@ fn routed(
         http10,
     };
     answer_after_body(conn, ctx, h, owed);
+}
+
+/// Answers a redirect route: its status and a Location built from this request. A request
+/// with a body is answered and closed (its body is discarded, never read as a request).
+fn redirect(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8], r: usize) {
+    let Target::Redirect { status, to } = ctx.router.target(r) else {
+        return;
+    };
+    let status = *status;
+    // The absolute-form target's authority wins over Host (RFC 9112 3.2.2).
+    let host = h.authority.or(h.host).map_or(&b""[..], |s| s.get(buf));
+    if host.is_empty() && to.uses(Var::Host) {
+        return fail(conn, ctx, 400); // nothing to build the target from
+    }
+    let request_uri_end = h.query.map_or(h.path.end, |q| q.end) as usize;
+    let request_uri = match buf.get(h.path.start as usize..request_uri_end) {
+        Some(u) if !u.is_empty() => u,
+        _ => b"/",
+    };
+    let values = Values {
+        scheme: b"http",
+        host,
+        request_uri,
+        uri: path,
+        args: h.query.map_or(&b""[..], |q| q.get(buf)),
+    };
+    // The values come from the request's own parse, which admits no CR, LF or control
+    // byte: nothing the client sent can end the Location line.
+    let mut location = std::mem::take(&mut ctx.scratch);
+    location.clear();
+    to.expand(&values, &mut location);
+    let with_body = !matches!(h.body, Decode::None | Decode::Length(0));
+    let keep_alive = h.keep_alive && !ctx.draining && !with_body;
+    let head_only = h.method_kind == Method::Head;
+    let out = &mut conn.ep.out;
+    let server = &ctx.server_header;
+    let body = write_redirect(
+        out, status, server, &location, &ctx.date, keep_alive, head_only,
+    );
+    ctx.scratch = location;
+    ctx.stats.count_status(status);
+    track(conn, ctx, Some(r), status);
+    log(conn, ctx, status, body);
+    conn.requests += 1;
+    if !keep_alive {
+        conn.close_after_flush = true;
+    }
+    if with_body {
+        conn.phase = Phase::Linger;
+    }
 }
 
 /// Answers `owed` once the request's body, if any, has been read and discarded (a body

@@ -8,6 +8,11 @@ use crate::http::response::Prepared;
 /// What a matched route does.
 pub enum Target {
     Respond(Prepared),
+    /// Answer with this status and a Location built for the request.
+    Redirect {
+        status: u16,
+        to: crate::http::redirect::Template,
+    },
     /// Proxy to the pool with this index in `Config::pools`, tunnelling these upgrade
     /// protocols (lowercase).
     Upstream {
@@ -40,6 +45,10 @@ impl Router {
                         body.as_bytes(),
                         false,
                     )),
+                    Action::Redirect { status, to } => Target::Redirect {
+                        status: *status,
+                        to: to.clone(),
+                    },
                     Action::Upstream { pool, upgrades } => Target::Upstream {
                         pool: *pool,
                         upgrades: upgrades.clone(),
