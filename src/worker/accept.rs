@@ -53,6 +53,12 @@ impl Listeners {
         }
     }
 
+    /// Accepting is paused (see `resume_if_due`).
+    #[inline]
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
     pub fn fixed_files(&self) -> bool {
         self.fixed_files
     }

@@ -59,14 +59,17 @@ impl Clients {
         k
     }
 
+    #[inline]
     pub fn get(&self, k: Key) -> Option<&Conn> {
         self.slab.get(k)
     }
 
+    #[inline]
     pub fn get_mut(&mut self, k: Key) -> Option<&mut Conn> {
         self.slab.get_mut(k)
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.slab.len()
     }
@@ -76,6 +79,7 @@ impl Clients {
     }
 
     /// Below the connection cap.
+    #[inline]
     pub fn room(&self) -> bool {
         self.slab.len() < self.max
     }
@@ -86,6 +90,7 @@ impl Clients {
     }
 
     /// Queues `k`'s send queue for this turn's flush (once).
+    #[inline]
     pub fn mark_dirty(&mut self, k: Key) {
         if let Some(c) = self.slab.get_mut(k)
             && !c.ep.dirty
@@ -106,6 +111,7 @@ impl Clients {
     }
 
     /// Files `k` at `deadline` unless it is already filed no later.
+    #[inline]
     pub fn schedule(&mut self, k: Key, deadline: u64) {
         let c = &mut self.slab[k];
         if c.wheel_tick == 0 || c.wheel_tick > deadline {

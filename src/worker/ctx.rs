@@ -70,6 +70,7 @@ impl Ctx {
         }
     }
 
+    #[inline]
     pub fn now(&self) -> u64 {
         self.http.now_tick
     }

@@ -190,6 +190,7 @@ impl Flow<'_> {
     }
 
     /// Request bytes of `k`'s proxied requests still queued towards their upstreams.
+    #[inline]
     fn up_backlog_of(&self, k: Key) -> usize {
         let Some(c) = self.conns.get(k) else { return 0 };
         c.exchanges
@@ -199,6 +200,7 @@ impl Flow<'_> {
             .sum()
     }
 
+    #[inline]
     fn deadline(&self, c: &Conn) -> u64 {
         let t = &self.ctx.ticks;
         if !c.ep.out.is_empty() || c.ep.out.busy() {
@@ -228,6 +230,7 @@ impl Flow<'_> {
         }
     }
 
+    #[inline]
     pub fn arm_timer(&mut self, k: Key) {
         let d = self.deadline(&self.conns[k]);
         self.conns.schedule(k, d);

@@ -207,17 +207,28 @@ impl Worker {
     }
 
     /// Applies what the event asked of the parts beyond its connection, and resumes
-    /// accepting if a slot freed.
+    /// accepting if a slot freed. Runs after every completion: two tests when there is
+    /// nothing to do.
+    #[inline]
     fn after_event(&mut self) {
+        if !self.later.is_empty() {
+            self.apply_later();
+        }
+        if self.listeners.paused() {
+            let (now, room, draining) = (self.ctx.now(), self.conns.room(), self.draining());
+            self.listeners
+                .resume_if_due(&mut self.io, now, room, draining);
+        }
+    }
+
+    #[cold]
+    fn apply_later(&mut self) {
         while let Some(l) = self.later.pop_front() {
             match l {
                 Later::Reset => self.gathers.broadcast_reset(&mut self.ctx),
                 Later::Gather(k, ask) => self.start_gather(k, ask),
             }
         }
-        let (now, room, draining) = (self.ctx.now(), self.conns.room(), self.draining());
-        self.listeners
-            .resume_if_due(&mut self.io, now, room, draining);
     }
 
     fn on_accept(&mut self, t: Token, c: Completion) {

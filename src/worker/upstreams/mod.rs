@@ -43,10 +43,12 @@ impl Upstreams {
         }
     }
 
+    #[inline]
     pub fn get(&self, u: Key) -> Option<&UpConn> {
         self.slab.get(u)
     }
 
+    #[inline]
     pub fn get_mut(&mut self, u: Key) -> Option<&mut UpConn> {
         self.slab.get_mut(u)
     }
@@ -208,11 +210,13 @@ impl Upstreams {
         }
     }
 
+    #[inline]
     pub fn connected(&self, u: Key) -> bool {
         self.slab.get(u).is_some_and(|up| up.connected)
     }
 
     /// Request bytes not yet taken by the upstream's kernel.
+    #[inline]
     pub fn backlog(&self, u: Key) -> usize {
         self.slab.get(u).map_or(0, |up| up.ep.out.len())
     }
