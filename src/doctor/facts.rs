@@ -17,6 +17,7 @@ pub const SYSCTLS: &[(&str, &str)] = &[
     ("tcp_wmem", "net.ipv4.tcp_wmem"),
     ("rmem_max", "net.core.rmem_max"),
     ("wmem_max", "net.core.wmem_max"),
+    ("tcp_available_ulp", "net.ipv4.tcp_available_ulp"),
 ];
 
 #[derive(Clone, Debug)]

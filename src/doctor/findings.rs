@@ -454,6 +454,39 @@ fn network(x: &Facts, out: &mut Vec<Finding>) {
             None => missing(key, out),
         }
     }
+    ktls(x, out);
+}
+
+/// Kernel TLS: whether this kernel could take over record encryption (`tls` among the
+/// upper-layer protocols): whether a kTLS path could be built and measured here at all.
+fn ktls(x: &Facts, out: &mut Vec<Finding>) {
+    let key = "tcp_available_ulp";
+    match x.sysctl(key) {
+        Some(v) if v.split_whitespace().any(|u| u == "tls") => out.push(f(
+            NET,
+            key,
+            Grade::Ok,
+            v.trim(),
+            "kernel TLS (kTLS) is available: after a user-space handshake the kernel could encrypt the records; uringd does not use it",
+            None,
+        )),
+        Some(v) => out.push(f(
+            NET,
+            key,
+            Grade::Ok,
+            if v.trim().is_empty() { "none" } else { v.trim() },
+            "no kernel TLS (kTLS) here: `tls` is not an available upper-layer protocol, so on this kernel TLS can only run in user space",
+            Some("modprobe tls   # where the kernel has the module (CONFIG_TLS)"),
+        )),
+        None => out.push(f(
+            NET,
+            key,
+            Grade::Ok,
+            "n/a",
+            "this kernel lists no upper-layer protocols: no kernel TLS (kTLS)",
+            None,
+        )),
+    }
 }
 
 fn cpus(x: &Facts, out: &mut Vec<Finding>) {

@@ -232,3 +232,37 @@ fn a_machine_without_io_uring() {
     // kernel, memlock, and nofile 1024 (no io_uring is advice: epoll runs instead).
     assert_eq!(v["summary"]["problem"], 3);
 }
+
+#[test]
+fn kernel_tls_is_reported_from_the_available_upper_layer_protocols() {
+    let ktls = |ulp: Option<&str>| {
+        let t = Tree::new(&format!("ulp{}", ulp.map_or(0, str::len)));
+        t.put("/proc/sys/kernel/osrelease", "6.18.0-1-amd64");
+        if let Some(u) = ulp {
+            t.put("/proc/sys/net/ipv4/tcp_available_ulp", u);
+        }
+        let x = gather(&Sys::new(t.path()), Ok(all_features()));
+        let found = judge(&x);
+        let f = found
+            .iter()
+            .find(|f| f.key == "tcp_available_ulp")
+            .expect("a kTLS finding")
+            .clone();
+        (f, render::json(&x, &found))
+    };
+    let (f, v) = ktls(Some("mptcp"));
+    assert_eq!(f.value, "mptcp");
+    assert!(f.meaning.contains("no kernel TLS"), "{}", f.meaning);
+    assert!(
+        f.fix
+            .as_deref()
+            .is_some_and(|x| x.starts_with("modprobe tls"))
+    );
+    assert_eq!(v["sysctls"]["tcp_available_ulp"], "mptcp");
+    let (f, _) = ktls(Some("espintcp mptcp tls"));
+    assert!(f.meaning.contains("kTLS) is available"), "{}", f.meaning);
+    assert_eq!(f.fix, None);
+    let (f, v) = ktls(None);
+    assert_eq!(f.value, "n/a");
+    assert_eq!(v["sysctls"]["tcp_available_ulp"], serde_json::Value::Null);
+}
