@@ -290,6 +290,39 @@ fn a_broken_request_body_ends_its_upstream_connection() {
 }
 
 #[test]
+fn a_request_refused_in_its_first_read_starts_no_upstream_attempt() {
+    // Head and a broken chunk arrive together: the 400 is the only answer, and no pooled
+    // upstream connection is taken (and lost) for a request already refused.
+    let b = RawBackend::start(Mode::Echo);
+    let s = proxy_to(&format!("http://{}", b.addr), "");
+    assert_eq!(http_request(s.addr, "GET", "/warm", &[], b"").status, 200);
+    assert_eq!(b.connections(), 1, "one pooled upstream connection");
+    for _ in 0..3 {
+        let all = common::raw(
+            s.addr,
+            b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+        );
+        assert_eq!(common::status_of(&all), 400, "{all}");
+        assert_eq!(
+            all.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer only: {all}"
+        );
+    }
+    assert_eq!(http_request(s.addr, "GET", "/after", &[], b"").status, 200);
+    assert_eq!(
+        b.connections(),
+        1,
+        "the pooled connection served the next request: none was opened or closed for the refused ones"
+    );
+    assert_eq!(
+        b.requests().len(),
+        2,
+        "the backend saw only the two good requests"
+    );
+}
+
+#[test]
 fn upstream_dying_mid_body_cuts_the_client() {
     let b = RawBackend::start(Mode::CloseMidBody);
     let s = proxy_to(&format!("http://{}", b.addr), "");

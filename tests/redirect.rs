@@ -80,6 +80,24 @@ fn the_authority_of_an_absolute_target_wins_and_a_missing_host_is_400() {
 }
 
 #[test]
+fn an_http10_client_that_asks_for_keep_alive_is_told_so() {
+    let s = Server::start(Some(ROUTES), &[]);
+    let mut c = s.connect();
+    for _ in 0..2 {
+        c.write_all(b"GET /x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut c, false);
+        assert!(r.head.starts_with("HTTP/1.1 301 "), "{}", r.head);
+        assert_eq!(
+            r.header("Connection").as_deref(),
+            Some("keep-alive"),
+            "{}",
+            r.head
+        );
+    }
+}
+
+#[test]
 fn a_request_with_a_body_is_answered_and_closed() {
     let s = Server::start(Some(ROUTES), &[]);
     let mut c = s.connect();

@@ -195,7 +195,8 @@ pub fn write_dynamic(
 /// Writes a redirect to `location`: traffic (a plain listener may send every request
 /// here), so nothing is formatted per response, and nothing says not to cache it (a
 /// permanent redirect is meant to be remembered). `status` is one `redirect::status_allowed`
-/// admits. Returns the body bytes written (for the access log).
+/// admits. `http10_keep_alive` adds the `Connection: keep-alive` an HTTP/1.0 client asked
+/// for. Returns the body bytes written (for the access log).
 #[allow(clippy::too_many_arguments)]
 pub fn write_redirect(
     out: &mut impl Sink,
@@ -204,6 +205,7 @@ pub fn write_redirect(
     location: &[u8],
     date: &[u8; 29],
     keep_alive: bool,
+    http10_keep_alive: bool,
     head_only: bool,
 ) -> usize {
     let (line, body, len): (&[u8], &[u8], &[u8]) = match status {
@@ -234,10 +236,10 @@ pub fn write_redirect(
     v.extend_from_slice(location);
     v.extend_from_slice(b"\r\nDate: ");
     v.extend_from_slice(date);
-    v.extend_from_slice(if keep_alive {
-        b"\r\n\r\n"
-    } else {
-        b"\r\nConnection: close\r\n\r\n"
+    v.extend_from_slice(match (keep_alive, http10_keep_alive) {
+        (false, _) => b"\r\nConnection: close\r\n\r\n",
+        (true, true) => b"\r\nConnection: keep-alive\r\n\r\n",
+        (true, false) => b"\r\n\r\n",
     });
     if !head_only {
         v.extend_from_slice(body);
@@ -302,12 +304,13 @@ mod tests {
             &date,
             false,
             false,
+            false,
         );
         let want = "HTTP/1.1 308 Permanent Redirect\r\nServer: uringd\r\nContent-Type: text/plain\r\nContent-Length: 23\r\nLocation: https://a.test/x?y\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n308 Permanent Redirect\n";
         assert_eq!(String::from_utf8_lossy(&q), want);
         for status in [301, 302, 307, 308] {
             let mut q = Vec::new();
-            write_redirect(&mut q, status, "", b"/", &date, true, false);
+            write_redirect(&mut q, status, "", b"/", &date, true, false, false);
             let text = String::from_utf8(q).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             let len = head

@@ -68,10 +68,19 @@ impl Flow<'_> {
     }
 
     /// Carries out what request handling asked for: a proxy exchange starts at once; what
-    /// needs the worker's other parts is queued for it (`Later`).
+    /// needs the worker's other parts is queued for it (`Later`). Called after every call
+    /// into request handling, so this is also where an exchange the codec gave up on (an
+    /// error answer, the connection now lingering) ends at once, with its upstream
+    /// connection, and whatever it asked to start with it is dropped.
     pub fn apply(&mut self, k: Key, fx: Effects) {
         if fx.reset {
             self.later.push_back(Later::Reset);
+        }
+        if let Some(c) = self.conns.get(k)
+            && matches!(c.phase, Phase::Linger)
+            && !c.exchanges.is_empty()
+        {
+            return self.end_exchanges(k);
         }
         match fx.start {
             Some(Start::Proxy { stream }) => self.proxy_attempt(ExchangeKey { conn: k, stream }),

@@ -343,10 +343,16 @@ fn redirect(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8
     let with_body = !matches!(h.body, Decode::None | Decode::Length(0));
     let keep_alive = h.keep_alive && !ctx.draining && !with_body;
     let head_only = h.method_kind == Method::Head;
-    let out = &mut conn.ep.out;
-    let server = &ctx.server_header;
+    let http10_keep_alive = keep_alive && h.version == Version::Http10;
     let body = write_redirect(
-        out, status, server, &location, &ctx.date, keep_alive, head_only,
+        &mut conn.ep.out,
+        status,
+        &ctx.server_header,
+        &location,
+        &ctx.date,
+        keep_alive,
+        http10_keep_alive,
+        head_only,
     );
     ctx.scratch = location;
     ctx.stats.count_status(status);

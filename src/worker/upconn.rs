@@ -1,5 +1,5 @@
 //! One upstream connection's state: its endpoint, which server it is for, and where the
-//! response it relays stands. Its socket-side life is in `upstreams.rs`, the exchange it
+//! response it relays stands. Its socket-side life is in `upstreams/mod.rs`, the exchange it
 //! serves in `upstream.rs`.
 
 use crate::config::upstream::Proto;
