@@ -15,5 +15,6 @@ pub mod proxy;
 pub mod serve;
 pub mod statics;
 pub mod stats;
+pub mod tls;
 pub mod transport;
 pub mod worker;

@@ -71,6 +71,15 @@ struct ServeArgs {
     /// Serve files: PREFIX=DIR (repeatable), e.g. --static /assets/=/srv/www
     #[arg(long = "static", value_name = "PREFIX=DIR")]
     statics: Vec<String>,
+    /// TLS address to listen on (repeatable), e.g. 127.0.0.1:8443; replaces [tls] listen
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Vec<String>,
+    /// PEM certificate chain, leaf first (repeatable, each with a --tls-key); the first is the default
+    #[arg(long, value_name = "PEM")]
+    tls_cert: Vec<String>,
+    /// PEM private key of the --tls-cert in the same position
+    #[arg(long, value_name = "PEM")]
+    tls_key: Vec<String>,
     #[command(flatten)]
     knobs: KnobArgs,
 }
@@ -144,6 +153,14 @@ fn overrides(a: ServeArgs) -> Overrides {
         admin_token_file: a.admin_token_file,
         upstream: a.upstream,
         statics: a.statics,
+        tls_listen: a.tls_listen,
+        // Paired by position; a missing half is left empty for the config to name.
+        tls_certs: (0..a.tls_cert.len().max(a.tls_key.len()))
+            .map(|i| {
+                let at = |v: &[String]| v.get(i).cloned().unwrap_or_default();
+                (at(&a.tls_cert), at(&a.tls_key))
+            })
+            .collect(),
         knobs: config::KnobOverrides {
             ring_entries: k.ring_entries,
             sqpoll_idle: k.sqpoll_idle,
@@ -201,9 +218,21 @@ fn main() -> ExitCode {
                 .as_ref()
                 .map_or("the embedded default".into(), |p| p.display().to_string());
             match config::load(path.as_deref(), &ov) {
-                Ok(cfg) => {
+                Ok(mut cfg) => {
+                    // The certificates are read as serve would read them.
+                    if let Err(e) = uringd::serve::ready_tls(&mut cfg) {
+                        uringd::say!("uringd check: {e}");
+                        return ExitCode::from(1);
+                    }
+                    let tls = cfg.tls.as_ref().map_or(String::new(), |t| {
+                        format!(
+                            ", {} TLS address(es) with {} certificate(s)",
+                            t.listen.len(),
+                            t.certs.len()
+                        )
+                    });
                     uringd::outln!(
-                        "{what}: ok ({} listen address(es), {} worker(s), {} route(s))",
+                        "{what}: ok ({} listen address(es){tls}, {} worker(s), {} route(s))",
                         cfg.listen.len(),
                         cfg.workers,
                         cfg.routes.len()

@@ -565,7 +565,7 @@ impl Gen {
             let i = self.dirty[k];
             let c = &mut self.conns[i];
             if c.state == State::Open {
-                c.ep.flush(&mut self.io, c.key, OPS, ZC_THRESHOLD);
+                let _ = c.ep.flush(&mut self.io, c.key, OPS, ZC_THRESHOLD); // no TLS yet
             } else {
                 c.ep.dirty = false;
             }

@@ -3,6 +3,7 @@
 mod raw;
 mod read;
 mod suggest;
+pub mod tls;
 pub mod units;
 pub mod upstream;
 
@@ -42,6 +43,11 @@ pub struct Config {
     /// Proxied response bodies with a Content-Length at least this large are spliced
     /// upstream socket -> pipe -> client socket instead of copied through uringd.
     pub splice_threshold: u64,
+    /// TLS listeners and certificates (`[tls]`), if any.
+    pub tls: Option<tls::TlsConfig>,
+    /// The certificates read and made ready (`crate::tls::build`): set by `serve` when it
+    /// starts a generation, None until then.
+    pub tls_acceptor: Option<crate::tls::Acceptor>,
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +144,10 @@ pub struct Overrides {
     pub upstream: Option<String>,
     /// `--static PREFIX=DIR` (repeatable): static routes added in front of the others.
     pub statics: Vec<String>,
+    /// `--tls-listen ADDR` (repeatable): replaces [tls] listen.
+    pub tls_listen: Vec<String>,
+    /// `--tls-cert PEM --tls-key PEM` pairs: replace the [[tls.cert]] list.
+    pub tls_certs: Vec<(String, String)>,
     pub knobs: KnobOverrides,
 }
 
@@ -660,7 +670,18 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     if let Some(p) = &access_log {
         check_log_path(p, &mut e);
     }
+    let tls = tls::validate(&raw.tls, &ov.tls_listen, &ov.tls_certs, &listen, &mut e.0);
+    if let (Some(t), Some(a)) = (&tls, admin)
+        && a.port() != 0
+        && t.listen.contains(&a)
+    {
+        e.add(format!(
+            "tls.listen: {a} is also server.admin; the admin endpoint needs its own address"
+        ));
+    }
     let cfg = Config {
+        tls,
+        tls_acceptor: None,
         listen,
         admin,
         workers,

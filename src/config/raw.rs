@@ -13,6 +13,7 @@ pub struct RawConfig {
     pub upstream: std::collections::BTreeMap<String, RawPool>,
     /// Peers whose X-Forwarded-For is extended rather than replaced.
     pub trusted_proxies: Option<Vec<String>>,
+    pub tls: super::tls::RawTls,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -117,7 +118,13 @@ impl RawConfig {
                 (name, v)
             })
             .collect();
+        let tls = t.table("tls").map(|s| {
+            let r = super::tls::RawTls::read(&s);
+            s.finish();
+            r
+        });
         RawConfig {
+            tls: tls.unwrap_or_default(),
             server: server.unwrap_or_default(),
             limits: limits.unwrap_or_default(),
             route,

@@ -217,6 +217,19 @@ impl BufRing {
         }
     }
 
+    /// The same bytes, to change in place (TLS decrypts there).
+    pub fn data_mut(&mut self, b: &mut BufId) -> &mut [u8] {
+        let len = b.len.min(self.buf_size) as usize;
+        // SAFETY: as in `data`, and `&mut self` with the one `&mut BufId` for this buffer make
+        // this the only borrow of its bytes.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.bufs.ptr.add(b.bid as usize * self.buf_size as usize),
+                len,
+            )
+        }
+    }
+
     /// Gives a buffer back to the kernel (visible after the next [`publish`](Self::publish)).
     pub fn recycle(&mut self, b: BufId) {
         self.push(b.bid);

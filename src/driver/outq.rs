@@ -112,6 +112,28 @@ mod pool {
     }
 }
 
+thread_local! {
+    /// File bytes on their way to a layer above (`take_front`), one buffer per thread.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads at `pos` into `buf`: bytes read (0 at the end of the file).
+fn pread(fd: &OwnedFd, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    // SAFETY: reads into a live buffer of exactly buf.len() bytes.
+    let n = unsafe {
+        libc::pread(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            pos as libc::off_t,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 #[derive(Default)]
 pub struct OutQueue {
     segs: VecDeque<Seg>,
@@ -292,25 +314,75 @@ impl OutQueue {
         let mut v = vec![0u8; (end - pos) as usize];
         let mut got = 0;
         while got < v.len() {
-            // SAFETY: reads into the unfilled tail of a live buffer of that length.
-            let n = unsafe {
-                libc::pread(
-                    fd.as_raw_fd(),
-                    v[got..].as_mut_ptr().cast(),
-                    v.len() - got,
-                    (*pos + got as u64) as libc::off_t,
-                )
-            };
-            if n <= 0 {
-                break;
+            match pread(fd, &mut v[got..], *pos + got as u64) {
+                Ok(n) if n > 0 => got += n,
+                _ => break,
             }
-            got += n as usize;
         }
         v.resize(v.len().max(got), 0);
         if let Some(front) = self.segs.front_mut() {
             *front = Seg::Bytes(v);
         }
         false
+    }
+
+    /// Hands up to `max` bytes from the front to `f`, in order and in one or more slices,
+    /// and counts them as sent: for a layer that moves them on itself (TLS encrypts them).
+    /// File ranges are read into a scratch buffer (no splice: the bytes must pass through
+    /// user space); a socket segment is never queued on such a connection.
+    pub fn take_front(&mut self, max: usize, f: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
+        debug_assert!(!self.busy(), "a queue read from above never sends itself");
+        let mut left = max;
+        while left > 0 {
+            let Some(front) = self.segs.front_mut() else {
+                break;
+            };
+            let (n, done) = match front {
+                Seg::Bytes(_) | Seg::Shared(_) => {
+                    let d = &front.as_slice()[self.off..];
+                    let n = d.len().min(left);
+                    if n > 0 {
+                        f(&d[..n]);
+                    }
+                    self.off += n;
+                    (n, self.off >= front.as_slice().len())
+                }
+                Seg::File {
+                    fd,
+                    pos,
+                    end,
+                    seekable: true,
+                } => {
+                    let want = (*end - *pos).min(left as u64) as usize;
+                    let n = SCRATCH.with_borrow_mut(|buf| {
+                        buf.resize(want.max(buf.len()), 0);
+                        let n = pread(fd, &mut buf[..want], *pos)?;
+                        if n == 0 && want > 0 {
+                            // The file shrank under us: the promised length cannot be met.
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                        f(&buf[..n]);
+                        Ok::<usize, std::io::Error>(n)
+                    })?;
+                    *pos += n as u64;
+                    (n, *pos >= *end)
+                }
+                Seg::File { .. } => {
+                    debug_assert!(false, "a spliced socket body on a queue read from above");
+                    return Err(std::io::ErrorKind::Unsupported.into());
+                }
+            };
+            left -= n;
+            self.queued = self.queued.saturating_sub(n);
+            self.sent += n as u64;
+            if done {
+                self.off = 0;
+                if let Some(Seg::Bytes(v)) = self.segs.pop_front() {
+                    self.recycle(v);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Starts a send of the front segment if none is in flight. Returns true if one started.

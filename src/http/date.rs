@@ -63,9 +63,14 @@ pub fn parse_http_date(s: &[u8]) -> Option<u64> {
     if !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 || year < 1970 {
         return None;
     }
-    // Days from civil (the inverse of civil_from_days), March-based years.
+    unix_from_civil(year, month, day, h, mi, sec)
+}
+
+/// Unix seconds of a UTC date and time (None before 1970). The inverse of
+/// `civil_from_days`, on March-based years.
+pub fn unix_from_civil(year: u64, month: u64, day: u64, h: u64, mi: u64, sec: u64) -> Option<u64> {
     let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
+        (year.checked_sub(1)?, month + 9)
     } else {
         (year, month - 3)
     };

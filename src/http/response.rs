@@ -78,6 +78,9 @@ pub struct Prepared {
 
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// The answer to plain HTTP on a TLS port (as nginx words it), sent unencrypted.
+pub const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 60\r\nConnection: close\r\n\r\n400 Bad Request: a plain HTTP request sent to an HTTPS port\n";
+
 impl Prepared {
     pub fn new(
         status: u16,

@@ -1,6 +1,7 @@
 //! Listening sockets handed to this process instead of bound by it:
 //! - by a previous uringd during a binary upgrade: `URINGD_LISTEN_FDS`, groups of
-//!   `l|ADDR=FD,FD` (traffic) or `a|ADDR=FD,...` (admin) joined by `;`, ADDR as configured;
+//!   `l|ADDR=FD,FD` (traffic), `t|ADDR=FD,...` (TLS) or `a|ADDR=FD,...` (admin) joined by
+//!   `;`, ADDR as configured;
 //!   and `URINGD_UPGRADE_FD`, a pipe on which to say `ready` once serving;
 //! - by systemd socket activation: `LISTEN_PID`, `LISTEN_FDS` (descriptors from 3 on) and
 //!   `LISTEN_FDNAMES` (a socket named `admin` is the admin listener).
@@ -12,11 +13,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::worker::listener::ListenKind;
+
 /// One address's inherited sockets.
 pub struct Group {
     /// The configured address it was bound for (upgrade), or its own address (systemd).
     pub key: String,
-    pub admin: bool,
+    pub kind: ListenKind,
     pub fds: Vec<OwnedFd>,
 }
 
@@ -69,14 +72,18 @@ pub fn take_from_env() -> Result<Inherited, String> {
         let names: Vec<&str> = names.as_deref().unwrap_or("").split(':').collect();
         for i in 0..n {
             let fd = own(3 + i)?;
-            let admin = names.get(i as usize) == Some(&"admin");
+            let kind = match names.get(i as usize) {
+                Some(&"admin") => ListenKind::Admin,
+                Some(&"tls" | &"https") => ListenKind::Tls,
+                _ => ListenKind::Http,
+            };
             let key = crate::worker::listener::local_addr(&fd)
                 .map(|a| a.to_string())
                 .map_err(|e| format!("socket-activated descriptor {}: {e}", 3 + i))?;
             check_listening(&fd)?;
             out.groups.push(Group {
                 key,
-                admin,
+                kind,
                 fds: vec![fd],
             });
         }
@@ -100,7 +107,7 @@ fn parse_ours(spec: &str) -> Result<Vec<Group>, String> {
         }
         groups.push(Group {
             key: key.to_string(),
-            admin: kind == "a",
+            kind: ListenKind::from_letter(kind).ok_or_else(bad)?,
             fds: owned,
         });
     }
@@ -109,18 +116,14 @@ fn parse_ours(spec: &str) -> Result<Vec<Group>, String> {
 
 /// The variable's value for `groups` (descriptor numbers as they are in this process,
 /// which a child started without CLOEXEC on them keeps).
-pub fn encode(groups: &[(String, bool, Vec<RawFd>)]) -> String {
+pub fn encode(groups: &[(String, ListenKind, Vec<RawFd>)]) -> String {
     let mut out = String::new();
-    for (key, admin, fds) in groups {
+    for (key, kind, fds) in groups {
         if !out.is_empty() {
             out.push(';');
         }
         let list: Vec<String> = fds.iter().map(|f| f.to_string()).collect();
-        out.push_str(&format!(
-            "{}|{key}={}",
-            if *admin { "a" } else { "l" },
-            list.join(",")
-        ));
+        out.push_str(&format!("{}|{key}={}", kind.letter(), list.join(",")));
     }
     out
 }
@@ -186,10 +189,11 @@ mod tests {
     #[test]
     fn encode_then_parse_shape() {
         let s = encode(&[
-            ("127.0.0.1:0".into(), false, vec![5, 6]),
-            ("[::1]:9000".into(), true, vec![7]),
+            ("127.0.0.1:0".into(), ListenKind::Http, vec![5, 6]),
+            ("[::1]:9000".into(), ListenKind::Admin, vec![7]),
+            ("127.0.0.1:8443".into(), ListenKind::Tls, vec![8]),
         ]);
-        assert_eq!(s, "l|127.0.0.1:0=5,6;a|[::1]:9000=7");
+        assert_eq!(s, "l|127.0.0.1:0=5,6;a|[::1]:9000=7;t|127.0.0.1:8443=8");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, Overrides};
 use crate::worker::Msg;
+use crate::worker::listener::ListenKind;
 use generation::Generation;
 use notify::notify;
 use sockets::Sockets;
@@ -75,6 +76,10 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             crate::say!("uringd: error: {e}");
             return 1;
         }
+    }
+    if let Err(e) = ready_tls(&mut cfg) {
+        crate::say!("uringd: error: {e}");
+        return 1;
     }
     let first = match Generation::start(Arc::new(cfg), &sockets) {
         Ok(g) => g,
@@ -216,6 +221,23 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
     code
 }
 
+/// Reads the certificates `cfg.tls` names (as the files are now) into its acceptor, and
+/// logs each with its names and expiry.
+pub fn ready_tls(cfg: &mut Config) -> Result<(), String> {
+    let Some(t) = &cfg.tls else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (acceptor, notes) = crate::tls::build(t, now)?;
+    for n in notes {
+        crate::say!("uringd: {n}");
+    }
+    cfg.tls_acceptor = Some(acceptor);
+    Ok(())
+}
+
 /// Re-arm times from now up to `last`: soon, then spaced out.
 fn kick_schedule(last: Duration) -> Vec<Instant> {
     let now = Instant::now();
@@ -230,7 +252,11 @@ fn kick_schedule(last: Duration) -> Vec<Instant> {
 /// The "listening on" lines; admin first, so a script that waits for "listening on" knows
 /// both are up.
 fn announce(sockets: &Sockets, cfg: &Config) {
-    for g in sockets.groups.iter().filter(|g| g.admin) {
+    for g in sockets
+        .groups
+        .iter()
+        .filter(|g| g.kind == ListenKind::Admin)
+    {
         let auth = if cfg.admin_token.is_some() {
             "bearer token required"
         } else {
@@ -258,9 +284,14 @@ fn announce(sockets: &Sockets, cfg: &Config) {
             crate::config::Action::Return { .. } => {}
         }
     }
-    for g in sockets.groups.iter().filter(|g| !g.admin) {
+    for g in sockets.groups.iter() {
+        let scheme = match g.kind {
+            ListenKind::Admin => continue,
+            ListenKind::Http => "http",
+            ListenKind::Tls => "https",
+        };
         crate::say!(
-            "uringd: listening on http://{} ({} workers)",
+            "uringd: listening on {scheme}://{} ({} workers)",
             g.actual,
             cfg.workers
         );
@@ -318,6 +349,18 @@ fn next_generation(
         kept.push("listen");
         eff.listen = run.listen.clone();
     }
+    let tls_listen = |c: &Config| c.tls.as_ref().map(|t| t.listen.clone());
+    if tls_listen(&new) != tls_listen(file_cfg) {
+        kept.push("tls.listen");
+        match (&mut eff.tls, &run.tls) {
+            (Some(t), Some(r)) => t.listen = r.listen.clone(),
+            // TLS is only served where a listener for it was opened at start.
+            (t, None) => *t = None,
+            (None, Some(_)) => {
+                return Err("tls: the running TLS listeners need certificates; keep a [tls] table (or restart without TLS)".into());
+            }
+        }
+    }
     if new.admin != file_cfg.admin {
         kept.push("admin");
         eff.admin = run.admin;
@@ -346,6 +389,7 @@ fn next_generation(
         );
     }
     check_access_log(&eff)?;
+    ready_tls(&mut eff)?;
     let g = Generation::start(Arc::new(eff), sockets)?;
     *file_cfg = new;
     Ok(g)

@@ -7,14 +7,14 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::inherit::{self, Inherited};
 use crate::config::Config;
-use crate::worker::listener;
+use crate::worker::listener::{self, ListenKind};
 
 pub struct Group {
     /// The address as configured (port 0 stays 0), which an upgrade matches on.
     pub key: String,
     /// The address it is bound to.
     pub actual: SocketAddr,
-    pub admin: bool,
+    pub kind: ListenKind,
     /// One per worker when bound here (a reuseport group); systemd passes one, shared.
     pub fds: Vec<OwnedFd>,
 }
@@ -28,29 +28,36 @@ impl Sockets {
     /// notes for the log.
     pub fn open(cfg: &Config, mut inh: Inherited) -> Result<(Sockets, Vec<String>), String> {
         let mut notes = Vec::new();
-        let mut wanted: Vec<(String, bool)> = Vec::new();
-        if inh.activated && inh.groups.iter().any(|g| !g.admin) {
+        let mut wanted: Vec<(String, ListenKind)> = Vec::new();
+        let serving = |k: ListenKind| k != ListenKind::Admin;
+        let tls_addrs = cfg.tls.iter().flat_map(|t| &t.listen);
+        if inh.activated && inh.groups.iter().any(|g| serving(g.kind)) {
             notes.push("socket activation: serving on the sockets systemd passed (the listen addresses are not used)".into());
             wanted.extend(
                 inh.groups
                     .iter()
-                    .filter(|g| !g.admin)
-                    .map(|g| (g.key.clone(), false)),
+                    .filter(|g| serving(g.kind))
+                    .map(|g| (g.key.clone(), g.kind)),
             );
         } else {
-            wanted.extend(cfg.listen.iter().map(|a| (a.to_string(), false)));
+            wanted.extend(cfg.listen.iter().map(|a| (a.to_string(), ListenKind::Http)));
+            wanted.extend(tls_addrs.map(|a| (a.to_string(), ListenKind::Tls)));
         }
-        match (cfg.admin, inh.groups.iter().find(|g| g.admin)) {
-            (_, Some(g)) => wanted.push((g.key.clone(), true)),
-            (Some(a), None) => wanted.push((a.to_string(), true)),
+        match (
+            cfg.admin,
+            inh.groups.iter().find(|g| g.kind == ListenKind::Admin),
+        ) {
+            (_, Some(g)) => wanted.push((g.key.clone(), ListenKind::Admin)),
+            (Some(a), None) => wanted.push((a.to_string(), ListenKind::Admin)),
             (None, None) => {}
         }
         let mut groups = Vec::new();
-        for (key, admin) in wanted {
+        for (key, kind) in wanted {
+            let admin = kind == ListenKind::Admin;
             let pos = inh
                 .groups
                 .iter()
-                .position(|g| g.key == key && g.admin == admin);
+                .position(|g| g.key == key && g.kind == kind);
             let group = match pos {
                 Some(p) => {
                     let g = inh.groups.swap_remove(p);
@@ -64,7 +71,7 @@ impl Sockets {
                     Group {
                         key,
                         actual,
-                        admin,
+                        kind,
                         fds: g.fds,
                     }
                 }
@@ -72,11 +79,11 @@ impl Sockets {
                     let addr: SocketAddr = key.parse().map_err(|_| format!("bad address {key}"))?;
                     let (fds, actual) =
                         listener::reuseport_group(&addr, cfg.workers, &cfg.sockets, !admin)
-                            .map_err(|e| listener::explain_bind_error(&addr, &e, admin))?;
+                            .map_err(|e| listener::explain_bind_error(&addr, &e, kind))?;
                     Group {
                         key,
                         actual,
-                        admin,
+                        kind,
                         fds,
                     }
                 }
@@ -93,10 +100,10 @@ impl Sockets {
     }
 
     /// Worker `i`'s duplicates: socket `i` of each reuseport group (shared ones wrap round).
-    pub fn for_worker(&self, i: usize) -> std::io::Result<Vec<(OwnedFd, bool)>> {
+    pub fn for_worker(&self, i: usize) -> std::io::Result<Vec<(OwnedFd, ListenKind)>> {
         self.groups
             .iter()
-            .map(|g| g.fds[i % g.fds.len()].try_clone().map(|d| (d, g.admin)))
+            .map(|g| g.fds[i % g.fds.len()].try_clone().map(|d| (d, g.kind)))
             .collect()
     }
 
@@ -110,13 +117,13 @@ impl Sockets {
 
     /// `URINGD_LISTEN_FDS` describing them to a new binary.
     pub fn export(&self) -> String {
-        let groups: Vec<(String, bool, Vec<RawFd>)> = self
+        let groups: Vec<(String, ListenKind, Vec<RawFd>)> = self
             .groups
             .iter()
             .map(|g| {
                 (
                     g.key.clone(),
-                    g.admin,
+                    g.kind,
                     g.fds.iter().map(|f| f.as_raw_fd()).collect(),
                 )
             })

@@ -31,6 +31,45 @@ impl Timeouts {
     }
 }
 
+/// TLS handshakes on the TLS listeners: how they went, what they settled on, and why the
+/// failed ones failed (indexed as `transport::tls::Failure::ALL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsCounters {
+    pub full: u64,
+    pub resumed: u64,
+    pub tls13: u64,
+    pub tls12: u64,
+    pub alpn_http11: u64,
+    /// The client offered no ALPN.
+    pub alpn_none: u64,
+    pub failures: [u64; 6],
+    /// close_notify received from clients.
+    pub peer_close_notify: u64,
+    /// Handshakes put off to a later loop turn by the per-turn cap.
+    pub deferred: u64,
+}
+
+impl TlsCounters {
+    pub fn failed(&self) -> u64 {
+        self.failures.iter().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    fn add(&mut self, o: &TlsCounters) {
+        let sum = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        sum(&mut self.full, o.full);
+        sum(&mut self.resumed, o.resumed);
+        sum(&mut self.tls13, o.tls13);
+        sum(&mut self.tls12, o.tls12);
+        sum(&mut self.alpn_http11, o.alpn_http11);
+        sum(&mut self.alpn_none, o.alpn_none);
+        for (a, b) in self.failures.iter_mut().zip(o.failures) {
+            sum(a, b);
+        }
+        sum(&mut self.peer_close_notify, o.peer_close_notify);
+        sum(&mut self.deferred, o.deferred);
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     pub accepts: u64,
@@ -53,6 +92,7 @@ pub struct Counters {
     /// Access-log lines dropped because the disk could not keep up, and failed writes.
     pub log_dropped_lines: u64,
     pub log_write_errors: u64,
+    pub tls: TlsCounters,
 }
 
 impl Counters {
@@ -86,5 +126,6 @@ impl Counters {
         sum(&mut self.spliced_bodies, o.spliced_bodies);
         sum(&mut self.log_dropped_lines, o.log_dropped_lines);
         sum(&mut self.log_write_errors, o.log_write_errors);
+        self.tls.add(&o.tls);
     }
 }

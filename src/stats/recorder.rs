@@ -17,6 +17,8 @@ pub struct Recorder {
     names: Vec<String>,
     /// Per route, for proxied routes only: [connect, first byte, whole] upstream times.
     upstream: Vec<Option<Box<[Series; 3]>>>,
+    /// TLS handshakes, accept to Finished.
+    handshakes: Series,
 }
 
 impl Recorder {
@@ -31,7 +33,19 @@ impl Recorder {
                 .collect(),
             upstream: proxied.iter().map(|&p| p.then(Box::default)).collect(),
             names: route_names,
+            handshakes: Series::default(),
         }
+    }
+
+    /// One completed TLS handshake, in microseconds.
+    pub fn record_handshake(&mut self, us: u64, now_s: u64) {
+        if self.enabled {
+            self.handshakes.record(us, 1, now_s);
+        }
+    }
+
+    pub fn handshakes(&self, w: Window, now_s: u64) -> View {
+        self.handshakes.view(w, now_s)
     }
 
     /// One proxied exchange: microseconds to connect, to the first response byte, and to
@@ -108,6 +122,7 @@ impl Recorder {
 
     pub fn reset(&mut self) {
         self.unrouted.reset();
+        self.handshakes.reset();
         self.timelines.iter_mut().for_each(Timeline::reset);
         for s in &mut self.routes {
             s.reset();

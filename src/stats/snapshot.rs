@@ -40,6 +40,8 @@ pub struct WorkerSnapshot {
     pub routes: Vec<(String, View)>,
     /// Proxied routes only: upstream time as [connect, first byte, whole exchange].
     pub upstream: Vec<(String, [View; 3])>,
+    /// TLS handshakes in the window.
+    pub handshakes: View,
     /// Finished seconds per series (routes, then the unrouted one), when asked for.
     pub history: Vec<RouteHistory>,
 }

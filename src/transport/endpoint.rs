@@ -24,6 +24,7 @@ use crate::driver::outq::{OutQueue, SendResult};
 use crate::driver::{Completion, Io, Op, Sock, Token};
 
 use super::slab::Key;
+use super::tls::Session;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recv {
@@ -90,9 +91,12 @@ pub struct Endpoint {
     aborting: bool,
     /// Listed for a flush this loop turn.
     pub dirty: bool,
+    /// What the codec queued: sent as it is, or, with TLS, encrypted at flush into the
+    /// session's wire queue, which is what goes to the socket.
     pub out: OutQueue,
     /// Outgoing connections only: the address a CONNECT points at.
     pub connector: Option<Connector>,
+    pub tls: Option<Box<Session>>,
 }
 
 impl Default for Endpoint {
@@ -106,6 +110,7 @@ impl Default for Endpoint {
             dirty: false,
             out: OutQueue::default(),
             connector: None,
+            tls: None,
         }
     }
 }
@@ -162,7 +167,39 @@ impl Endpoint {
 
     /// Anything the kernel still holds for this socket; the slot is freed only without.
     pub fn ops_in_flight(&self) -> bool {
-        self.receiving() || self.out.busy() || self.shut == Shut::InFlight || self.connecting()
+        self.receiving() || self.sending() || self.shut == Shut::InFlight || self.connecting()
+    }
+
+    /// A send is with the kernel (or a SEND_ZC notification is owed).
+    #[inline]
+    pub fn sending(&self) -> bool {
+        self.out.busy() || self.tls.as_ref().is_some_and(|t| t.wire.busy())
+    }
+
+    /// Bytes queued and not yet taken by the kernel (plaintext and ciphertext alike), for
+    /// back-pressure.
+    #[inline]
+    pub fn unsent(&self) -> usize {
+        self.out.len() + self.tls.as_ref().map_or(0, |t| t.wire.len())
+    }
+
+    /// Something is queued to send.
+    #[inline]
+    pub fn has_unsent(&self) -> bool {
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|t| !t.wire.is_empty())
+    }
+
+    /// Queues TLS close_notify before a clean close: true if that queued bytes to send
+    /// first (false without TLS, or when it was queued already).
+    pub fn close_notify(&mut self) -> bool {
+        match &mut self.tls {
+            Some(t) => {
+                let before = t.wire.len();
+                t.close_notify();
+                t.wire.len() > before
+            }
+            None => false,
+        }
     }
 
     /// Wants input: arms a receive unless one is armed, input is closed or the endpoint is
@@ -223,17 +260,33 @@ impl Endpoint {
     }
 
     /// Sends what is queued, unless a send is in flight (the queue sends the rest on its
-    /// completion) or the endpoint is being torn down.
-    pub fn flush(&mut self, io: &mut Io, key: Key, ops: &Ops, zc_threshold: usize) {
+    /// completion) or the endpoint is being torn down. With TLS, the codec's bytes are
+    /// encrypted first. False if that failed: the connection must be aborted.
+    pub fn flush(&mut self, io: &mut Io, key: Key, ops: &Ops, zc_threshold: usize) -> bool {
         self.dirty = false;
-        if !self.aborting {
-            self.out
-                .flush(io.driver(), self.sock, key.token(ops.send), zc_threshold);
+        if self.aborting {
+            return true;
         }
+        let token = key.token(ops.send);
+        match &mut self.tls {
+            None => {
+                self.out.flush(io.driver(), self.sock, token, zc_threshold);
+            }
+            Some(t) => {
+                if t.encrypt(&mut self.out).is_err() {
+                    return false;
+                }
+                t.wire.flush(io.driver(), self.sock, token, usize::MAX);
+            }
+        }
+        true
     }
 
     pub fn on_send(&mut self, c: &Completion) -> SendResult {
-        self.out.complete(c)
+        match &mut self.tls {
+            Some(t) => t.wire.complete(c),
+            None => self.out.complete(c),
+        }
     }
 
     /// Half-closes the write side, once (the lingering close).
@@ -278,7 +331,7 @@ impl Endpoint {
             io.driver().cancel(key.token(ops.recv), cancel);
             self.recv = Recv::Cancelling { resume: false };
         }
-        if self.out.busy() {
+        if self.sending() {
             io.driver().cancel(key.token(ops.send), cancel);
         }
         if self.connecting() {
@@ -297,6 +350,7 @@ impl Endpoint {
         self.sock = Sock::from(-1);
         self.out.clear();
         self.out.shrink();
+        self.tls = None;
         true
     }
 

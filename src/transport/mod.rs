@@ -6,6 +6,7 @@
 pub mod endpoint;
 pub mod sink;
 pub mod slab;
+pub mod tls;
 
 pub use endpoint::{Endpoint, Ops, Received, Recv};
 pub use slab::{Key, Slab};

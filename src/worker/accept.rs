@@ -6,12 +6,13 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use crate::driver::{Completion, Io, Op, Sock, Token};
 use crate::stats::Counters;
 
+use super::listener::ListenKind;
+
 struct Listener {
     fd: Option<OwnedFd>,
     armed: bool,
     port: u16,
-    /// The admin endpoint's listener (its connections get admin pages, not routes).
-    admin: bool,
+    kind: ListenKind,
 }
 
 /// A connection the kernel handed over.
@@ -19,7 +20,7 @@ pub(super) struct Accepted {
     pub sock: Sock,
     /// The plain descriptor (for getpeername), None when it is a registered slot.
     pub fd: Option<i32>,
-    pub admin: bool,
+    pub kind: ListenKind,
     pub port: u16,
 }
 
@@ -34,17 +35,17 @@ pub(super) struct Listeners {
 }
 
 impl Listeners {
-    pub fn new(fds: Vec<(OwnedFd, bool)>, fixed_files: bool) -> Listeners {
+    pub fn new(fds: Vec<(OwnedFd, ListenKind)>, fixed_files: bool) -> Listeners {
         Listeners {
             list: fds
                 .into_iter()
-                .map(|(fd, admin)| Listener {
+                .map(|(fd, kind)| Listener {
                     port: super::listener::local_addr(&fd)
                         .map(|a| a.port())
                         .unwrap_or(0),
                     fd: Some(fd),
                     armed: false,
-                    admin,
+                    kind,
                 })
                 .collect(),
             paused: false,
@@ -145,7 +146,7 @@ impl Listeners {
                 accepted = Some(Accepted {
                     sock,
                     fd: (!self.fixed_files).then_some(c.result),
-                    admin: self.list.get(li).is_some_and(|l| l.admin),
+                    kind: self.list.get(li).map_or(ListenKind::Http, |l| l.kind),
                     port: self.list.get(li).map_or(0, |l| l.port),
                 });
             } else {

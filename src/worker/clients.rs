@@ -14,6 +14,8 @@ pub(super) struct Clients {
     slab: Slab<Conn>,
     /// Connections with bytes queued to flush this turn.
     dirty: Vec<Key>,
+    /// TLS connections whose handshake step waits for the next turn, oldest first.
+    deferred: Vec<Key>,
     wheel: Wheel,
     fired: Vec<(u32, u32, u64)>,
     due: Vec<Key>,
@@ -30,6 +32,7 @@ impl Clients {
             // not yet used are never touched, so this costs no memory until they are.
             slab: Slab::with_capacity(max.min(1 << 20)),
             dirty: Vec::new(),
+            deferred: Vec::new(),
             wheel: Wheel::new(0),
             fired: Vec::new(),
             due: Vec::new(),
@@ -40,7 +43,8 @@ impl Clients {
 
     /// Takes a freshly accepted socket into a slot (reset from `Conn::new`).
     pub fn open(&mut self, a: &Accepted, now: u64) -> Key {
-        let (sock, admin, port) = (a.sock, a.admin, a.port);
+        let (sock, port) = (a.sock, a.port);
+        let admin = a.kind == super::listener::ListenKind::Admin;
         let open = move |c: &mut Conn| c.open(sock, admin, port, now);
         let k = self.slab.insert(
             || {
@@ -100,14 +104,37 @@ impl Clients {
         }
     }
 
-    /// Hands every dirty connection's queued bytes to the kernel.
-    pub fn flush(&mut self, io: &mut Io, zc_threshold: usize) {
+    /// Hands every dirty connection's queued bytes to the kernel. Those whose bytes could
+    /// not be prepared (TLS) are listed in `broken` for the caller to abort.
+    pub fn flush(&mut self, io: &mut Io, zc_threshold: usize, broken: &mut Vec<Key>) {
         for &k in &self.dirty {
-            if let Some(c) = self.slab.get_mut(k) {
-                c.ep.flush(io, k, &CLIENT, zc_threshold);
+            if let Some(c) = self.slab.get_mut(k)
+                && !c.ep.flush(io, k, &CLIENT, zc_threshold)
+            {
+                broken.push(k);
             }
         }
         self.dirty.clear();
+    }
+
+    #[inline]
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    pub fn defer_handshake(&mut self, k: Key) {
+        self.deferred.push(k);
+    }
+
+    /// The deferred handshakes, to run; give back what is left with `put_back_deferred`
+    /// (those deferred meanwhile are kept after them).
+    pub fn take_deferred(&mut self) -> Vec<Key> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    pub fn put_back_deferred(&mut self, mut left: Vec<Key>) {
+        left.append(&mut self.deferred);
+        self.deferred = left;
     }
 
     /// Files `k` at `deadline` unless it is already filed no later.

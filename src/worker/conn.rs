@@ -174,6 +174,11 @@ pub struct Conn {
     pub since: u64,
     pub wheel_tick: u64,
     pub last_send_tick: u64,
+    /// TLS: waits in the deferred-handshake list for the next loop turn.
+    pub tls_deferred: bool,
+    /// Accepted on a TLS listener (the session itself is `ep.tls`, which request handling
+    /// does not see: it is taken out while records are decrypted).
+    pub secure: bool,
 }
 
 impl Conn {
@@ -181,8 +186,8 @@ impl Conn {
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Head)
             && self.inbuf.is_empty()
-            && self.ep.out.is_empty()
-            && !self.ep.out.busy()
+            && !self.ep.has_unsent()
+            && !self.ep.sending()
     }
 
     /// The one definition of a fresh connection: `open` starts from it, so a field added
@@ -209,6 +214,8 @@ impl Conn {
             since: 0,
             wheel_tick: 0,
             last_send_tick: 0,
+            tls_deferred: false,
+            secure: false,
         }
     }
 
@@ -224,6 +231,12 @@ impl Conn {
             since: now,
             ..Conn::new()
         };
+    }
+
+    /// "https" on a TLS connection, else "http" (X-Forwarded-Proto, a redirect's $scheme).
+    #[inline]
+    pub fn scheme(&self) -> &'static str {
+        if self.secure { "https" } else { "http" }
     }
 
     /// Input is wanted: nothing holds it back and the peer may still send.

@@ -16,6 +16,7 @@ use super::clients::Clients;
 use super::conn::{Conn, ExchangeKey, Phase};
 use super::ctx::{Ctx, to_ticks};
 use super::request::{self, Effects, OUT_LOW, Start};
+use super::tls::Outcome;
 use super::upstreams::Upstreams;
 
 /// What a connection's event asks of the parts `Flow` does not hold.
@@ -50,9 +51,26 @@ impl Flow<'_> {
         let http = &mut self.ctx.http;
         match conn.ep.on_recv(&c) {
             Received::Data => {
-                if let Some(b) = buf {
+                if let Some(mut b) = buf {
                     http.stats.bytes_in += c.result as u64;
-                    if !conn.ep.aborting() {
+                    if conn.ep.aborting() {
+                    } else if conn.ep.tls.is_some() {
+                        let data = self.io.bufs().data_mut(&mut b);
+                        match super::tls::on_data(conn, http, data, up_backlog) {
+                            Outcome::Done(f) => fx = f,
+                            Outcome::Deferred => {
+                                if !conn.tls_deferred {
+                                    conn.tls_deferred = true;
+                                    http.stats.tls.deferred += 1;
+                                    self.conns.defer_handshake(k);
+                                }
+                            }
+                            Outcome::Flooded => {
+                                self.io.bufs().recycle(b);
+                                return self.abort(k);
+                            }
+                        }
+                    } else {
                         let data = self.io.bufs_ref().data(&b);
                         fx = request::on_data(conn, http, data, up_backlog);
                     }
@@ -65,6 +83,40 @@ impl Flow<'_> {
         }
         self.apply(k, fx);
         self.settle(k);
+    }
+
+    /// Runs the handshakes the last turn put off, oldest first, as far as this turn's budget
+    /// goes. True if some still wait (the loop must not sleep on them).
+    pub fn run_deferred_handshakes(&mut self) -> bool {
+        if !self.conns.has_deferred() {
+            return false;
+        }
+        let mut list = self.conns.take_deferred();
+        let mut done = 0;
+        for &k in &list {
+            if self.ctx.http.handshake_budget == 0 {
+                break;
+            }
+            done += 1;
+            let up_backlog = self.up_backlog_of(k);
+            let Some(conn) = self.conns.get_mut(k).filter(|c| c.tls_deferred) else {
+                continue;
+            };
+            conn.tls_deferred = false;
+            if conn.ep.aborting() {
+                continue;
+            }
+            match super::tls::on_data(conn, &mut self.ctx.http, &mut [], up_backlog) {
+                Outcome::Done(fx) => self.apply(k, fx),
+                Outcome::Deferred => {} // cannot happen: the budget was checked
+                Outcome::Flooded => self.abort(k),
+            }
+            self.settle(k);
+        }
+        list.drain(..done);
+        let waiting = !list.is_empty();
+        self.conns.put_back_deferred(list);
+        waiting
     }
 
     /// Carries out what request handling asked for: a proxy exchange starts at once; what
@@ -150,7 +202,7 @@ impl Flow<'_> {
         // Resume input once the client has read enough of its answers (and the upstream
         // has taken enough of the body); handling the stash may hold it again.
         let c = &mut self.conns[k];
-        if c.hold_input && c.ep.out.len() < OUT_LOW {
+        if c.hold_input && c.ep.unsent() < OUT_LOW {
             c.hold_input = false;
             if !c.inbuf.is_empty() {
                 let up_backlog = self.up_backlog_of(k);
@@ -162,16 +214,21 @@ impl Flow<'_> {
             }
         }
         let c = &mut self.conns[k];
-        if !c.ep.out.is_empty() {
-            if !c.ep.dirty && !c.ep.out.busy() {
+        if c.ep.has_unsent() {
+            if !c.ep.dirty && !c.ep.sending() {
                 c.last_send_tick = now; // a fresh send starts its own send_timeout
             }
             self.conns.mark_dirty(k);
-        } else if !c.ep.out.busy() {
+        } else if !c.ep.sending() {
             let read_closed = c.ep.read_closed();
             if c.close_after_flush || (read_closed && matches!(c.phase, Phase::Head)) {
                 if read_closed {
                     return self.abort(k);
+                }
+                if c.ep.close_notify() {
+                    // TLS: close_notify goes out first; this runs again once it has.
+                    self.conns.mark_dirty(k);
+                    return self.arm_timer(k);
                 }
                 if !c.ep.shut_down() {
                     // Lingering close: our answer is out; read and discard until the peer
@@ -212,7 +269,7 @@ impl Flow<'_> {
     #[inline]
     fn deadline(&self, c: &Conn) -> u64 {
         let t = &self.ctx.ticks;
-        if !c.ep.out.is_empty() || c.ep.out.busy() {
+        if c.ep.has_unsent() || c.ep.sending() {
             return c.last_send_tick.max(c.since) + t.send;
         }
         match c.phase {
@@ -265,7 +322,7 @@ impl Flow<'_> {
 
     fn expire(&mut self, k: Key) {
         let c = &self.conns[k];
-        let busy = !c.ep.out.is_empty() || c.ep.out.busy();
+        let busy = c.ep.has_unsent() || c.ep.sending();
         let stats = &mut self.ctx.http.stats;
         let t = &mut stats.timeouts;
         let proxied = c.exchanges.proxies().next();
@@ -282,7 +339,7 @@ impl Flow<'_> {
         if matches!(c.phase, Phase::Exchange) {
             if let Some((stream, p)) = proxied
                 && !p.resp_started
-                && c.ep.out.is_empty()
+                && !c.ep.has_unsent()
             {
                 // The upstream is too slow: 504, and it counts against its health.
                 return self.proxy_timeout(ExchangeKey { conn: k, stream });

@@ -57,6 +57,7 @@ pub(super) fn snapshot(ctx: &mut Ctx, io: &mut Io, live: usize, want: Want) -> W
         total: h.recorder.total(window, now_s),
         routes: h.recorder.routes(window, now_s),
         upstream: h.recorder.upstream(window, now_s),
+        handshakes: h.recorder.handshakes(window, now_s),
         history: match want.history_since {
             Some(since) => h.recorder.history(since, h.unix_s),
             None => Vec::new(),

@@ -137,16 +137,44 @@ fn sock_name(fd: std::os::fd::RawFd, f: NameFn) -> io::Result<SocketAddr> {
     })
 }
 
-/// Explains a bind failure in terms of what to do about it.
-/// `admin`: the address is the admin endpoint's, so the fix names `--admin`.
-pub fn explain_bind_error(addr: &SocketAddr, e: &io::Error, admin: bool) -> String {
-    let (what, flag) = if admin {
-        (
+/// What a listening socket serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenKind {
+    /// HTTP: the routes.
+    Http,
+    /// The admin endpoint's pages.
+    Admin,
+    /// HTTPS: the routes, behind a TLS session.
+    Tls,
+}
+
+impl ListenKind {
+    /// Its letter in `URINGD_LISTEN_FDS` (serve/inherit.rs).
+    pub fn letter(self) -> &'static str {
+        match self {
+            ListenKind::Http => "l",
+            ListenKind::Admin => "a",
+            ListenKind::Tls => "t",
+        }
+    }
+
+    pub fn from_letter(s: &str) -> Option<ListenKind> {
+        [ListenKind::Http, ListenKind::Admin, ListenKind::Tls]
+            .into_iter()
+            .find(|k| k.letter() == s)
+    }
+}
+
+/// Explains a bind failure in terms of what to do about it, naming the flag that sets the
+/// address.
+pub fn explain_bind_error(addr: &SocketAddr, e: &io::Error, kind: ListenKind) -> String {
+    let (what, flag) = match kind {
+        ListenKind::Admin => (
             "the admin endpoint on ",
             "--admin (or [server] admin; \"off\" disables it)",
-        )
-    } else {
-        ("", "--listen (or [server] listen)")
+        ),
+        ListenKind::Http => ("", "--listen (or [server] listen)"),
+        ListenKind::Tls => ("TLS ", "--tls-listen (or [tls] listen)"),
     };
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => format!(

@@ -19,6 +19,7 @@ mod proxy_req;
 mod request;
 mod router;
 mod timer;
+mod tls;
 mod upconn;
 mod upstream;
 mod upstreams;
@@ -190,7 +191,7 @@ pub fn spawn(
     id: usize,
     cpu: usize,
     cfg: Arc<Config>,
-    listeners: Vec<(OwnedFd, bool)>,
+    listeners: Vec<(OwnedFd, listener::ListenKind)>,
     ready: Sender<(usize, Ready)>,
 ) -> std::io::Result<Handle> {
     let (tx, rx): (Sender<Msg>, Receiver<Msg>) = crossbeam_channel::unbounded();
@@ -235,7 +236,7 @@ fn build(
     cpu: usize,
     cfg: Arc<Config>,
     rx: Receiver<Msg>,
-    listeners: Vec<(OwnedFd, bool)>,
+    listeners: Vec<(OwnedFd, listener::ListenKind)>,
 ) -> Result<(event_loop::Worker, Waker, String), String> {
     let mut ring = Driver::new(cfg.backend.kind(), &setup_options(&cfg))?;
     let (notes, fixed_files) = apply_ring_knobs(&mut ring, &cfg)?;
@@ -290,6 +291,7 @@ fn build(
         trusted_proxies: cfg.trusted_proxies.clone(),
         worker_id: id,
         errlog: Default::default(),
+        handshake_budget: tls::HANDSHAKES_PER_TURN,
         log: match &cfg.access_log {
             Some(p) => Some(accesslog::AccessLog::new(
                 AppendFile::open(p).map_err(|e| format!("access log {}: {e}", p.display()))?,

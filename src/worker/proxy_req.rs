@@ -139,7 +139,7 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
                 path,
                 client_ip: ip,
                 client_trusted: trusted,
-                scheme: "http",
+                scheme: conn.scheme(),
                 framing,
                 upgrade,
                 via: "1.1 uringd",
@@ -152,6 +152,7 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
                 let peer = Peer {
                     addr: conn.peer,
                     local_port: conn.local_port,
+                    scheme: conn.scheme(),
                 };
                 let at = Request {
                     buf,
@@ -206,6 +207,7 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
 struct Peer {
     addr: Option<SocketAddr>,
     local_port: u16,
+    scheme: &'static str,
 }
 
 /// A parsed request head and its normalized path.
@@ -227,7 +229,7 @@ fn write_uwsgi(out: &mut Vec<u8>, trusted: &[IpAddr], peer: Peer, r: &Request, l
         remote_port: peer.addr.map(|p| p.port()).unwrap_or(0),
         server_name: "uringd",
         server_port: peer.local_port,
-        scheme: "http",
+        scheme: peer.scheme,
         content_length: len,
         client_trusted: trusted.contains(&ip),
     };
@@ -245,6 +247,7 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
     let peer = Peer {
         addr: conn.peer,
         local_port: conn.local_port,
+        scheme: conn.scheme(),
     };
     let Some(p) = conn.exchanges.proxy_mut(H1_STREAM) else {
         return Ok(0);

@@ -71,6 +71,8 @@ pub struct HttpCtx {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This worker's number, for its log lines.
     pub worker_id: usize,
+    /// TLS handshake steps left this loop turn (`tls::HANDSHAKES_PER_TURN`).
+    pub handshake_budget: u32,
     /// Rate-limited error lines (upstream failures, refusals by a limit).
     pub errlog: super::errlog::ErrLog,
 }
@@ -129,7 +131,7 @@ fn consume(
             // Nothing after a closing response is answered.
             return data.len();
         }
-        if conn.ep.out.len() > OUT_HIGH {
+        if conn.ep.unsent() > OUT_HIGH {
             conn.hold_input = true;
             return pos;
         }
@@ -329,7 +331,7 @@ fn redirect(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8
         _ => b"/",
     };
     let values = Values {
-        scheme: b"http",
+        scheme: conn.scheme().as_bytes(),
         host,
         request_uri,
         uri: path,

@@ -271,7 +271,8 @@ impl Flow<'_> {
         let n = v.len() - start;
         c.ep.out.commit(n);
         up.keep_alive = plan.upstream_reusable;
-        up.splice = if plan.splice {
+        // A TLS client's bytes must pass through user space to be encrypted: no splice.
+        up.splice = if plan.splice && !c.secure {
             Splice::Pending
         } else {
             Splice::No
@@ -368,7 +369,7 @@ impl Flow<'_> {
         // Back-pressure: stop reading the upstream while the client has a lot unread.
         if let (Some(up), Some(c)) = (self.ups.get_mut(u), self.conns.get(x.conn))
             && up.client.is_some()
-            && c.ep.out.len() > OUT_HIGH
+            && c.ep.unsent() > OUT_HIGH
         {
             up.hold_input = true;
         }
@@ -520,7 +521,7 @@ impl Flow<'_> {
         if self.splice_progress(u, x) {
             return;
         }
-        if self.ups[u].hold_input && self.conns[x.conn].ep.out.len() < OUT_LOW {
+        if self.ups[u].hold_input && self.conns[x.conn].ep.unsent() < OUT_LOW {
             self.ups[u].hold_input = false;
         }
         self.settle_up(u);

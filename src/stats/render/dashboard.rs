@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::summary::{self, Latency};
-use crate::stats::{Snapshot, View, Window};
+use crate::stats::{Snapshot, View, Window, WorkerSnapshot};
 
 /// Escapes text for HTML content and attribute values.
 fn esc(s: &str) -> String {
@@ -88,6 +88,44 @@ const TOTAL_COLOR: &str = "#111827";
 const PALETTE: [&str; 8] = [
     "#2563eb", "#ea580c", "#16a34a", "#7c3aed", "#0891b2", "#db2777", "#ca8a04", "#65a30d",
 ];
+
+/// Per worker: TLS handshakes by kind and version, failures, handshake latency. Shown
+/// once there has been TLS traffic.
+fn tls_panel(out: &mut String, s: &Snapshot) {
+    let busy = |w: &WorkerSnapshot| {
+        let t = &w.counters.tls;
+        t.full + t.resumed + t.failed() > 0
+    };
+    if !s.workers.iter().any(busy) {
+        return;
+    }
+    out.push_str("<section class=\"panel\">\n<h2>TLS</h2>\n<table class=\"grid\">\n");
+    out.push_str(
+        "<tr><th>worker</th><th>full</th><th>resumed</th><th>TLS 1.3</th><th>TLS 1.2</th>\
+         <th>failed</th><th>plain HTTP</th><th>handshake p50</th><th>p99</th></tr>\n",
+    );
+    for w in &s.workers {
+        let t = &w.counters.tls;
+        let l = summary::latency(&w.handshakes);
+        let lat = if l.count == 0 {
+            "<td>–</td>".repeat(2)
+        } else {
+            format!("<td>{}</td><td>{}</td>", latency(l.p50), latency(l.p99))
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{lat}</tr>",
+            w.id,
+            int(t.full),
+            int(t.resumed),
+            int(t.tls13),
+            int(t.tls12),
+            warn_cell(t.failed()),
+            warn_cell(t.failures[0]),
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+}
 
 fn route_color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
@@ -480,6 +518,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
         );
     }
     out.push_str("</table>\n</section>\n");
+    tls_panel(&mut out, s);
 
     out.push_str("<section class=\"panel\">\n<h2>Routes</h2>\n<table class=\"grid\">\n");
     out.push_str(
@@ -640,8 +679,9 @@ mod tests {
         }
         assert!(html.contains("idle (no requests)"));
         assert!(!html.contains("no requests yet"));
-        // Tables: a row per worker and per route.
-        assert_eq!(html.matches("<tr>").count(), 1 + 2 + 1 + 3);
+        // Tables: a row per worker (workers, then TLS) and per route.
+        assert_eq!(html.matches("<tr>").count(), 1 + 2 + 1 + 2 + 1 + 3);
+        assert!(html.contains("<h2>TLS</h2>"));
         assert!(html.contains("1,500"));
     }
 

@@ -1,6 +1,8 @@
 //! JSON pages: latency summaries (`/latency?format=json`) and per-worker facts (`/workers`).
 //! Latencies are integers in microseconds, except the mean (a float, one decimal).
 
+use crate::stats::counters::TlsCounters;
+use crate::transport::tls::Failure;
 use serde_json::{Map, Value, json};
 
 use super::summary::{self, Latency};
@@ -90,6 +92,26 @@ pub fn latency_json(s: &Snapshot, route: Option<&str>) -> Option<String> {
     Some(Value::Object(obj).to_string())
 }
 
+/// A worker's TLS counters and handshake latency.
+fn tls_json(t: &TlsCounters, handshakes: &View) -> Value {
+    let failures: Map<String, Value> = Failure::ALL
+        .iter()
+        .zip(t.failures)
+        .map(|(f, n)| (f.name().to_string(), n.into()))
+        .collect();
+    let l = summary::latency(handshakes);
+    json!({
+        "handshakes": { "full": t.full, "resumed": t.resumed },
+        "versions": { "1.3": t.tls13, "1.2": t.tls12 },
+        "alpn": { "http/1.1": t.alpn_http11, "none": t.alpn_none },
+        "failures": failures,
+        "failed": t.failed(),
+        "peer_close_notify": t.peer_close_notify,
+        "deferred": t.deferred,
+        "handshake_us": { "count": l.count, "p50": l.p50, "p99": l.p99, "max": l.max },
+    })
+}
+
 /// One object per worker: counters, connections, latency of all requests, ring facts.
 pub fn workers_json(s: &Snapshot) -> String {
     let workers: Vec<Value> = s
@@ -121,6 +143,7 @@ pub fn workers_json(s: &Snapshot) -> String {
                     "write_errors": c.log_write_errors,
                 },
                 "spliced_bodies": c.spliced_bodies,
+                "tls": tls_json(&c.tls, &w.handshakes),
                 "accept_errors": c.accept_errors,
                 "status": {
                     "2xx": c.status_2xx,

@@ -80,6 +80,17 @@ pub(crate) mod fixtures {
                 spliced_bodies: 0,
                 log_dropped_lines: 0,
                 log_write_errors: 0,
+                tls: crate::stats::counters::TlsCounters {
+                    full: 3 + id as u64,
+                    resumed: 2,
+                    tls13: 4,
+                    tls12: 1 + id as u64,
+                    alpn_http11: 5,
+                    alpn_none: id as u64,
+                    failures: [1, 0, 2, 0, 0, 1],
+                    peer_close_notify: 1,
+                    deferred: 0,
+                },
             },
             active: 5,
             ring: RingInfo {
@@ -97,6 +108,7 @@ pub(crate) mod fixtures {
                 .map(|(name, v)| (name.to_string(), view(v)))
                 .collect(),
             upstream: Vec::new(),
+            handshakes: view(&[900, 1200, 4000]),
             history: Vec::new(),
         }
     }
@@ -148,6 +160,17 @@ pub(crate) mod fixtures {
             spliced_bodies: u64::MAX,
             log_dropped_lines: u64::MAX,
             log_write_errors: u64::MAX,
+            tls: crate::stats::counters::TlsCounters {
+                full: u64::MAX,
+                resumed: u64::MAX,
+                tls13: u64::MAX,
+                tls12: u64::MAX,
+                alpn_http11: u64::MAX,
+                alpn_none: u64::MAX,
+                failures: [u64::MAX; 6],
+                peer_close_notify: u64::MAX,
+                deferred: u64::MAX,
+            },
         };
         w.active = u64::MAX;
         w.id = usize::MAX;

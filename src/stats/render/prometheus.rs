@@ -6,7 +6,9 @@
 
 use std::fmt::Write;
 
+use crate::stats::counters::TlsCounters;
 use crate::stats::{Counters, Hist, Snapshot, WorkerSnapshot};
+use crate::transport::tls::Failure;
 
 /// Upper bounds of the latency buckets: (`le` label as written, same bound in microseconds).
 const BUCKETS: [(&str, u64); 22] = [
@@ -91,13 +93,75 @@ fn latency_family(out: &mut String, s: &Snapshot) {
     for w in &s.workers {
         for (route, v) in &w.routes {
             let labels = format!("worker=\"{}\",route=\"{}\"", w.id, escape_label(route));
-            for ((le, _), count) in BUCKETS.iter().zip(bucket_counts(&v.hist)) {
-                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+            histogram(out, name, &labels, v);
+        }
+    }
+}
+
+/// One histogram series: its buckets, sum and count.
+fn histogram(out: &mut String, name: &str, labels: &str, v: &crate::stats::View) {
+    for ((le, _), count) in BUCKETS.iter().zip(bucket_counts(&v.hist)) {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+    }
+    let count = v.hist.len();
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", v.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+}
+
+/// One labelled TLS counter family's values, by label value.
+type TlsValues = fn(&TlsCounters) -> Vec<(&'static str, u64)>;
+
+/// TLS handshakes: outcomes, versions, ALPN, failures by reason, and their latency.
+fn tls_families(out: &mut String, s: &Snapshot) {
+    let name = "uringd_tls_handshake_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "TLS handshakes, from the accept to the client's Finished.",
+    );
+    for w in &s.workers {
+        histogram(out, name, &format!("worker=\"{}\"", w.id), &w.handshakes);
+    }
+    let families: [(&str, &str, &str, TlsValues); 4] = [
+        (
+            "uringd_tls_handshakes_total",
+            "TLS handshakes completed, full or resumed (a session ticket).",
+            "kind",
+            |t| vec![("full", t.full), ("resumed", t.resumed)],
+        ),
+        (
+            "uringd_tls_versions_total",
+            "TLS handshakes completed, by protocol version.",
+            "version",
+            |t| vec![("1.3", t.tls13), ("1.2", t.tls12)],
+        ),
+        (
+            "uringd_tls_alpn_total",
+            "TLS handshakes completed, by the ALPN protocol chosen (none: the client offered none).",
+            "protocol",
+            |t| vec![("http/1.1", t.alpn_http11), ("none", t.alpn_none)],
+        ),
+        (
+            "uringd_tls_failures_total",
+            "TLS sessions that failed, by reason (plain_http: an HTTP request on the TLS port).",
+            "reason",
+            |t| {
+                Failure::ALL
+                    .iter()
+                    .zip(t.failures)
+                    .map(|(f, n)| (f.name(), n))
+                    .collect()
+            },
+        ),
+    ];
+    for (name, help, label, values) in families {
+        header(out, name, "counter", help);
+        for w in &s.workers {
+            for (l, n) in values(&w.counters.tls) {
+                let _ = writeln!(out, "{name}{{worker=\"{}\",{label}=\"{l}\"}} {n}", w.id);
             }
-            let count = v.hist.len();
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", v.sum_us as f64 / 1e6);
-            let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
         }
     }
 }
@@ -122,13 +186,7 @@ fn upstream_family(out: &mut String, s: &Snapshot) {
                     w.id,
                     escape_label(route)
                 );
-                for ((le, _), count) in BUCKETS.iter().zip(bucket_counts(&v.hist)) {
-                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
-                }
-                let count = v.hist.len();
-                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
-                let _ = writeln!(out, "{name}_sum{{{labels}}} {}", v.sum_us as f64 / 1e6);
-                let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+                histogram(out, name, &labels, v);
             }
         }
     }
@@ -160,6 +218,7 @@ pub fn prometheus(s: &Snapshot) -> String {
     let mut out = String::new();
     latency_family(&mut out, s);
     upstream_family(&mut out, s);
+    tls_families(&mut out, s);
 
     counter(
         &mut out,
@@ -310,6 +369,46 @@ mod tests {
     use super::super::promparse::{Sample, parse_exposition};
     use super::*;
 
+    #[test]
+    fn tls_families() {
+        let samples = parse(&sample());
+        let get = |family: &str, worker: &str, label: (&str, &str)| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.family == family
+                        && s.label("worker") == Some(worker)
+                        && s.label(label.0) == Some(label.1)
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(
+            get("uringd_tls_handshakes_total", "1", ("kind", "full")),
+            Some(4.0)
+        );
+        assert_eq!(
+            get("uringd_tls_versions_total", "1", ("version", "1.2")),
+            Some(2.0)
+        );
+        assert_eq!(
+            get("uringd_tls_alpn_total", "0", ("protocol", "http/1.1")),
+            Some(5.0)
+        );
+        assert_eq!(
+            get("uringd_tls_failures_total", "0", ("reason", "incompatible")),
+            Some(2.0)
+        );
+        assert_eq!(
+            get("uringd_tls_failures_total", "0", ("reason", "plain_http")),
+            Some(1.0)
+        );
+        let count = samples
+            .iter()
+            .find(|s| s.name == "uringd_tls_handshake_duration_seconds_count")
+            .map(|s| s.value);
+        assert_eq!(count, Some(3.0));
+    }
+
     fn parse(s: &Snapshot) -> Vec<Sample> {
         let text = prometheus(s);
         parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
@@ -327,8 +426,12 @@ mod tests {
         let mut buckets: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
         let mut counts = BTreeMap::new();
         let mut sums = BTreeMap::new();
-        for s in samples.iter().filter(|s| s.kind == "histogram") {
-            assert_eq!(s.family, "uringd_request_duration_seconds");
+        let requests = |s: &&Sample| s.family == "uringd_request_duration_seconds";
+        for s in samples
+            .iter()
+            .filter(|s| s.kind == "histogram")
+            .filter(requests)
+        {
             if s.name.ends_with("_bucket") {
                 let le = s.label("le").unwrap();
                 let le = if le == "+Inf" {
@@ -393,7 +496,7 @@ mod tests {
             *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
         }
         assert!(types.values().all(|&n| n == 1));
-        assert_eq!(types.len(), 18);
+        assert_eq!(types.len(), 23);
         for f in [
             "uringd_request_duration_seconds",
             "uringd_requests_total",

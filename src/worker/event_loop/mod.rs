@@ -23,6 +23,7 @@ use super::conn::ExchangeKey;
 use super::ctx::{Ctx, to_ticks};
 use super::flow::{Flow, Later};
 use super::gathers::{self, Gather, Gathers};
+use super::listener::ListenKind;
 use super::request::HttpCtx;
 use super::upstreams::Upstreams;
 
@@ -32,7 +33,7 @@ pub struct Parts {
     pub io: Io,
     pub wake: WakeFd,
     pub rx: Receiver<Msg>,
-    pub listeners: Vec<(OwnedFd, bool)>,
+    pub listeners: Vec<(OwnedFd, crate::worker::listener::ListenKind)>,
     pub http: HttpCtx,
     /// The ring has a registered file table and accepts into it.
     pub fixed_files: bool,
@@ -55,6 +56,8 @@ pub struct Worker {
     gathers: Gathers,
     /// What connection events asked of the parts they cannot reach (`flow::Later`).
     later: VecDeque<Later>,
+    /// Connections whose bytes could not be prepared for sending this turn (TLS).
+    broken: Vec<crate::transport::Key>,
 }
 
 impl Worker {
@@ -74,6 +77,7 @@ impl Worker {
             listeners: Listeners::new(listeners, fixed_files),
             gathers: Gathers::default(),
             later: VecDeque::new(),
+            broken: Vec::new(),
             io,
             wake,
             rx,
@@ -103,6 +107,9 @@ impl Worker {
         self.listeners.arm(&mut self.io, false);
         self.wake.arm(self.io.driver(), Token::new(Op::Wake, 0, 0));
         loop {
+            self.ctx.http.handshake_budget = super::tls::HANDSHAKES_PER_TURN;
+            let handshakes_wait = self.flow().run_deferred_handshakes();
+            self.after_event();
             self.run_timers();
             if let Some(d) = self.ctx.drain_deadline {
                 // Also wait for the accept cancels: an accept landing after the exit would
@@ -117,7 +124,13 @@ impl Worker {
                     break; // ops still stuck after the drain: give up on them
                 }
             }
-            self.conns.flush(&mut self.io, self.ctx.http.zc_threshold);
+            let mut broken = std::mem::take(&mut self.broken);
+            self.conns
+                .flush(&mut self.io, self.ctx.http.zc_threshold, &mut broken);
+            for k in broken.drain(..) {
+                self.flow().abort(k);
+            }
+            self.broken = broken;
             self.ups.flush(&mut self.io);
             if let Some(l) = &mut self.ctx.http.log
                 && l.file.wants_flush()
@@ -125,7 +138,11 @@ impl Worker {
                 l.file.flush(self.io.driver(), Token::new(Op::Log, 0, 0));
             }
             self.io.bufs().publish();
-            let wait = Duration::from_millis(self.ctx.until_next_tick_ms());
+            let wait = if handshakes_wait {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(self.ctx.until_next_tick_ms())
+            };
             if let Err(e) = self.io.driver().submit_and_wait(wait) {
                 crate::say!("uringd: worker {}: io_uring_enter failed: {e}", self.ctx.id);
                 std::thread::sleep(Duration::from_millis(10));
@@ -240,6 +257,12 @@ impl Worker {
         {
             let k = self.conns.open(&a, now);
             self.ctx.http.stats.accepts += 1;
+            if a.kind == ListenKind::Tls {
+                let acceptor = self.ctx.cfg.tls_acceptor.as_ref();
+                if !super::tls::start(&mut self.conns[k], acceptor, self.ctx.http.now_us) {
+                    self.flow().abort(k);
+                }
+            }
             if !self.conns.room() {
                 self.listeners.pause(&mut self.io);
             }

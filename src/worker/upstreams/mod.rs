@@ -168,7 +168,7 @@ impl Upstreams {
         for &u in &self.dirty {
             if let Some(up) = self.slab.get_mut(u) {
                 if up.connected {
-                    up.ep.flush(io, u, &UPSTREAM, usize::MAX);
+                    let _ = up.ep.flush(io, u, &UPSTREAM, usize::MAX); // no TLS upstreams yet
                 } else {
                     up.ep.dirty = false;
                 }
