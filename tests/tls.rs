@@ -520,3 +520,200 @@ fn config_errors_name_the_key_and_the_file() {
     let (code, out) = check(&[&l[..], &["--tls-cert", cs, "--tls-key", ks]].concat());
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// `uringd bench https://`: its JSON report.
+fn bench(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(common::BIN)
+        .arg("bench")
+        .args(args)
+        .args(["-t", "1", "-d", "1s", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn bench_loads_https_with_keep_alive_and_with_a_handshake_per_request() {
+    let (_d, p) = pki();
+    let (c, k) = p.leaf("ip", &["IP:127.0.0.1", "a.test"], 60);
+    let (s, addr) = tls_server(&[(&c, &k)], "", &["--admin", "127.0.0.1:0"]);
+    let url = format!("https://{addr}/");
+    let ca = p.ca.to_str().unwrap();
+    // Keep-alive: one full handshake per connection, then requests only.
+    let r = bench(&[&url, "--cacert", ca, "-c", "4"]);
+    assert_eq!(r["errors"]["total"], 0, "{r}");
+    assert!(r["requests"].as_u64().unwrap() > 100, "{r}");
+    assert_eq!(r["status"]["2xx"], r["requests"]);
+    assert_eq!(r["tls_handshakes"]["full"], 4, "{r}");
+    // --close: a handshake for every request, full ones unless --tls-resume.
+    let r = bench(&[&url, "--cacert", ca, "-c", "2", "--close"]);
+    let (full, n) = (
+        r["tls_handshakes"]["full"].as_u64().unwrap(),
+        r["requests"].as_u64().unwrap(),
+    );
+    assert!(
+        n > 10 && full + 2 >= n && r["tls_handshakes"]["resumed"] == 0,
+        "{r}"
+    );
+    let r = bench(&[&url, "--cacert", ca, "-c", "2", "--close", "--tls-resume"]);
+    let resumed = r["tls_handshakes"]["resumed"].as_u64().unwrap();
+    assert!(
+        resumed * 2 > r["requests"].as_u64().unwrap(),
+        "most resume: {r}"
+    );
+    let admin = s.admin.unwrap();
+    assert!(tls_counter(admin, |t| t["handshakes"]["resumed"].as_u64().unwrap()) >= resumed);
+}
+
+#[test]
+fn bench_checks_the_certificate_unless_insecure() {
+    let (_d, p) = pki();
+    let (c, k) = p.leaf("other", &["other.test"], 60);
+    let (_s, addr) = tls_server(&[(&c, &k)], "", &[]);
+    let url = format!("https://{addr}/");
+    // The certificate does not cover 127.0.0.1: every handshake fails, and says so.
+    let r = bench(&[&url, "--cacert", p.ca.to_str().unwrap(), "-c", "1"]);
+    assert_eq!(r["requests"], 0, "{r}");
+    assert!(r["errors"]["tls"].as_u64().unwrap() > 0, "{r}");
+    let r = bench(&[&url, "--insecure", "-c", "1"]);
+    assert_eq!(r["errors"]["total"], 0, "{r}");
+    assert!(r["requests"].as_u64().unwrap() > 10, "{r}");
+    // A CA file that is not one is a clear start-up error.
+    let key = k.to_str().unwrap();
+    let out = Command::new(common::BIN)
+        .args(["bench", &url, "--cacert", key])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--cacert") && err.contains("not a PEM certificate"),
+        "{err}"
+    );
+}
+
+/// uringd A proxies to https:// uringd B (a TLS listener in front of the echo backend):
+/// the upstream side of TLS. In both configs `CA` stands for the test CA's file; in A's,
+/// `CLIENTCERT` and `CLIENTKEY` for a client certificate it signed.
+fn https_chain(pool_tls: &str, b_tls: &str) -> (Server, Server, RawBackend, TempDir) {
+    let (d, p) = pki();
+    let (c, k) = p.leaf("b", &["b.internal"], 60);
+    let (cc, ck) = p.leaf("a-client", &["a.client"], 60);
+    let fill = |s: &str| {
+        s.replace("CLIENTCERT", cc.to_str().unwrap())
+            .replace("CLIENTKEY", ck.to_str().unwrap())
+            .replace("CA", p.ca.to_str().unwrap())
+    };
+    let echo = RawBackend::start(Mode::Echo);
+    let extra = format!(
+        "{}[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        fill(b_tls),
+        echo.addr
+    );
+    let (b, b_addr) = tls_server(&[(&c, &k)], &extra, &[]);
+    let cfg = format!(
+        "[upstream.app]\nservers = [\"https://{b_addr}\"]\n{}\n[[route]]\nprefix = \"/\"\nupstream = \"app\"\n",
+        fill(pool_tls)
+    );
+    let a = Server::start(Some(&cfg), &[]);
+    (a, b, echo, d)
+}
+
+#[test]
+fn https_upstreams_are_verified_and_carry_requests() {
+    let (a, _b, echo, _d) = https_chain("tls_ca = \"CA\"\ntls_server_name = \"b.internal\"", "");
+    let mut t = a.connect();
+    // Keep-alive both ways: two requests on one client connection.
+    for i in 0..2 {
+        t.write_all(format!("GET /x{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+            .unwrap();
+        let r = common::read_response(&mut t, false);
+        assert_eq!(r.status, 200, "{r:?}");
+        let seen = String::from_utf8_lossy(&r.body);
+        assert!(seen.starts_with(&format!("GET /x{i} HTTP/1.1")), "{seen}");
+        // B saw A's request arrive over TLS.
+        assert!(seen.contains("\r\nX-Forwarded-Proto: https\r\n"), "{seen}");
+    }
+    assert_eq!(echo.requests().len(), 2);
+}
+
+#[test]
+fn an_https_upstream_that_does_not_verify_is_a_502() {
+    // The system roots do not know the test CA.
+    let (a, _b, echo, _d) = https_chain("tls_server_name = \"b.internal\"", "");
+    let r = common::request(a.addr, "GET", "/", "");
+    assert_eq!(r.status, 502);
+    // The wrong name with the right CA: refused too.
+    let (a2, _b2, echo2, _d2) =
+        https_chain("tls_ca = \"CA\"\ntls_server_name = \"c.internal\"", "");
+    assert_eq!(common::request(a2.addr, "GET", "/", "").status, 502);
+    let logged = wait_until(Duration::from_secs(5), || {
+        a2.log
+            .try_iter()
+            .any(|l| l.contains("TLS handshake failed"))
+    });
+    assert!(logged, "the error log names the TLS failure");
+    assert!(echo.requests().is_empty() && echo2.requests().is_empty());
+}
+
+#[test]
+fn https_upstreams_present_a_client_certificate() {
+    let verify = "tls_ca = \"CA\"\ntls_server_name = \"b.internal\"";
+    let need = "[tls]\nclient_ca = \"CA\"\n";
+    // B requires a client certificate: A without one is refused (502)...
+    let (a, _b, echo, _d) = https_chain(verify, need);
+    assert_eq!(common::request(a.addr, "GET", "/", "").status, 502);
+    assert!(echo.requests().is_empty());
+    // ...and served with one.
+    let with =
+        format!("{verify}\ntls_client_cert = \"CLIENTCERT\"\ntls_client_key = \"CLIENTKEY\"");
+    let (a, _b, echo, _d) = https_chain(&with, need);
+    assert_eq!(common::request(a.addr, "GET", "/", "").status, 200);
+    assert_eq!(echo.requests().len(), 1);
+}
+
+#[test]
+fn https_upstream_settings_are_checked() {
+    let check = |cfg: &str| {
+        let d = TempDir::new("tls-up-check");
+        let path = d.0.join("u.toml");
+        std::fs::write(&path, cfg).unwrap();
+        let out = Command::new(common::BIN)
+            .args(["check", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let route = "[[route]]\nprefix = \"/\"\nupstream = \"app\"\n";
+    let (code, err) = check(&format!(
+        "[upstream.app]\nservers = [\"http://127.0.0.1:1\"]\ntls_ca = \"/x.pem\"\n{route}"
+    ));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("upstream.app.tls_ca") && err.contains("https://"),
+        "{err}"
+    );
+    let (_, err) = check(&format!(
+        "[upstream.app]\nservers = [\"https://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n{route}"
+    ));
+    assert!(err.contains("a pool speaks one protocol"), "{err}");
+    let (_, err) = check(&format!(
+        "[upstream.app]\nservers = [\"https://127.0.0.1:1\"]\ntls_client_cert = \"/c.pem\"\n{route}"
+    ));
+    assert!(err.contains("upstream.app.tls_client_key"), "{err}");
+    let (_, err) = check(&format!(
+        "[upstream.app]\nservers = [\"https://127.0.0.1:1\"]\ntls_ca = \"/nonexistent.pem\"\n{route}"
+    ));
+    assert!(
+        err.contains("upstream.app.tls_ca") && err.contains("/nonexistent.pem"),
+        "{err}"
+    );
+}

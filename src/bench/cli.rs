@@ -42,9 +42,20 @@ pub struct BenchArgs {
     /// Send this file as the request body
     #[arg(long, value_name = "FILE")]
     pub body: Option<PathBuf>,
-    /// A new connection for every request (Connection: close)
-    #[arg(long)]
+    /// A new connection for every request (Connection: close); with https:// the
+    /// handshake-rate profile
+    #[arg(long, visible_alias = "close")]
     pub no_keepalive: bool,
+    /// https://: verify the server's certificate against the CA certificates in FILE
+    /// (default: the system bundle)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// https://: accept any certificate (the handshake is otherwise complete)
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// https://: resume TLS sessions (tickets) on new connections instead of full handshakes
+    #[arg(long)]
+    pub tls_resume: bool,
     /// I/O backend: io_uring, epoll, or auto (io_uring where it starts, else epoll) [default: auto]
     #[arg(long, value_name = "auto|io_uring|epoll", env = "URINGD_BACKEND")]
     pub backend: Option<String>,
@@ -179,9 +190,32 @@ pub fn plan(a: &BenchArgs) -> Result<RunPlan, String> {
         .iter()
         .map(|u| target::build(u, &spec))
         .collect::<Result<Vec<_>, _>>()?;
+    let any_tls = targets.iter().any(|t| t.tls.is_some());
+    if !any_tls && (a.cacert.is_some() || a.insecure || a.tls_resume) {
+        return Err("--cacert, --insecure and --tls-resume are for https:// URLs".into());
+    }
+    if a.cacert.is_some() && a.insecure {
+        return Err(
+            "--cacert and --insecure: choose one (verify against FILE, or not at all)".into(),
+        );
+    }
+    let tls = if any_tls {
+        for t in targets.iter().filter_map(|t| t.tls.as_deref()) {
+            super::tls::server_name(t)?;
+        }
+        Some(super::tls::client_config(&super::tls::TlsOptions {
+            cacert: a.cacert.clone(),
+            insecure: a.insecure,
+            resume: a.tls_resume,
+        })?)
+    } else {
+        None
+    };
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, t) in targets.iter().enumerate() {
-        match groups.iter_mut().find(|g| targets[g[0]].addr == t.addr) {
+        // One connection speaks one protocol to one address (and one server name).
+        let same = |g: &Vec<usize>| targets[g[0]].addr == t.addr && targets[g[0]].tls == t.tls;
+        match groups.iter_mut().find(|g| same(g)) {
             Some(g) => g.push(i),
             None => groups.push(vec![i]),
         }
@@ -195,6 +229,7 @@ pub fn plan(a: &BenchArgs) -> Result<RunPlan, String> {
     }
     Ok(RunPlan {
         backend,
+        tls,
         targets,
         groups,
         conns: a.connections,

@@ -11,6 +11,7 @@ mod svg;
 mod sweep;
 mod tally;
 mod target;
+mod tls;
 mod usage;
 mod worker;
 

@@ -245,9 +245,18 @@ pub fn text(plan: &RunPlan, o: &Outcome, s: &Summary) -> String {
     let e = &t.errors;
     let _ = writeln!(
         out,
-        "  Errors     connect {}, read {}, write {}, timeout {}, parse {}",
-        e.connect, e.read, e.write, e.timeout, e.parse
+        "  Errors     connect {}, read {}, write {}, timeout {}, parse {}, tls {}",
+        e.connect, e.read, e.write, e.timeout, e.parse, e.tls
     );
+    if plan.tls.is_some() {
+        let [full, resumed] = t.handshakes;
+        let _ = writeln!(
+            out,
+            "  TLS        {} handshakes ({full} full, {resumed} resumed), {:.0}/s",
+            full + resumed,
+            (full + resumed) as f64 / s.duration_s
+        );
+    }
     if s.waited > 0 {
         let _ = writeln!(
             out,
@@ -306,8 +315,9 @@ pub fn json(plan: &RunPlan, o: &Outcome, s: &Summary) -> Value {
         "uncorrected_latency_us": latency_json(&s.uncorrected),
         "errors": {
             "connect": e.connect, "read": e.read, "write": e.write,
-            "timeout": e.timeout, "parse": e.parse, "total": e.total(),
+            "timeout": e.timeout, "parse": e.parse, "tls": e.tls, "total": e.total(),
         },
+        "tls_handshakes": { "full": t.handshakes[0], "resumed": t.handshakes[1] },
         "status": {
             "1xx": t.status[0], "2xx": t.status[1], "3xx": t.status[2],
             "4xx": t.status[3], "5xx": t.status[4],

@@ -11,11 +11,13 @@ pub struct Errors {
     pub write: u64,
     pub timeout: u64,
     pub parse: u64,
+    /// TLS handshakes (or records) that failed.
+    pub tls: u64,
 }
 
 impl Errors {
     pub fn total(&self) -> u64 {
-        self.connect + self.read + self.write + self.timeout + self.parse
+        self.connect + self.read + self.write + self.timeout + self.parse + self.tls
     }
 
     fn add(&mut self, o: &Errors) {
@@ -24,6 +26,7 @@ impl Errors {
         self.write += o.write;
         self.timeout += o.timeout;
         self.parse += o.parse;
+        self.tls += o.tls;
     }
 }
 
@@ -34,6 +37,7 @@ pub enum ErrorKind {
     Write,
     Timeout,
     Parse,
+    Tls,
 }
 
 #[derive(Clone)]
@@ -47,6 +51,8 @@ pub struct Tally {
     /// Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx].
     pub status: [u64; 5],
     pub errors: Errors,
+    /// TLS handshakes completed: full, and resumed from a ticket.
+    pub handshakes: [u64; 2],
 }
 
 impl Default for Tally {
@@ -58,6 +64,7 @@ impl Default for Tally {
             bytes: 0,
             status: [0; 5],
             errors: Errors::default(),
+            handshakes: [0; 2],
         }
     }
 }
@@ -92,6 +99,7 @@ impl Tally {
             ErrorKind::Write => e.write += 1,
             ErrorKind::Timeout => e.timeout += 1,
             ErrorKind::Parse => e.parse += 1,
+            ErrorKind::Tls => e.tls += 1,
         }
     }
 
@@ -105,6 +113,9 @@ impl Tally {
             *a += b;
         }
         self.errors.add(&o.errors);
+        for (a, b) in self.handshakes.iter_mut().zip(o.handshakes) {
+            *a += b;
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -14,11 +14,15 @@ pub struct Target {
     pub request: Arc<[u8]>,
     /// A HEAD request: the response has no body whatever its headers say.
     pub head: bool,
+    /// `https://`: over TLS, with this host as the server name (SNI, and what the
+    /// certificate must cover).
+    pub tls: Option<String>,
 }
 
 /// The parts of `http://host[:port][/path]`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UrlParts {
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Origin-form request target, "/" when the URL has none.
@@ -26,15 +30,13 @@ pub struct UrlParts {
 }
 
 pub fn parse_url(url: &str) -> Result<UrlParts, String> {
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if url.starts_with("https://") {
-        return Err(format!(
-            "{url}: https is not supported; uringd bench speaks plain HTTP/1.1 (point it at the server behind the TLS terminator)"
-        ));
+    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
     } else {
         return Err(format!(
-            "{url}: not an http:// URL (write it like http://127.0.0.1:8080/path)"
+            "{url}: not an http:// or https:// URL (write it like http://127.0.0.1:8080/path)"
         ));
     };
     let (authority, path) = match rest.find(['/', '?']) {
@@ -74,6 +76,7 @@ pub fn parse_url(url: &str) -> Result<UrlParts, String> {
         return Err(format!("{url}: no host"));
     }
     let port = match port {
+        None if tls => 443,
         None => 80,
         Some(p) => p
             .parse::<u16>()
@@ -81,7 +84,12 @@ pub fn parse_url(url: &str) -> Result<UrlParts, String> {
             .filter(|&p| p != 0)
             .ok_or_else(|| format!("{url}: `{p}` is not a port number"))?,
     };
-    Ok(UrlParts { host, port, path })
+    Ok(UrlParts {
+        tls,
+        host,
+        port,
+        path,
+    })
 }
 
 /// What every request carries besides its URL.
@@ -145,7 +153,7 @@ pub fn build(url: &str, spec: &RequestSpec) -> Result<Target, String> {
         } else {
             p.host.clone()
         };
-        let host = if p.port == 80 {
+        let host = if p.port == if p.tls { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", p.port)
@@ -170,6 +178,7 @@ pub fn build(url: &str, spec: &RequestSpec) -> Result<Target, String> {
         addr,
         request: r.into(),
         head: spec.method.eq_ignore_ascii_case("HEAD"),
+        tls: p.tls.then_some(p.host),
     })
 }
 
@@ -199,15 +208,13 @@ mod tests {
             (p.host.as_str(), p.port, p.path.as_str()),
             ("::1", 9000, "/?q")
         );
-        assert!(
-            parse_url("https://x/")
-                .unwrap_err()
-                .contains("https is not supported")
-        );
+        let p = parse_url("https://a.test/x").unwrap();
+        assert!(p.tls && p.port == 443 && p.host == "a.test" && p.path == "/x");
+        assert!(!parse_url("http://a.test/").unwrap().tls);
         assert!(
             parse_url("ftp://x/")
                 .unwrap_err()
-                .contains("not an http:// URL")
+                .contains("not an http:// or https:// URL")
         );
         assert!(parse_url("http://x:0/").unwrap_err().contains("not a port"));
         assert!(parse_url("http://x:99999/").is_err());

@@ -26,6 +26,7 @@ use crate::driver::uring::SetupOptions;
 use crate::driver::{Choice, Completion, Driver, Io, Op, Sock, Token};
 use crate::stats::series::{Hist, MAX_US, new_hist};
 use crate::transport::endpoint::UPSTREAM;
+use crate::transport::tls::Session;
 use crate::transport::{Endpoint, Key, Ops, Received};
 
 /// Bodies at least this large go out with SEND_ZC (the server's measured default).
@@ -43,6 +44,8 @@ const INTERVAL_NS: u64 = 1_000_000_000;
 pub struct RunPlan {
     /// The I/O backend every thread builds, and why.
     pub backend: Choice,
+    /// The client TLS settings, when some URL is https://.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub targets: Vec<Target>,
     /// Targets grouped by address; connection j talks to group j % groups.len().
     pub groups: Vec<Vec<usize>>,
@@ -473,6 +476,12 @@ impl Gen {
             self.settle(i);
             return;
         }
+        if !self.start_tls(i) {
+            self.tally.error(ErrorKind::Tls);
+            self.close(i);
+            self.settle(i);
+            return;
+        }
         let c = &mut self.conns[i];
         c.state = State::Open;
         c.ep.want_input(&mut self.io, c.key, OPS);
@@ -480,6 +489,28 @@ impl Gen {
         if self.started {
             self.became_open(i);
         }
+    }
+
+    /// An https:// connection gets its session, whose ClientHello goes out at the next
+    /// flush; requests queue behind the handshake. False if none could be made.
+    fn start_tls(&mut self, i: usize) -> bool {
+        let c = &mut self.conns[i];
+        let group = &self.plan.groups[c.group];
+        let (Some(cfg), Some(host)) = (&self.plan.tls, &self.plan.targets[group[0]].tls) else {
+            return true;
+        };
+        let Ok(name) = super::tls::server_name(host) else {
+            return false;
+        };
+        match Session::client(cfg.clone(), name) {
+            Ok(s) => c.ep.tls = Some(Box::new(s)),
+            Err(_) => return false,
+        }
+        if !c.ep.dirty {
+            c.ep.dirty = true;
+            self.dirty.push(i);
+        }
+        true
     }
 
     fn became_open(&mut self, i: usize) {
@@ -561,16 +592,22 @@ impl Gen {
     }
 
     fn flush_dirty(&mut self) {
+        let mut broken = Vec::new();
         for k in 0..self.dirty.len() {
             let i = self.dirty[k];
             let c = &mut self.conns[i];
             if c.state == State::Open {
-                let _ = c.ep.flush(&mut self.io, c.key, OPS, ZC_THRESHOLD); // no TLS yet
+                if !c.ep.flush(&mut self.io, c.key, OPS, ZC_THRESHOLD) {
+                    broken.push(i); // TLS could not encrypt
+                }
             } else {
                 c.ep.dirty = false;
             }
         }
         self.dirty.clear();
+        for i in broken {
+            self.fail(i, ErrorKind::Tls);
+        }
     }
 
     fn on_send(&mut self, t: Token, cq: Completion) {
@@ -579,7 +616,7 @@ impl Gen {
             SendResult::Failed(_) if self.conns[i].state == State::Open => {
                 self.fail(i, ErrorKind::Write)
             }
-            SendResult::Progress if !self.conns[i].ep.out.is_empty() => {
+            SendResult::Progress if self.conns[i].ep.has_unsent() => {
                 let c = &mut self.conns[i];
                 if !c.ep.dirty && c.state == State::Open {
                     c.ep.dirty = true;
@@ -674,12 +711,27 @@ impl Gen {
         };
         let what = self.conns[i].ep.on_recv(&cq);
         if what == Received::Data {
-            if let Some(b) = buf {
-                let failed = {
-                    let data = self.io.bufs_ref().data(&b);
-                    if self.now >= self.measure_start {
-                        self.tally.bytes += data.len() as u64;
+            if let Some(mut b) = buf {
+                if self.now >= self.measure_start {
+                    self.tally.bytes += cq.result.max(0) as u64;
+                }
+                let failed = if self.conns[i].ep.tls.is_some() {
+                    let data = self.io.bufs().data_mut(&mut b);
+                    let c = &mut self.conns[i];
+                    let (failed, flush) = tls_consume(
+                        c,
+                        data,
+                        &mut self.tally,
+                        &mut self.inflight,
+                        (self.now, self.measure_start),
+                    );
+                    if flush && !c.ep.dirty {
+                        c.ep.dirty = true;
+                        self.dirty.push(i);
                     }
+                    failed
+                } else {
+                    let data = self.io.bufs_ref().data(&b);
                     consume(
                         &mut self.conns[i],
                         data,
@@ -902,4 +954,36 @@ fn consume(
         }
     }
     None
+}
+
+/// Ciphertext for an https:// connection: each record's plaintext goes to the reader as
+/// plain bytes would. Returns the error that ends the connection, if one did, and whether
+/// the session has bytes to send (the handshake's end, requests that waited for it).
+fn tls_consume(
+    c: &mut Conn,
+    data: &mut [u8],
+    tally: &mut Tally,
+    inflight: &mut usize,
+    (now, measure_start): (u64, u64),
+) -> (Option<ErrorKind>, bool) {
+    let Some(mut s) = c.ep.tls.take() else {
+        return (None, false);
+    };
+    let mut failed = None;
+    let p = s.receive(data, &mut |plain: &[u8]| {
+        if failed.is_none() {
+            failed = consume(c, plain, tally, inflight, now, measure_start);
+        }
+    });
+    c.ep.tls = Some(s);
+    if let Some(e) = p.established
+        && now >= measure_start
+    {
+        tally.handshakes[usize::from(e.resumed)] += 1;
+    }
+    if p.failed.is_some() {
+        // Each request in flight on it is then a `tls` error (`Gen::fail`).
+        return (Some(ErrorKind::Tls), false);
+    }
+    (failed, c.ep.has_unsent())
 }

@@ -48,6 +48,8 @@ pub struct Config {
     /// The certificates read and made ready (`crate::tls::build`): set by `serve` when it
     /// starts a generation, None until then.
     pub tls_acceptor: Option<crate::tls::Acceptor>,
+    /// Per pool, the client config of its https:// servers (set with `tls_acceptor`).
+    pub upstream_tls: Vec<Option<std::sync::Arc<rustls::ClientConfig>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -682,6 +684,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     let cfg = Config {
         tls,
         tls_acceptor: None,
+        upstream_tls: Vec::new(),
         listen,
         admin,
         workers,

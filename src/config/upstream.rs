@@ -1,5 +1,6 @@
-//! Upstream servers and pools: `http://127.0.0.1:8000`, `http://unix:/run/app.sock`,
-//! `uwsgi://127.0.0.1:3031`, `uwsgi+unix:/run/app.sock`, or the name of an [upstream.NAME].
+//! Upstream servers and pools: `http://127.0.0.1:8000`, `https://127.0.0.1:8443`,
+//! `http://unix:/run/app.sock`, `uwsgi://127.0.0.1:3031`, `uwsgi+unix:/run/app.sock`, or the
+//! name of an [upstream.NAME].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,20 @@ pub struct Server {
     pub url: String,
     pub proto: Proto,
     pub addr: Addr,
+    /// `https://`: HTTP over TLS.
+    pub tls: bool,
+}
+
+/// How a pool's `https://` servers are spoken to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The name sent as SNI and checked against the certificate (default: the server's IP
+    /// address, which the certificate must then cover).
+    pub server_name: Option<String>,
+    /// PEM roots to verify the servers against (default: the system's).
+    pub ca: Option<PathBuf>,
+    /// A client certificate and key to present (PEM).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +70,8 @@ pub struct Pool {
     /// pools, a uwsgi ping for uwsgi pools. None: passive health only.
     pub health_interval: Option<Duration>,
     pub health_path: String,
+    /// The servers speak TLS (`https://`), with these settings.
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -72,6 +89,10 @@ pub struct RawPool {
     pub retries: Option<u32>,
     pub health_interval: Option<DurationValue>,
     pub health_path: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub tls_ca: Option<String>,
+    pub tls_client_cert: Option<String>,
+    pub tls_client_key: Option<String>,
 }
 
 impl RawPool {
@@ -90,6 +111,10 @@ impl RawPool {
             retries: t.get("retries"),
             health_interval: t.get("health_interval"),
             health_path: t.get("health_path"),
+            tls_server_name: t.get("tls_server_name"),
+            tls_ca: t.get("tls_ca"),
+            tls_client_cert: t.get("tls_client_cert"),
+            tls_client_key: t.get("tls_client_key"),
         }
     }
 }
@@ -98,21 +123,19 @@ impl RawPool {
 pub fn parse_server(url: &str, key: &str) -> Result<Server, String> {
     let bad = |why: &str| {
         format!(
-            "{key}: `{url}` {why}; write http://127.0.0.1:8000, http://unix:/run/app.sock, uwsgi://127.0.0.1:3031 or uwsgi+unix:/run/app.sock"
+            "{key}: `{url}` {why}; write http://127.0.0.1:8000, https://127.0.0.1:8443, http://unix:/run/app.sock, uwsgi://127.0.0.1:3031 or uwsgi+unix:/run/app.sock"
         )
     };
-    let (proto, rest, unix) = if let Some(r) = url.strip_prefix("http://unix:") {
-        (Proto::Http, r, true)
+    let (proto, rest, unix, tls) = if let Some(r) = url.strip_prefix("http://unix:") {
+        (Proto::Http, r, true, false)
     } else if let Some(r) = url.strip_prefix("uwsgi+unix:") {
-        (Proto::Uwsgi, r, true)
+        (Proto::Uwsgi, r, true, false)
     } else if let Some(r) = url.strip_prefix("http://") {
-        (Proto::Http, r, false)
+        (Proto::Http, r, false, false)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (Proto::Http, r, false, true)
     } else if let Some(r) = url.strip_prefix("uwsgi://") {
-        (Proto::Uwsgi, r, false)
-    } else if url.starts_with("https://") {
-        return Err(bad(
-            "uses https, which uringd does not speak to upstreams yet",
-        ));
+        (Proto::Uwsgi, r, false, false)
     } else {
         return Err(bad("is not an upstream URL"));
     };
@@ -137,6 +160,7 @@ pub fn parse_server(url: &str, key: &str) -> Result<Server, String> {
         url: url.to_string(),
         proto,
         addr,
+        tls,
     })
 }
 
@@ -163,12 +187,16 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
     if servers.is_empty() {
         return Err(format!("{}: list at least one server", key("servers")));
     }
-    if servers.iter().any(|s| s.proto != servers[0].proto) {
+    if servers
+        .iter()
+        .any(|s| s.proto != servers[0].proto || s.tls != servers[0].tls)
+    {
         return Err(format!(
-            "{}: mixes http and uwsgi servers; a pool speaks one protocol (make two pools)",
+            "{}: mixes http, https and uwsgi servers; a pool speaks one protocol (make two pools)",
             key("servers")
         ));
     }
+    let tls = pool_tls(raw, servers[0].tls, &key)?;
     Ok(Pool {
         name: name.to_string(),
         servers,
@@ -225,7 +253,61 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
                 ));
             }
         },
+        tls,
     })
+}
+
+/// The `tls_*` keys of a pool: only for https:// servers, a key only with its certificate.
+fn pool_tls(
+    raw: &RawPool,
+    https: bool,
+    key: &dyn Fn(&str) -> String,
+) -> Result<Option<UpstreamTls>, String> {
+    let given = [
+        ("tls_server_name", raw.tls_server_name.is_some()),
+        ("tls_ca", raw.tls_ca.is_some()),
+        ("tls_client_cert", raw.tls_client_cert.is_some()),
+        ("tls_client_key", raw.tls_client_key.is_some()),
+    ];
+    if !https {
+        if let Some((k, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(format!(
+                "{}: the servers are not https://; TLS settings need https:// servers",
+                key(k)
+            ));
+        }
+        return Ok(None);
+    }
+    let path = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(PathBuf::from);
+    let client_cert = match (path(&raw.tls_client_cert), path(&raw.tls_client_key)) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(format!(
+                "{}: missing; a client certificate needs its private key",
+                key("tls_client_key")
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(format!(
+                "{}: missing; a client key needs its certificate",
+                key("tls_client_cert")
+            ));
+        }
+    };
+    if let Some(n) = &raw.tls_server_name
+        && rustls::pki_types::ServerName::try_from(n.as_str()).is_err()
+    {
+        return Err(format!(
+            "{}: `{n}` is not a DNS name or IP address",
+            key("tls_server_name")
+        ));
+    }
+    Ok(Some(UpstreamTls {
+        server_name: raw.tls_server_name.clone(),
+        ca: path(&raw.tls_ca),
+        client_cert,
+    }))
 }
 
 #[cfg(test)]

@@ -117,6 +117,12 @@ pub enum UpstreamError {
     NoServer,
     /// Every server still in rotation was tried for this request (the last failure stands).
     NoServerLeft,
+    /// TLS with an https:// server failed (`why`: the failure's kind); `handshake`: before
+    /// the handshake finished, so no byte of the request reached it.
+    Tls {
+        why: &'static str,
+        handshake: bool,
+    },
 }
 
 impl UpstreamError {
@@ -146,12 +152,25 @@ impl UpstreamError {
             UpstreamError::SwitchNotAllowed => "101 to a protocol the route does not tunnel".into(),
             UpstreamError::NoServer => "no server in rotation".into(),
             UpstreamError::NoServerLeft => "every server in rotation was tried".into(),
+            UpstreamError::Tls {
+                why,
+                handshake: true,
+            } => format!("TLS handshake failed ({why})"),
+            UpstreamError::Tls { why, .. } => format!("TLS failed ({why})"),
         }
     }
 
     /// Nothing reached the server: the request may go to another one, whatever it is.
     fn nothing_sent(&self) -> bool {
-        matches!(self, UpstreamError::Connect(_) | UpstreamError::NoSocket)
+        matches!(
+            self,
+            UpstreamError::Connect(_)
+                | UpstreamError::NoSocket
+                | UpstreamError::Tls {
+                    handshake: true,
+                    ..
+                }
+        )
     }
 
     /// A malformed or refused answer: retrying would only meet it again.

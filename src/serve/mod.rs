@@ -224,6 +224,16 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
 /// Reads the certificates `cfg.tls` names (as the files are now) into its acceptor, and
 /// logs each with its names and expiry.
 pub fn ready_tls(cfg: &mut Config) -> Result<(), String> {
+    cfg.upstream_tls = cfg
+        .pools
+        .iter()
+        .map(|p| {
+            p.tls
+                .as_ref()
+                .map(|t| crate::tls::client::upstream(&p.name, t))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()?;
     let Some(t) = &cfg.tls else {
         return Ok(());
     };

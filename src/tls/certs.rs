@@ -53,11 +53,15 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
+/// The private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let text = read(path, "key file")?;
+    PrivateKeyDer::from_pem_slice(&text).map_err(|e| pem_problem(path, "private key", &e))
+}
+
 pub fn load(p: &CertPaths, provider: &CryptoProvider) -> Result<Loaded, String> {
     let chain = read_certs(&p.cert)?;
-    let key_text = read(&p.key, "key file")?;
-    let key = PrivateKeyDer::from_pem_slice(&key_text)
-        .map_err(|e| pem_problem(&p.key, "private key", &e))?;
+    let key = read_key(&p.key)?;
     let leaf = webpki::EndEntityCert::try_from(&chain[0]).map_err(|e| {
         format!(
             "{}: the first certificate does not parse ({e})",

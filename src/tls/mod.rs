@@ -7,6 +7,7 @@
 //! resumes on any of them, and by every generation, so tickets survive a reload.
 
 pub mod certs;
+pub mod client;
 pub mod sni;
 pub mod validity;
 

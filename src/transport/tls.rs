@@ -130,6 +130,8 @@ pub struct Session {
     /// Ciphertext for the socket: what the endpoint really sends.
     pub wire: OutQueue,
     close_queued: bool,
+    /// The handshake finished once (the phase may have failed since).
+    opened: bool,
     /// Nothing has arrived yet (the plain-HTTP check looks at the first byte).
     fresh: bool,
 }
@@ -160,6 +162,7 @@ impl Session {
             pending: Vec::new(),
             wire: OutQueue::default(),
             close_queued: false,
+            opened: false,
             fresh: true,
         }
     }
@@ -170,6 +173,11 @@ impl Session {
 
     pub fn failed(&self) -> bool {
         self.phase == Phase::Failed
+    }
+
+    /// The handshake finished at some point (application data may have been exchanged).
+    pub fn was_open(&self) -> bool {
+        self.opened
     }
 
     fn common(&self) -> &CommonState {
@@ -215,6 +223,7 @@ impl Session {
             p.failed = Some(self.fail(&rustls::Error::General("record too large".into())));
         }
         if was_handshaking && self.phase == Phase::Open {
+            self.opened = true;
             let c = self.common();
             p.established = Some(Established {
                 resumed: c.handshake_kind() == Some(HandshakeKind::Resumed),

@@ -100,3 +100,20 @@ pub fn on_data(conn: &mut Conn, http: &mut HttpCtx, data: &mut [u8], up_backlog:
     conn.ep.tls = Some(s);
     Outcome::Done(fx)
 }
+
+/// The server name an https:// upstream is asked for: the pool's `tls_server_name`, else the
+/// server's IP address (which its certificate must then cover).
+pub fn upstream_name(
+    pool: &crate::config::upstream::Pool,
+    server: usize,
+) -> Option<rustls::pki_types::ServerName<'static>> {
+    use crate::config::upstream::Addr;
+    use rustls::pki_types::ServerName;
+    if let Some(n) = pool.tls.as_ref().and_then(|t| t.server_name.as_ref()) {
+        return ServerName::try_from(n.clone()).ok();
+    }
+    match &pool.servers.get(server)?.addr {
+        Addr::Tcp(a) => Some(ServerName::IpAddress(a.ip().into())),
+        Addr::Unix(_) => None,
+    }
+}

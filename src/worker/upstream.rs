@@ -104,7 +104,16 @@ impl Flow<'_> {
         }
         up.connected = true;
         up.t_connected = self.ctx.http.now_us;
-        let client = up.client;
+        let (pool, server) = (up.pool, up.server);
+        if let Some(cfg) = self.ctx.cfg.upstream_tls.get(pool).cloned().flatten() {
+            // The request already queued waits in `out` for the handshake.
+            let name = super::tls::upstream_name(&self.ctx.cfg.pools[pool], server);
+            match name.and_then(|n| crate::transport::tls::Session::client(cfg, n).ok()) {
+                Some(s) => self.ups[u].ep.tls = Some(Box::new(s)),
+                None => return self.up_tls_failed(u, "setup"),
+            }
+        }
+        let client = self.ups[u].client;
         self.settle_up(u);
         // The client's deadline moves from connect_timeout to send/read_timeout.
         if let Some(x) = client.filter(|x| self.conns.get(x.conn).is_some()) {
@@ -156,13 +165,27 @@ impl Flow<'_> {
         };
         match up.ep.on_recv(&c) {
             Received::Data => {
-                if let Some(b) = buf {
+                if let Some(mut b) = buf {
                     // One copy into a reused scratch buffer lets the receive buffer go back
                     // to the kernel before the state machines (which need the worker) run.
+                    // TLS: that copy is the decrypted plaintext.
                     let mut data = self.ups.take_scratch();
-                    data.extend_from_slice(self.io.bufs_ref().data(&b));
+                    let tls = match self.ups[u].ep.tls.as_mut() {
+                        Some(s) => {
+                            let bytes = self.io.bufs().data_mut(&mut b);
+                            Some(s.receive(bytes, &mut |plain| data.extend_from_slice(plain)))
+                        }
+                        None => {
+                            data.extend_from_slice(self.io.bufs_ref().data(&b));
+                            None
+                        }
+                    };
                     self.io.bufs().recycle(b);
-                    self.on_up_data(u, &data);
+                    match tls.and_then(|p| p.failed) {
+                        Some(f) => self.up_tls_failed(u, f.name()),
+                        None if !data.is_empty() => self.on_up_data(u, &data),
+                        None => {}
+                    }
                     self.ups.put_scratch(data);
                 }
             }
@@ -271,8 +294,8 @@ impl Flow<'_> {
         let n = v.len() - start;
         c.ep.out.commit(n);
         up.keep_alive = plan.upstream_reusable;
-        // A TLS client's bytes must pass through user space to be encrypted: no splice.
-        up.splice = if plan.splice && !c.secure {
+        // TLS bytes must pass through user space to be decrypted or encrypted: no splice.
+        up.splice = if plan.splice && !c.secure && up.ep.tls.is_none() {
             Splice::Pending
         } else {
             Splice::No
@@ -415,6 +438,16 @@ impl Flow<'_> {
 
     /// An attempt failed: count and log it, then retry, answer or cut as
     /// `exchange::after_failure` decides, and blame the server only where it is at fault.
+    /// TLS with the upstream failed (`why`: the failure's kind).
+    pub(super) fn up_tls_failed(&mut self, u: Key, why: &'static str) {
+        let Some(up) = self.ups.get_mut(u) else {
+            return;
+        };
+        // Before the handshake finished, the request (queued behind it) never left.
+        let handshake = up.ep.tls.as_ref().is_none_or(|s| !s.was_open());
+        self.attempt_failed(u, UpstreamError::Tls { why, handshake });
+    }
+
     fn attempt_failed(&mut self, u: Key, e: UpstreamError) {
         self.ups.error(self.ctx, u, &e);
         let up = &self.ups[u];

@@ -69,7 +69,17 @@ impl Pki {
         let key = self.dir.join(format!("{tag}.key"));
         let csr = self.dir.join(format!("{tag}.csr"));
         let ext = self.dir.join(format!("{tag}.ext"));
-        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        // "IP:127.0.0.1" stays as it is; anything else is a DNS name.
+        let san: Vec<String> = names
+            .iter()
+            .map(|n| {
+                if n.starts_with("IP:") {
+                    n.to_string()
+                } else {
+                    format!("DNS:{n}")
+                }
+            })
+            .collect();
         std::fs::write(&ext, format!("subjectAltName={}\n", san.join(","))).unwrap();
         openssl(&[
             "req",
@@ -79,7 +89,7 @@ impl Pki {
             "ec_paramgen_curve:P-256",
             "-nodes",
             "-subj",
-            &format!("/CN={}", names[0]),
+            &format!("/CN={}", names[0].trim_start_matches("IP:")),
             "-keyout",
             key.to_str().unwrap(),
             "-out",

@@ -94,7 +94,7 @@ const PALETTE: [&str; 8] = [
 fn tls_panel(out: &mut String, s: &Snapshot) {
     let busy = |w: &WorkerSnapshot| {
         let t = &w.counters.tls;
-        t.full + t.resumed + t.failed() > 0
+        t.full > 0 || t.resumed > 0 || t.failed() > 0
     };
     if !s.workers.iter().any(busy) {
         return;

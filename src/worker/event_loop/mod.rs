@@ -56,7 +56,8 @@ pub struct Worker {
     gathers: Gathers,
     /// What connection events asked of the parts they cannot reach (`flow::Later`).
     later: VecDeque<Later>,
-    /// Connections whose bytes could not be prepared for sending this turn (TLS).
+    /// Connections (client, then upstream) whose bytes could not be prepared for sending
+    /// this turn (TLS).
     broken: Vec<crate::transport::Key>,
 }
 
@@ -131,7 +132,12 @@ impl Worker {
                 self.flow().abort(k);
             }
             self.broken = broken;
-            self.ups.flush(&mut self.io);
+            let mut broken = std::mem::take(&mut self.broken);
+            self.ups.flush(&mut self.io, &mut broken);
+            for u in broken.drain(..) {
+                self.flow().up_tls_failed(u, "encrypt");
+            }
+            self.broken = broken;
             if let Some(l) = &mut self.ctx.http.log
                 && l.file.wants_flush()
             {

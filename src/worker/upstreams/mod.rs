@@ -127,7 +127,7 @@ impl Upstreams {
         if !up.connected {
             return false;
         }
-        if !up.ep.out.is_empty() && !up.ep.dirty {
+        if up.ep.has_unsent() && !up.ep.dirty {
             up.ep.dirty = true;
             self.dirty.push(u);
         }
@@ -164,13 +164,15 @@ impl Upstreams {
         self.settle_alone(io, u);
     }
 
-    pub fn flush(&mut self, io: &mut Io) {
+    /// Sends what every dirty connection queued; those whose bytes could not be encrypted
+    /// (TLS) are listed in `broken` for the caller to fail.
+    pub fn flush(&mut self, io: &mut Io, broken: &mut Vec<Key>) {
         for &u in &self.dirty {
             if let Some(up) = self.slab.get_mut(u) {
-                if up.connected {
-                    let _ = up.ep.flush(io, u, &UPSTREAM, usize::MAX); // no TLS upstreams yet
-                } else {
+                if !up.connected {
                     up.ep.dirty = false;
+                } else if !up.ep.flush(io, u, &UPSTREAM, usize::MAX) {
+                    broken.push(u);
                 }
             }
         }
