@@ -536,7 +536,19 @@ fn bad_arguments_get_clear_errors() {
             vec!["http://127.0.0.1:1/", "--slo", "5ms"],
             "--slo is the objective for --sweep",
         ),
-        (vec!["https://127.0.0.1:1/"], "https is not supported"),
+        (vec!["ftp://127.0.0.1:1/"], "not an http:// or https:// URL"),
+        (
+            vec!["http://127.0.0.1:1/", "--insecure"],
+            "are for https:// URLs",
+        ),
+        (
+            vec!["https://127.0.0.1:1/", "--insecure", "--cacert", "/x.pem"],
+            "choose one",
+        ),
+        (
+            vec!["https://127.0.0.1:1/", "--cacert", "/nonexistent.pem"],
+            "--cacert: cannot read the certificate file /nonexistent.pem",
+        ),
         (
             vec!["http://127.0.0.1:1/", "-c", "0"],
             "-c must be at least 1",

@@ -214,7 +214,10 @@ impl Session {
             let r = self.run(&mut buf, plain, &mut p).map(|used| {
                 buf.drain(..used);
             });
-            self.pending = buf;
+            // An idle connection keeps no input buffer (most records fit one receive).
+            if !buf.is_empty() {
+                self.pending = buf;
+            }
             r
         };
         if let Err(e) = r {
