@@ -64,6 +64,68 @@ fn stalled_body_gets_408() {
     assert_eq!(status_of(&out), 408, "{out}");
 }
 
+/// A body trickled faster than body_timeout still has to be whole by body_deadline: to a
+/// route that drains it, and to a proxied one (where the upstream never gets the rest).
+#[test]
+fn a_trickled_body_is_cut_at_body_deadline() {
+    let b = RawBackendless::new();
+    let cfg = format!(
+        "[limits]\nbody_timeout = \"1s\"\nbody_deadline = \"2s\"\n\
+         [[route]]\nprefix = \"/p\"\nupstream = \"http://{}\"\n\
+         [[route]]\nprefix = \"/\"\nreturn = {{ status = 200, body = \"ok\" }}\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &[]);
+    for path in ["/", "/p"] {
+        let mut c = s.connect();
+        let t0 = Instant::now();
+        c.write_all(
+            format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        // A byte every 400 ms: never a gap of body_timeout. Stop at the answer.
+        c.set_read_timeout(Some(Duration::from_millis(400)))
+            .unwrap();
+        let mut answer = Vec::new();
+        while t0.elapsed() < Duration::from_secs(5) && c.write_all(b"x").is_ok() {
+            let mut buf = [0u8; 1024];
+            // Nothing yet is a read timeout; the answer (the 408) ends the trickle.
+            if let Ok(n) = std::io::Read::read(&mut c, &mut buf) {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+        }
+        let took = t0.elapsed();
+        assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 408, "{path}");
+        assert!(
+            took >= Duration::from_millis(1800) && took < Duration::from_millis(4500),
+            "{path}: cut after {took:?}"
+        );
+    }
+}
+
+/// Accepts connections and reads them forever: a backend that never answers.
+struct RawBackendless {
+    addr: std::net::SocketAddr,
+}
+
+impl RawBackendless {
+    fn new() -> RawBackendless {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut c = c;
+                    let mut buf = [0u8; 4096];
+                    while matches!(std::io::Read::read(&mut c, &mut buf), Ok(n) if n > 0) {}
+                });
+            }
+        });
+        RawBackendless { addr }
+    }
+}
+
 #[test]
 fn idle_keep_alive_is_closed_silently() {
     let s = Server::start(Some(CFG), &[]);

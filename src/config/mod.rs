@@ -43,6 +43,9 @@ pub struct Config {
     /// Proxied response bodies with a Content-Length at least this large are spliced
     /// upstream socket -> pipe -> client socket instead of copied through uringd.
     pub splice_threshold: u64,
+    /// Forward request header names that hold an underscore (off: dropped, as nginx's
+    /// `underscores_in_headers off`: a WSGI server reads `X_Real_IP` as `X-Real-IP`).
+    pub underscores_in_headers: bool,
     /// TLS listeners and certificates (`[tls]`), if any.
     pub tls: Option<tls::TlsConfig>,
     /// The certificates read and made ready (`crate::tls::build`): set by `serve` when it
@@ -92,6 +95,8 @@ pub enum Steering {
 pub struct Limits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    /// The whole request body must arrive within this (body_timeout is the longest gap).
+    pub body_deadline: Duration,
     pub keepalive_timeout: Duration,
     pub send_timeout: Duration,
     pub max_header_bytes: usize,
@@ -582,6 +587,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     };
     let header_timeout = timeout(&l.header_timeout, "limits.header_timeout", 10);
     let body_timeout = timeout(&l.body_timeout, "limits.body_timeout", 30);
+    let body_deadline = timeout(&l.body_deadline, "limits.body_deadline", 60);
     let keepalive_timeout = timeout(&l.keepalive_timeout, "limits.keepalive_timeout", 75);
     let send_timeout = timeout(&l.send_timeout, "limits.send_timeout", 30);
     let mut bytes =
@@ -589,6 +595,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     let limits = Limits {
         header_timeout,
         body_timeout,
+        body_deadline,
         keepalive_timeout,
         send_timeout,
         max_header_bytes: bytes(&l.max_header_bytes, "limits.max_header_bytes", 64 * 1024) as usize,
@@ -719,6 +726,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         pools,
         trusted_proxies,
         splice_threshold,
+        underscores_in_headers: s.underscores_in_headers.unwrap_or(false),
     };
     e.into_result(cfg)
 }

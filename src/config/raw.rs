@@ -44,12 +44,14 @@ pub struct RawServer {
     pub access_log: Option<String>,
     pub histograms: Option<bool>,
     pub splice_threshold: Option<SizeValue>,
+    pub underscores_in_headers: Option<bool>,
 }
 
 #[derive(Default, Debug, Clone)]
 pub struct RawLimits {
     pub header_timeout: Option<DurationValue>,
     pub body_timeout: Option<DurationValue>,
+    pub body_deadline: Option<DurationValue>,
     pub keepalive_timeout: Option<DurationValue>,
     pub send_timeout: Option<DurationValue>,
     pub max_header_bytes: Option<SizeValue>,
@@ -163,6 +165,7 @@ impl RawServer {
             access_log: t.get("access_log"),
             histograms: t.get("histograms"),
             splice_threshold: t.get("splice_threshold"),
+            underscores_in_headers: t.get("underscores_in_headers"),
         }
     }
 }
@@ -172,6 +175,7 @@ impl RawLimits {
         RawLimits {
             header_timeout: t.get("header_timeout"),
             body_timeout: t.get("body_timeout"),
+            body_deadline: t.get("body_deadline"),
             keepalive_timeout: t.get("keepalive_timeout"),
             send_timeout: t.get("send_timeout"),
             max_header_bytes: t.get("max_header_bytes"),

@@ -69,6 +69,8 @@ pub struct Forward<'a> {
     pub upgrade: bool,
     /// uringd's Via entry, e.g. "1.1 uringd"; empty for none.
     pub via: &'a str,
+    /// Forward header names with an underscore (else dropped: `underscores_in_headers`).
+    pub underscores: bool,
 }
 
 /// Appends the forwarded head (request line + headers + CRLF) to `out`.
@@ -122,7 +124,7 @@ pub fn write_request_head(
                 !conn.contains(buf, headers, j)
             }
         };
-        if copy {
+        if copy && (f.underscores || !name.contains(&b'_')) {
             push_header(out, name, h.value.get(buf));
         }
     }
@@ -203,6 +205,7 @@ mod tests {
             path: b"",
             client_ip: "203.0.113.7".parse().unwrap(),
             client_trusted: false,
+            underscores: false,
             scheme: "http",
             framing: Encode::None,
             upgrade: false,
@@ -217,6 +220,25 @@ mod tests {
             path = head.path_or_root(req).to_vec();
         }
         write_request_head(out, req, head, hs, &Forward { path: &path, ..*f });
+    }
+
+    #[test]
+    fn underscore_names_are_dropped_unless_kept() {
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\nX_Real_IP: 6.6.6.6\r\nMy_Header: x\r\nMy-Header: y\r\n\r\n";
+        let out = render(req, &fwd());
+        assert!(
+            !out.contains("X_Real_IP") && !out.contains("My_Header"),
+            "{out}"
+        );
+        assert!(out.contains("\r\nMy-Header: y\r\n"), "{out}");
+        let kept = render(
+            req,
+            &Forward {
+                underscores: true,
+                ..fwd()
+            },
+        );
+        assert!(kept.contains("\r\nMy_Header: x\r\n"), "{kept}");
     }
 
     fn render(req: &[u8], f: &Forward) -> String {
@@ -273,6 +295,7 @@ mod tests {
             X-Forwarded-For: 10.0.0.1\r\nVia: 1.0 a\r\nCookie: a=b\r\n\r\n";
         let f = Forward {
             client_trusted: true,
+            underscores: false,
             ..fwd()
         };
         let want =
@@ -306,6 +329,7 @@ mod tests {
             X-Other: z\r\nX-Forwarded-For:\r\nx-forwarded-for: 2.2.2.2\r\n\r\n";
         let f = Forward {
             client_trusted: true,
+            underscores: false,
             client_ip: "::ffff:10.0.0.9".parse().unwrap(),
             ..fwd()
         };
@@ -341,6 +365,7 @@ mod tests {
         );
         let f = Forward {
             client_trusted: true,
+            underscores: false,
             ..fwd()
         };
         let got = render(req, &f);
@@ -531,6 +556,7 @@ mod tests {
                 for (trusted, upgrade) in [(false, false), (true, true)] {
                     let f = Forward {
                         client_trusted: trusted,
+                        underscores: false,
                         upgrade,
                         framing: Encode::Length(3),
                         ..fwd()

@@ -75,6 +75,8 @@ pub struct UwsgiVars<'a> {
     pub content_length: u64,
     /// The peer is in `trusted_proxies`: append to its X-Forwarded-For.
     pub client_trusted: bool,
+    /// Pass header names with an underscore (else dropped: `underscores_in_headers`).
+    pub underscores: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +266,7 @@ fn write_vars(
             Field::Forwarded if v.client_trusted => b", ",
             _ => continue,
         };
-        if name.contains(&b'_') || conn.contains(buf, headers, j) {
+        if (!v.underscores && name.contains(&b'_')) || conn.contains(buf, headers, j) {
             continue;
         }
         let earlier = headers.get(..j).unwrap_or(&[]);
@@ -337,6 +339,7 @@ mod tests {
             scheme: "http",
             content_length: 0,
             client_trusted: false,
+            underscores: false,
         }
     }
 
@@ -494,6 +497,7 @@ mod tests {
         assert_eq!(get(&p, "HTTP_FORWARDED"), None);
         let trusted = UwsgiVars {
             client_trusted: true,
+            underscores: false,
             ..vars()
         };
         let p = request(req, &trusted).unwrap();
@@ -607,6 +611,7 @@ mod tests {
         assert_eq!(get(&p, "HTTP_X_FORWARDED_FOR"), Some(&b"198.51.100.4"[..]));
         let v = UwsgiVars {
             client_trusted: true,
+            underscores: false,
             remote_addr: "::ffff:10.0.0.1".parse().unwrap(),
             ..vars()
         };

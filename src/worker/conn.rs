@@ -176,6 +176,9 @@ pub struct Conn {
     pub last_send_tick: u64,
     /// TLS: waits in the deferred-handshake list for the next loop turn.
     pub tls_deferred: bool,
+    /// Tick at which the current request's head was parsed: its body must be in by
+    /// `body_deadline` after it.
+    pub body_start: u64,
     /// Accepted on a TLS listener (the session itself is `ep.tls`, which request handling
     /// does not see: it is taken out while records are decrypted).
     pub secure: bool,
@@ -216,6 +219,7 @@ impl Conn {
             last_send_tick: 0,
             tls_deferred: false,
             secure: false,
+            body_start: 0,
         }
     }
 

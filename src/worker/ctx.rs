@@ -22,6 +22,7 @@ const RETIRE_IDLE_GRACE: Duration = Duration::from_secs(1);
 pub(super) struct Ticks {
     pub header: u64,
     pub body: u64,
+    pub body_deadline: u64,
     pub keepalive: u64,
     pub send: u64,
     pub linger: u64,
@@ -54,6 +55,7 @@ impl Ctx {
         let ticks = Ticks {
             header: to_ticks(l.header_timeout),
             body: to_ticks(l.body_timeout),
+            body_deadline: to_ticks(l.body_deadline),
             keepalive: to_ticks(l.keepalive_timeout),
             send: to_ticks(l.send_timeout),
             linger: to_ticks(LINGER),

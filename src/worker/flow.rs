@@ -286,11 +286,16 @@ impl Flow<'_> {
                         Some(u) if !p.req_done || self.ups.backlog(u) > 0 => pc.send_timeout,
                         _ => pc.read_timeout,
                     };
-                    c.since + to_ticks(to)
+                    let gap = c.since + to_ticks(to);
+                    if p.req_done {
+                        gap
+                    } else {
+                        gap.min(c.body_start + t.body_deadline)
+                    }
                 })
                 .min()
                 .unwrap_or(c.since + t.keepalive),
-            Phase::Body(_) => c.since + t.body,
+            Phase::Body(_) => (c.since + t.body).min(c.body_start + t.body_deadline),
             Phase::Head if c.idle && c.requests > 0 => c.since + t.keepalive,
             Phase::Head => c.since + t.header,
         }
@@ -323,11 +328,16 @@ impl Flow<'_> {
     fn expire(&mut self, k: Key) {
         let c = &self.conns[k];
         let busy = c.ep.has_unsent() || c.ep.sending();
+        let body_late = self.ctx.now() >= c.body_start + self.ctx.ticks.body_deadline;
         let stats = &mut self.ctx.http.stats;
         let t = &mut stats.timeouts;
         let proxied = c.exchanges.proxies().next();
+        // A proxied request whose body is still coming past body_deadline.
+        let body_overdue =
+            body_late && !busy && proxied.is_some_and(|(_, p)| !p.req_done && !p.resp_started);
         match &c.phase {
             _ if busy => t.send += 1,
+            Phase::Exchange if body_overdue => t.body += 1,
             Phase::Exchange if proxied.is_some() => t.upstream += 1,
             Phase::Body(_) => t.body += 1,
             // An idle keep-alive connection at keepalive_timeout: its normal end.
@@ -337,6 +347,14 @@ impl Flow<'_> {
             Phase::Linger | Phase::Exchange => {}
         }
         if matches!(c.phase, Phase::Exchange) {
+            if body_overdue {
+                // The client is still sending the body past body_deadline: 408, and the
+                // upstream connection ends with the exchange.
+                let c = &mut self.conns[k];
+                request::fail(c, &mut self.ctx.http, 408);
+                c.since = self.ctx.now();
+                return self.settle(k);
+            }
             if let Some((stream, p)) = proxied
                 && !p.resp_started
                 && !c.ep.has_unsent()

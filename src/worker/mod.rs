@@ -292,6 +292,7 @@ fn build(
         worker_id: id,
         errlog: Default::default(),
         handshake_budget: tls::HANDSHAKES_PER_TURN,
+        underscores_in_headers: cfg.underscores_in_headers,
         log: match &cfg.access_log {
             Some(p) => Some(accesslog::AccessLog::new(
                 AppendFile::open(p).map_err(|e| format!("access log {}: {e}", p.display()))?,

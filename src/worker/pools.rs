@@ -19,6 +19,10 @@ pub struct ServerState {
     pub probe: Option<Key>,
 }
 
+/// `down_until` of a server an active probe found unhealthy: out until a probe succeeds
+/// (never forgotten by `pick`).
+const PROBED_DOWN: u64 = u64::MAX;
+
 pub struct PoolState {
     rr: usize,
     pub servers: Vec<ServerState>,
@@ -46,8 +50,33 @@ impl PoolState {
     }
 
     /// Picks a server that is up, not in `skip` (servers already tried for this request).
-    /// None: every server is down (the caller answers 503).
+    /// When passive health has every server out, their failures are forgotten and they are
+    /// tried again (as nginx does): a pool whose servers all hiccupped recovers on the next
+    /// request, not after fail_timeout. None: nothing to try (the caller answers 503), which
+    /// is left only to servers active probes found unhealthy, and to `skip`.
     pub fn pick(&mut self, p: &Pool, now: u64, skip: u64) -> Option<usize> {
+        if let Some(i) = self.pick_up(p, now, skip) {
+            return Some(i);
+        }
+        if self.servers.iter().any(|s| s.down_until <= now) {
+            return None; // some server is up: the tried ones are what is missing
+        }
+        let mut forgot = false;
+        for s in &mut self.servers {
+            if s.down_until != PROBED_DOWN {
+                s.down_until = 0;
+                s.fails = 0;
+                forgot = true;
+            }
+        }
+        if forgot {
+            self.pick_up(p, now, skip)
+        } else {
+            None
+        }
+    }
+
+    fn pick_up(&mut self, p: &Pool, now: u64, skip: u64) -> Option<usize> {
         let n = self.servers.len();
         let up = |i: usize, s: &ServerState| s.down_until <= now && (skip >> (i % 64)) & 1 == 0;
         match p.balance {
@@ -71,9 +100,12 @@ impl PoolState {
     /// Passive health: `max_fails` failures within `fail_window` ticks take a server out
     /// for `fail_window` ticks (nginx's max_fails / fail_timeout). True when this failure
     /// took it out of rotation (and it was in).
+    /// A pool of one server never takes it out (as nginx): with nowhere else to send the
+    /// request, refusing it with 503 only delays noticing that the server is back.
     pub fn failed(&mut self, server: usize, max_fails: u32, fail_window: u64, now: u64) -> bool {
+        let alone = self.servers.len() == 1;
         let s = &mut self.servers[server];
-        if max_fails == 0 {
+        if max_fails == 0 || alone {
             return false;
         }
         if now >= s.fail_window_start + fail_window {
@@ -105,7 +137,7 @@ impl PoolState {
             s.down_until = 0;
             s.fails = 0;
         } else {
-            s.down_until = u64::MAX;
+            s.down_until = PROBED_DOWN;
         }
         let was_out = std::mem::replace(&mut s.out, !healthy);
         (was_out == healthy).then_some(!healthy)
@@ -146,8 +178,28 @@ mod tests {
     }
 
     #[test]
-    fn each_change_of_side_is_reported_once() {
+    fn a_lone_server_is_never_taken_out_and_an_all_out_pool_forgets() {
         let p = pool(1, "round_robin");
+        let mut s = PoolState::new(&p);
+        for _ in 0..5 {
+            assert!(!s.failed(0, 1, 100, 0));
+            assert_eq!(s.pick(&p, 1, 0), Some(0), "one server: always tried");
+        }
+        let p = pool(2, "round_robin");
+        let mut s = PoolState::new(&p);
+        assert!(s.failed(0, 1, 100, 0) && s.failed(1, 1, 100, 0));
+        assert!(s.pick(&p, 1, 0).is_some(), "all out: failures forgotten");
+        assert!(s.pick(&p, 1, 0).is_some(), "both back in rotation");
+        assert_eq!(s.pick(&p, 1, 0b11), None, "both tried for this request");
+        // Probed down is not forgotten.
+        s.probed(0, false);
+        s.probed(1, false);
+        assert_eq!(s.pick(&p, 1, 0), None);
+    }
+
+    #[test]
+    fn each_change_of_side_is_reported_once() {
+        let p = pool(2, "round_robin");
         let mut s = PoolState::new(&p);
         assert!(s.failed(0, 1, 100, 0), "taken out");
         assert!(!s.failed(0, 1, 100, 0), "already out");

@@ -139,6 +139,7 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
                 path,
                 client_ip: ip,
                 client_trusted: trusted,
+                underscores: ctx.underscores_in_headers,
                 scheme: conn.scheme(),
                 framing,
                 upgrade,
@@ -153,6 +154,7 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
                     addr: conn.peer,
                     local_port: conn.local_port,
                     scheme: conn.scheme(),
+                    underscores: ctx.underscores_in_headers,
                 };
                 let at = Request {
                     buf,
@@ -208,6 +210,7 @@ struct Peer {
     addr: Option<SocketAddr>,
     local_port: u16,
     scheme: &'static str,
+    underscores: bool,
 }
 
 /// A parsed request head and its normalized path.
@@ -232,6 +235,7 @@ fn write_uwsgi(out: &mut Vec<u8>, trusted: &[IpAddr], peer: Peer, r: &Request, l
         scheme: peer.scheme,
         content_length: len,
         client_trusted: trusted.contains(&ip),
+        underscores: peer.underscores,
     };
     uwsgi::write_request(out, r.buf, r.head, r.headers, &v).is_ok()
 }
@@ -248,6 +252,7 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
         addr: conn.peer,
         local_port: conn.local_port,
         scheme: conn.scheme(),
+        underscores: ctx.underscores_in_headers,
     };
     let Some(p) = conn.exchanges.proxy_mut(H1_STREAM) else {
         return Ok(0);

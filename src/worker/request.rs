@@ -71,6 +71,8 @@ pub struct HttpCtx {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This worker's number, for its log lines.
     pub worker_id: usize,
+    /// `underscores_in_headers`: forward header names with an underscore.
+    pub underscores_in_headers: bool,
     /// TLS handshake steps left this loop turn (`tls::HANDSHAKES_PER_TURN`).
     pub handshake_budget: u32,
     /// Rate-limited error lines (upstream failures, refusals by a limit).
@@ -224,6 +226,7 @@ fn consume(
 
 fn head(conn: &mut Conn, ctx: &mut HttpCtx, fx: &mut Effects, buf: &[u8]) {
     conn.in_head = false;
+    conn.body_start = ctx.now_tick;
     conn.log.clear();
     let h = match parser::parse_head(buf, &ctx.limits, &mut ctx.headers) {
         Ok(h) => h,
