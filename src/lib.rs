@@ -13,6 +13,7 @@ pub mod http;
 pub mod log;
 pub mod proxy;
 pub mod serve;
+pub mod shield;
 pub mod statics;
 pub mod stats;
 pub mod tls;

@@ -53,6 +53,9 @@ pub struct Config {
     pub tls_acceptor: Option<crate::tls::Acceptor>,
     /// Per pool, the client config of its https:// servers (set with `tls_acceptor`).
     pub upstream_tls: Vec<Option<std::sync::Arc<rustls::ClientConfig>>>,
+    /// The tables every worker of a generation shares (rate limits, connections per
+    /// address): made by `serve` with the acceptor, empty until then.
+    pub shield: crate::shield::Shield,
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +107,8 @@ pub struct Limits {
     pub max_target_bytes: usize,
     pub max_body_bytes: u64,
     pub max_connections: usize,
+    /// Open connections per client address, over all workers (None: no cap).
+    pub max_connections_per_ip: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +117,27 @@ pub struct Route {
     pub name: String,
     pub prefix: String,
     pub action: Action,
+    /// `limit`: a rate per client (address or header).
+    pub limit: Option<RouteLimit>,
+}
+
+/// A route's `limit`.
+#[derive(Clone, Debug)]
+pub struct RouteLimit {
+    pub rate: crate::shield::gcra::Rate,
+    pub key: LimitKey,
+    /// As written (`"10/s"`, burst), for messages.
+    pub text: String,
+}
+
+/// What a limit counts requests by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitKey {
+    /// The client's address.
+    Addr,
+    /// This request header's value (lowercase name); a request without it counts by its
+    /// address, so leaving the header out is no way around the limit.
+    Header(Vec<u8>),
 }
 
 #[derive(Clone, Debug)]
@@ -603,7 +629,11 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         max_target_bytes: bytes(&l.max_target_bytes, "limits.max_target_bytes", 8 * 1024) as usize,
         max_body_bytes: bytes(&l.max_body_bytes, "limits.max_body_bytes", 1 << 20),
         max_connections: l.max_connections.unwrap_or(20000),
+        max_connections_per_ip: l.max_connections_per_ip,
     };
+    if limits.max_connections_per_ip == Some(0) {
+        e.add("limits.max_connections_per_ip: 0 would refuse everyone; leave it out for no cap");
+    }
     if limits.max_header_bytes < 1024 || limits.max_header_bytes > 1 << 20 {
         e.add("limits.max_header_bytes: use 1KiB to 1MiB (default 64KiB)");
     }
@@ -620,10 +650,11 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     }
 
     let mut routes: Vec<Route> = Vec::new();
-    for (i, r) in raw.route.iter().enumerate() {
-        let Some(r) = e.or(validate_route(i, r, &mut pools).map(Some), None) else {
+    for (i, raw_route) in raw.route.iter().enumerate() {
+        let Some(mut r) = e.or(validate_route(i, raw_route, &mut pools).map(Some), None) else {
             continue;
         };
+        r.limit = e.or(route_limit(i, raw_route.limit.as_ref()), None);
         if routes.iter().any(|o| o.prefix == r.prefix) {
             e.add(format!(
                 "route[{i}].prefix = \"{}\" is used by an earlier route; each prefix once",
@@ -679,6 +710,13 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
     if let Some(p) = &access_log {
         check_log_path(p, &mut e);
     }
+    if fixed_files
+        && (limits.max_connections_per_ip.is_some() || routes.iter().any(|r| r.limit.is_some()))
+    {
+        e.add(
+            "server.fixed_files: a registered (direct) descriptor has no getpeername, so limits by client address (a route's limit, limits.max_connections_per_ip) could not count; turn fixed_files off",
+        );
+    }
     let tls = tls::validate(&raw.tls, &ov.tls_listen, &ov.tls_certs, &listen, &mut e.0);
     if let (Some(t), Some(a)) = (&tls, admin)
         && a.port() != 0
@@ -692,6 +730,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         tls,
         tls_acceptor: None,
         upstream_tls: Vec::new(),
+        shield: Default::default(),
         listen,
         admin,
         workers,
@@ -802,6 +841,51 @@ fn upgrades(key: &str, list: Option<&Vec<String>>) -> Result<Vec<Vec<u8>>, Strin
     Ok(out)
 }
 
+/// `limit = { rate = "10/s", burst = 20, key = "header:X-Api-Key" }`.
+fn route_limit(i: usize, l: Option<&raw::RawLimit>) -> Result<Option<RouteLimit>, String> {
+    let Some(l) = l else { return Ok(None) };
+    let key = format!("route[{i}].limit");
+    let text = l
+        .rate
+        .as_deref()
+        .ok_or_else(|| format!("{key}: missing `rate`, e.g. rate = \"10/s\" or \"600/m\""))?;
+    let bad = || {
+        format!(
+            "{key}.rate = \"{text}\": write requests per second or minute, e.g. \"10/s\" or \"600/m\""
+        )
+    };
+    let (n, unit) = text.split_once('/').ok_or_else(bad)?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    let per_us = match unit.trim() {
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        _ => return Err(bad()),
+    };
+    let burst = l.burst.unwrap_or(0);
+    if burst > 1_000_000 {
+        return Err(format!("{key}.burst = {burst}: at most 1000000"));
+    }
+    let rate = crate::shield::gcra::Rate::new(n, per_us, burst).ok_or_else(bad)?;
+    let key = match l.key.as_deref() {
+        None | Some("ip") | Some("addr") => LimitKey::Addr,
+        Some(k) => match k.strip_prefix("header:") {
+            Some(h) if !h.is_empty() && h.bytes().all(crate::http::parser::is_tchar) => {
+                LimitKey::Header(h.to_ascii_lowercase().into_bytes())
+            }
+            _ => {
+                return Err(format!(
+                    "{key}.key = \"{k}\": use \"ip\" (the default) or \"header:NAME\", e.g. \"header:X-Api-Key\""
+                ));
+            }
+        },
+    };
+    Ok(Some(RouteLimit {
+        rate,
+        key,
+        text: format!("{text}, burst {burst}"),
+    }))
+}
+
 fn validate_route(
     i: usize,
     r: &RawRoute,
@@ -870,6 +954,7 @@ fn validate_route(
         return Ok(Route {
             name,
             prefix,
+            limit: None,
             action: Action::Redirect { status, to },
         });
     }
@@ -887,6 +972,7 @@ fn validate_route(
         return Ok(Route {
             name,
             prefix,
+            limit: None,
             action: Action::Static {
                 dir: path,
                 index,
@@ -914,6 +1000,7 @@ fn validate_route(
             return Ok(Route {
                 name,
                 prefix,
+                limit: None,
                 action: Action::Upstream {
                     pool,
                     upgrades: upgrades(&key, r.upgrades.as_ref())?,
@@ -951,6 +1038,7 @@ fn validate_route(
     Ok(Route {
         name,
         prefix,
+        limit: None,
         action: Action::Return {
             status,
             body,

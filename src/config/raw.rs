@@ -59,6 +59,7 @@ pub struct RawLimits {
     pub max_target_bytes: Option<SizeValue>,
     pub max_body_bytes: Option<SizeValue>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<u32>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -67,6 +68,7 @@ pub struct RawRoute {
     pub prefix: Option<String>,
     pub ret: Option<RawReturn>,
     pub redirect: Option<RawRedirect>,
+    pub limit: Option<RawLimit>,
     pub upstream: Option<String>,
     /// Serve files from this directory.
     pub static_dir: Option<String>,
@@ -75,6 +77,14 @@ pub struct RawRoute {
     pub follow_symlinks_outside: Option<bool>,
     /// Upgrade protocols tunnelled to the upstream (default: websocket).
     pub upgrades: Option<Vec<String>>,
+}
+
+/// `limit = { rate = "10/s", burst = 20, key = "header:X-Api-Key" }`.
+#[derive(Default, Debug, Clone)]
+pub struct RawLimit {
+    pub rate: Option<String>,
+    pub burst: Option<u64>,
+    pub key: Option<String>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -183,6 +193,7 @@ impl RawLimits {
             max_target_bytes: t.get("max_target_bytes"),
             max_body_bytes: t.get("max_body_bytes"),
             max_connections: t.get("max_connections"),
+            max_connections_per_ip: t.get("max_connections_per_ip"),
         }
     }
 }
@@ -205,6 +216,15 @@ impl RawRoute {
                 let v = RawRedirect {
                     to: r.get("to"),
                     status: r.get("status"),
+                };
+                r.finish();
+                v
+            }),
+            limit: t.table("limit").map(|r| {
+                let v = RawLimit {
+                    rate: r.get("rate"),
+                    burst: r.get("burst"),
+                    key: r.get("key"),
                 };
                 r.finish();
                 v

@@ -136,9 +136,39 @@ impl Prepared {
         head_only: bool,
         zc_threshold: usize,
     ) {
+        self.write_with(
+            out,
+            date,
+            keep_alive,
+            http10_keep_alive,
+            head_only,
+            zc_threshold,
+            b"",
+        );
+    }
+
+    /// `write`, with `extra` header lines (each ending CRLF) before the Date.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_with(
+        &self,
+        out: &mut impl Sink,
+        date: &[u8; 29],
+        keep_alive: bool,
+        http10_keep_alive: bool,
+        head_only: bool,
+        zc_threshold: usize,
+        extra: &[u8],
+    ) {
         let v = out.bytes();
         let start = v.len();
-        v.extend_from_slice(&self.head);
+        if extra.is_empty() {
+            v.extend_from_slice(&self.head);
+        } else {
+            let at = self.head.len() - b"Date: ".len();
+            v.extend_from_slice(&self.head[..at]);
+            v.extend_from_slice(extra);
+            v.extend_from_slice(b"Date: ");
+        }
         v.extend_from_slice(date);
         if !keep_alive {
             v.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
@@ -258,8 +288,8 @@ pub struct ErrorPages {
     pages: Vec<Prepared>,
 }
 
-const ERROR_STATUSES: [u16; 17] = [
-    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 431, 500, 501, 502, 503, 504, 505,
+const ERROR_STATUSES: [u16; 18] = [
+    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 429, 431, 500, 501, 502, 503, 504, 505,
 ];
 
 impl ErrorPages {
@@ -268,8 +298,9 @@ impl ErrorPages {
             .iter()
             .map(|&s| {
                 let mut p = Prepared::error(s, server);
-                // 403/404/405/412 are answers, not framing doubts: the connection stays usable.
-                p.closes = !matches!(s, 403..=405 | 412);
+                // 403/404/405/412/429 are answers, not framing doubts: the connection stays
+                // usable.
+                p.closes = !matches!(s, 403..=405 | 412 | 429);
                 p
             })
             .collect();

@@ -77,7 +77,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             return 1;
         }
     }
-    if let Err(e) = ready_tls(&mut cfg) {
+    if let Err(e) = make_ready(&mut cfg) {
         crate::say!("uringd: error: {e}");
         return 1;
     }
@@ -221,9 +221,11 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
     code
 }
 
-/// Reads the certificates `cfg.tls` names (as the files are now) into its acceptor, and
-/// logs each with its names and expiry.
-pub fn ready_tls(cfg: &mut Config) -> Result<(), String> {
+/// Makes a validated config ready to run: the certificates `cfg.tls` names read (as the
+/// files are now) into its acceptor and logged with their names and expiry, the upstream
+/// pools' TLS client configs, and the tables the generation's workers share (`shield`).
+pub fn make_ready(cfg: &mut Config) -> Result<(), String> {
+    cfg.shield = crate::shield::Shield::new(cfg);
     cfg.upstream_tls = cfg
         .pools
         .iter()
@@ -399,7 +401,7 @@ fn next_generation(
         );
     }
     check_access_log(&eff)?;
-    ready_tls(&mut eff)?;
+    make_ready(&mut eff)?;
     let g = Generation::start(Arc::new(eff), sockets)?;
     *file_cfg = new;
     Ok(g)

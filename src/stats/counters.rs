@@ -93,6 +93,11 @@ pub struct Counters {
     pub log_dropped_lines: u64,
     pub log_write_errors: u64,
     pub tls: TlsCounters,
+    /// Requests refused (429) by a route's `limit`, all routes and by route index.
+    pub limited: u64,
+    pub limited_by_route: Vec<u64>,
+    /// Connections refused by `max_connections_per_ip`.
+    pub ip_refused: u64,
 }
 
 impl Counters {
@@ -127,5 +132,13 @@ impl Counters {
         sum(&mut self.log_dropped_lines, o.log_dropped_lines);
         sum(&mut self.log_write_errors, o.log_write_errors);
         self.tls.add(&o.tls);
+        sum(&mut self.limited, o.limited);
+        if self.limited_by_route.len() < o.limited_by_route.len() {
+            self.limited_by_route.resize(o.limited_by_route.len(), 0);
+        }
+        for (a, &b) in self.limited_by_route.iter_mut().zip(&o.limited_by_route) {
+            sum(a, b);
+        }
+        sum(&mut self.ip_refused, o.ip_refused);
     }
 }

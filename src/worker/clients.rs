@@ -22,10 +22,16 @@ pub(super) struct Clients {
     max: usize,
     /// Client addresses are looked up (getpeername) only if something needs them.
     need_peer: bool,
+    /// `max_connections_per_ip`: the counts every worker shares.
+    per_ip: Option<std::sync::Arc<crate::shield::table::ConnTable>>,
 }
 
 impl Clients {
-    pub fn new(max: usize, need_peer: bool) -> Clients {
+    pub fn new(
+        max: usize,
+        need_peer: bool,
+        per_ip: Option<std::sync::Arc<crate::shield::table::ConnTable>>,
+    ) -> Clients {
         Clients {
             // Reserved up front, not grown: growth by doubling copies the slab and leaves
             // the old copies as heap holes that count against every idle connection. Pages
@@ -38,11 +44,13 @@ impl Clients {
             due: Vec::new(),
             max,
             need_peer,
+            per_ip,
         }
     }
 
-    /// Takes a freshly accepted socket into a slot (reset from `Conn::new`).
-    pub fn open(&mut self, a: &Accepted, now: u64) -> Key {
+    /// Takes a freshly accepted socket into a slot (reset from `Conn::new`). False with the
+    /// key when its address is at `max_connections_per_ip` (the caller refuses it).
+    pub fn open(&mut self, a: &Accepted, now: u64) -> (Key, bool) {
         let (sock, port) = (a.sock, a.port);
         let admin = a.kind == super::listener::ListenKind::Admin;
         let open = move |c: &mut Conn| c.open(sock, admin, port, now);
@@ -60,7 +68,15 @@ impl Clients {
         {
             self.slab[k].peer = super::listener::peer_addr(fd);
         }
-        k
+        if let Some(t) = &self.per_ip
+            && let Some(ip) = self.slab[k].peer.map(|p| p.ip())
+        {
+            match t.acquire(ip) {
+                Some(b) => self.slab[k].ip_bucket = Some(b),
+                None => return (k, false),
+            }
+        }
+        (k, true)
     }
 
     #[inline]
@@ -177,6 +193,9 @@ impl Clients {
     /// what makes 10k idle connections cheap) and nothing of this client.
     pub fn free(&mut self, k: Key) {
         let c = &mut self.slab[k];
+        if let (Some(b), Some(t)) = (c.ip_bucket.take(), &self.per_ip) {
+            t.release(b);
+        }
         *c = Conn {
             ep: std::mem::take(&mut c.ep),
             ..Conn::new()

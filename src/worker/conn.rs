@@ -137,6 +137,8 @@ pub struct Owed {
     pub head_only: bool,
     pub keep_alive: bool,
     pub http10: bool,
+    /// Seconds for a Retry-After on the error page (0: none): a 429 from a limit.
+    pub retry_after: u32,
 }
 
 pub struct Conn {
@@ -179,6 +181,8 @@ pub struct Conn {
     /// Tick at which the current request's head was parsed: its body must be in by
     /// `body_deadline` after it.
     pub body_start: u64,
+    /// Its count in `max_connections_per_ip`'s table, released when the slot is freed.
+    pub ip_bucket: Option<u32>,
     /// Accepted on a TLS listener (the session itself is `ep.tls`, which request handling
     /// does not see: it is taken out while records are decrypted).
     pub secure: bool,
@@ -220,6 +224,7 @@ impl Conn {
             tls_deferred: false,
             secure: false,
             body_start: 0,
+            ip_bucket: None,
         }
     }
 

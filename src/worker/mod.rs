@@ -276,7 +276,22 @@ fn build(
         now_tick: 0,
         now_us: 0,
         unix_s: 0,
-        stats: Counters::default(),
+        stats: Counters {
+            limited_by_route: vec![0; cfg.routes.len()],
+            ..Counters::default()
+        },
+        shield: cfg.shield.clone(),
+        limit_keys: cfg
+            .routes
+            .iter()
+            .map(|r| r.limit.as_ref().map(|l| l.key.clone()))
+            .collect(),
+        clock_base_us: u64::try_from(
+            std::time::Instant::now()
+                .saturating_duration_since(crate::shield::epoch())
+                .as_micros(),
+        )
+        .unwrap_or(0),
         recorder: Recorder::new(
             cfg.histograms,
             cfg.routes.iter().map(|r| r.name.clone()).collect(),

@@ -4,6 +4,7 @@
 
 use super::router::{Router, Target};
 use crate::admin::{self, Decision};
+use crate::config::LimitKey;
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::framing::Decode;
 use crate::http::parser::{self, Head, HeaderSpan, Method, Version, find_header};
@@ -73,6 +74,11 @@ pub struct HttpCtx {
     pub worker_id: usize,
     /// `underscores_in_headers`: forward header names with an underscore.
     pub underscores_in_headers: bool,
+    /// The tables shared with the other workers (rate limits), and each route's limit key.
+    pub shield: crate::shield::Shield,
+    pub limit_keys: Vec<Option<LimitKey>>,
+    /// This worker's start on the shared tables' clock (`shield::epoch`), microseconds.
+    pub clock_base_us: u64,
     /// TLS handshake steps left this loop turn (`tls::HANDSHAKES_PER_TURN`).
     pub handshake_budget: u32,
     /// Rate-limited error lines (upstream failures, refusals by a limit).
@@ -82,6 +88,12 @@ pub struct HttpCtx {
 impl HttpCtx {
     pub fn now_s(&self) -> u64 {
         self.now_us / 1_000_000
+    }
+
+    /// This turn's time on the clock every worker shares (`shield::epoch`).
+    #[inline]
+    pub fn shared_now_us(&self) -> u64 {
+        self.clock_base_us + self.now_us
     }
 }
 
@@ -282,6 +294,24 @@ fn routed(
         Ok(r) => r,
         Err(_) => return fail(conn, ctx, 400),
     };
+    if let Some(r) = route
+        && let Some(wait) = over_limit(conn, ctx, buf, r)
+    {
+        // Over the route's limit: 429 once the body is read, the connection kept.
+        ctx.stats.limited += 1;
+        if let Some(n) = ctx.stats.limited_by_route.get_mut(r) {
+            *n += 1;
+        }
+        let owed = Owed {
+            route: Some(r),
+            error: Some(429),
+            head_only: h.method_kind == Method::Head,
+            keep_alive: h.keep_alive && !ctx.draining,
+            http10,
+            retry_after: wait,
+        };
+        return answer_after_body(conn, ctx, h, owed);
+    }
     if let Some(r) = route {
         match ctx.router.target(r) {
             Target::Upstream { pool, upgrades } => {
@@ -312,6 +342,7 @@ fn routed(
         head_only: h.method_kind == Method::Head,
         keep_alive: h.keep_alive && !ctx.draining,
         http10,
+        retry_after: 0,
     };
     answer_after_body(conn, ctx, h, owed);
 }
@@ -412,13 +443,16 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
         _ => ctx.errors.get(404),
     };
     ctx.stats.count_status(page.status);
-    page.write(
+    let mut extra = [0u8; 32];
+    let extra = retry_after_line(&mut extra, owed.retry_after);
+    page.write_with(
         &mut conn.ep.out,
         &ctx.date,
         owed.keep_alive,
         owed.http10 && owed.keep_alive,
         owed.head_only,
         ctx.zc_threshold,
+        extra,
     );
     let status = page.status;
     let body = if owed.head_only { 0 } else { page.body_len() };
@@ -428,6 +462,69 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
     conn.requests += 1;
     if !owed.keep_alive {
         conn.close_after_flush = true;
+    }
+}
+
+/// A connection over `max_connections_per_ip`: 503 with Retry-After before it sent
+/// anything, then the close. No request was read, so none is counted or timed.
+pub fn refuse_connection(conn: &mut Conn, ctx: &mut HttpCtx) {
+    ctx.stats.count_status(503);
+    ctx.errors.get(503).write_with(
+        &mut conn.ep.out,
+        &ctx.date,
+        false,
+        false,
+        false,
+        ctx.zc_threshold,
+        b"Retry-After: 1\r\n",
+    );
+    conn.close_after_flush = true;
+    conn.phase = Phase::Linger;
+}
+
+/// `Retry-After: N\r\n` in `buf` (empty for 0), formatted without allocating.
+fn retry_after_line(buf: &mut [u8; 32], secs: u32) -> &[u8] {
+    if secs == 0 {
+        return &[];
+    }
+    let mut w = &mut buf[..];
+    let _ = std::io::Write::write_fmt(&mut w, format_args!("Retry-After: {secs}\r\n"));
+    let left = w.len();
+    &buf[..32 - left]
+}
+
+/// A route's `limit`: the key this request counts under (a header's value, or the client's
+/// address) against the shared table. Some(seconds to wait) when it is over.
+fn over_limit(conn: &Conn, ctx: &HttpCtx, buf: &[u8], r: usize) -> Option<u32> {
+    let table = ctx.shield.limits.get(r)?.as_ref()?;
+    let ip = conn.peer.map(|p| p.ip());
+    let ip_bytes;
+    let key: &[u8] = match ctx.limit_keys.get(r) {
+        Some(Some(LimitKey::Header(name))) => {
+            match crate::http::parser::find_header(buf, &ctx.headers, name) {
+                Some(v) if !v.is_empty() => v,
+                _ => {
+                    ip_bytes = ip_key(ip);
+                    &ip_bytes
+                }
+            }
+        }
+        _ => {
+            ip_bytes = ip_key(ip);
+            &ip_bytes
+        }
+    };
+    let wait_us = table.check(key, ctx.shared_now_us()).err()?;
+    Some(wait_us.div_ceil(1_000_000).clamp(1, u64::from(u32::MAX)) as u32)
+}
+
+/// An address as a limit key: its 16 bytes (IPv4 mapped), never equal to a header value
+/// (a header's value is checked apart from addresses by its own route's table anyway).
+fn ip_key(ip: Option<std::net::IpAddr>) -> [u8; 16] {
+    match ip {
+        Some(std::net::IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+        Some(std::net::IpAddr::V6(a)) => a.octets(),
+        None => [0; 16],
     }
 }
 
@@ -513,6 +610,7 @@ fn static_file(
             head_only: false,
             keep_alive,
             http10,
+            retry_after: 0,
         };
         return answer_after_body(conn, ctx, h, owed);
     }
@@ -556,6 +654,7 @@ fn static_file(
                 head_only: req.head_only,
                 keep_alive,
                 http10,
+                retry_after: 0,
             };
             answer(conn, ctx, owed);
         }

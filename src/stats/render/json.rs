@@ -144,6 +144,14 @@ pub fn workers_json(s: &Snapshot) -> String {
                 },
                 "spliced_bodies": c.spliced_bodies,
                 "tls": tls_json(&c.tls, &w.handshakes),
+                "limited": c.limited,
+                "limited_by_route": w
+                    .routes
+                    .iter()
+                    .zip(&c.limited_by_route)
+                    .map(|((name, _), &n)| (name.clone(), Value::from(n)))
+                    .collect::<Map<String, Value>>(),
+                "ip_refused": c.ip_refused,
                 "accept_errors": c.accept_errors,
                 "status": {
                     "2xx": c.status_2xx,

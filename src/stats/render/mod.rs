@@ -91,6 +91,9 @@ pub(crate) mod fixtures {
                     peer_close_notify: 1,
                     deferred: 0,
                 },
+                limited: 3,
+                limited_by_route: routes.iter().map(|_| 1).collect(),
+                ip_refused: 1,
             },
             active: 5,
             ring: RingInfo {
@@ -171,6 +174,9 @@ pub(crate) mod fixtures {
                 peer_close_notify: u64::MAX,
                 deferred: u64::MAX,
             },
+            limited: u64::MAX,
+            limited_by_route: vec![u64::MAX],
+            ip_refused: u64::MAX,
         };
         w.active = u64::MAX;
         w.id = usize::MAX;

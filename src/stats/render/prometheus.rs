@@ -219,6 +219,30 @@ pub fn prometheus(s: &Snapshot) -> String {
     latency_family(&mut out, s);
     upstream_family(&mut out, s);
     tls_families(&mut out, s);
+    let name = "uringd_limited_requests_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Requests refused with 429 by a route's limit.",
+    );
+    for w in &s.workers {
+        for ((route, _), n) in w.routes.iter().zip(&w.counters.limited_by_route) {
+            let _ = writeln!(
+                out,
+                "{name}{{worker=\"{}\",route=\"{}\"}} {n}",
+                w.id,
+                escape_label(route)
+            );
+        }
+    }
+    counter(
+        &mut out,
+        s,
+        "uringd_ip_refused_connections_total",
+        "Connections refused by max_connections_per_ip.",
+        |c| c.ip_refused,
+    );
 
     counter(
         &mut out,
@@ -496,7 +520,7 @@ mod tests {
             *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
         }
         assert!(types.values().all(|&n| n == 1));
-        assert_eq!(types.len(), 23);
+        assert_eq!(types.len(), 25);
         for f in [
             "uringd_request_duration_seconds",
             "uringd_requests_total",

@@ -71,9 +71,16 @@ impl Worker {
             http,
             fixed_files,
         } = parts;
-        let need_peer = http.log.is_some() || !cfg.pools.is_empty();
+        let need_peer = http.log.is_some()
+            || !cfg.pools.is_empty()
+            || cfg.routes.iter().any(|r| r.limit.is_some())
+            || cfg.limits.max_connections_per_ip.is_some();
         Worker {
-            conns: Clients::new(cfg.limits.max_connections, need_peer),
+            conns: Clients::new(
+                cfg.limits.max_connections,
+                need_peer,
+                cfg.shield.conns.clone(),
+            ),
             ups: Upstreams::new(&cfg, id),
             listeners: Listeners::new(listeners, fixed_files),
             gathers: Gathers::default(),
@@ -261,9 +268,18 @@ impl Worker {
             .listeners
             .on_accept(&mut self.io, t, &c, room, now, stats)
         {
-            let k = self.conns.open(&a, now);
+            let (k, admitted) = self.conns.open(&a, now);
             self.ctx.http.stats.accepts += 1;
-            if a.kind == ListenKind::Tls {
+            if !admitted {
+                // Over max_connections_per_ip: a plain client is told (503), a TLS one,
+                // which could not read it before a handshake, is closed.
+                self.ctx.http.stats.ip_refused += 1;
+                if a.kind == ListenKind::Tls {
+                    self.flow().abort(k);
+                } else {
+                    super::request::refuse_connection(&mut self.conns[k], &mut self.ctx.http);
+                }
+            } else if a.kind == ListenKind::Tls {
                 let acceptor = self.ctx.cfg.tls_acceptor.as_ref();
                 if !super::tls::start(&mut self.conns[k], acceptor, self.ctx.http.now_us) {
                     self.flow().abort(k);
