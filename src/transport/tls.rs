@@ -113,7 +113,7 @@ pub struct Established {
 /// What one batch of input did.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// The handshake finished in this batch.
+    /// The handshake finished in this batch (the peer's Finished was read).
     pub established: Option<Established>,
     /// The peer sent close_notify: it will send nothing more.
     pub peer_closed: bool,
@@ -130,8 +130,10 @@ pub struct Session {
     /// Ciphertext for the socket: what the endpoint really sends.
     pub wire: OutQueue,
     close_queued: bool,
-    /// The handshake finished once (the phase may have failed since).
+    /// Application data could be sent once (the phase may have failed since).
     opened: bool,
+    /// The handshake's end was reported (`Progress::established`).
+    reported: bool,
     /// Nothing has arrived yet (the plain-HTTP check looks at the first byte).
     fresh: bool,
 }
@@ -163,6 +165,7 @@ impl Session {
             wire: OutQueue::default(),
             close_queued: false,
             opened: false,
+            reported: false,
             fresh: true,
         }
     }
@@ -175,7 +178,7 @@ impl Session {
         self.phase == Phase::Failed
     }
 
-    /// The handshake finished at some point (application data may have been exchanged).
+    /// Application data could be sent at some point (a client's request may have left).
     pub fn was_open(&self) -> bool {
         self.opened
     }
@@ -203,7 +206,6 @@ impl Session {
                 return p;
             }
         }
-        let was_handshaking = self.phase == Phase::Handshaking;
         let r = if self.pending.is_empty() {
             self.run(data, plain, &mut p).map(|used| {
                 self.pending.extend_from_slice(&data[used..]);
@@ -225,8 +227,13 @@ impl Session {
         } else if self.pending.len() > PENDING_MAX {
             p.failed = Some(self.fail(&rustls::Error::General("record too large".into())));
         }
-        if was_handshaking && self.phase == Phase::Open {
+        if self.phase == Phase::Open {
             self.opened = true;
+        }
+        // Done when both directions carry data: a TLS 1.3 server may send from its first
+        // flight, but the handshake ends with the client's Finished.
+        if !self.reported && self.phase == Phase::Open && !self.common().is_handshaking() {
+            self.reported = true;
             let c = self.common();
             p.established = Some(Established {
                 resumed: c.handshake_kind() == Some(HandshakeKind::Resumed),
