@@ -717,3 +717,60 @@ fn https_upstream_settings_are_checked() {
         "{err}"
     );
 }
+
+/// A burst of new connections past the per-turn handshake cap: the handshakes put off wait
+/// for later turns, and every one of them completes and is answered. (Debug builds, which
+/// the suite runs, take the cap from URINGD_DEBUG_HANDSHAKES_PER_TURN: 1 here.)
+#[test]
+fn handshakes_past_the_per_turn_cap_wait_and_all_complete() {
+    let (_d, p) = pki();
+    let (c, k) = p.leaf("a", &["a.test"], 60);
+    let cfg = format!(
+        "[tls]\nlisten = [\"127.0.0.1:0\"]\n[[tls.cert]]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [[route]]\nprefix = \"/\"\nreturn = {{ status = 200, body = \"hello tls\" }}\n",
+        c.display(),
+        k.display()
+    );
+    let d = TempDir::new("tls-cap");
+    let path = d.0.join("u.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut cmd = Command::new(common::BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--admin",
+        "127.0.0.1:0",
+    ])
+    .arg("--config")
+    .arg(&path)
+    .env("URINGD_DEBUG_HANDSHAKES_PER_TURN", "1");
+    let s = Server::spawn(cmd, None);
+    let addr = tls_addr(&s.log);
+    let client = client_config(&p.ca);
+    // The hellos go out together, from raw sockets, before any handshake is read.
+    let hellos: Vec<_> = (0..40)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || get(addr, "a.test", &client, "/").0)
+        })
+        .collect();
+    for h in hellos {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    let admin = s.admin.unwrap();
+    let w = admin_json(admin, "/_uringd/workers");
+    let t = &w[0]["tls"];
+    let done =
+        t["handshakes"]["full"].as_u64().unwrap() + t["handshakes"]["resumed"].as_u64().unwrap();
+    assert_eq!(done, 40, "{t}");
+    assert_eq!(t["failed"], 0, "{t}");
+    if cfg!(debug_assertions) {
+        assert!(
+            t["deferred"].as_u64().unwrap() > 0,
+            "the cap of 1 put some off: {t}"
+        );
+    }
+}

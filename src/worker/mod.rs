@@ -306,7 +306,7 @@ fn build(
         trusted_proxies: cfg.trusted_proxies.clone(),
         worker_id: id,
         errlog: Default::default(),
-        handshake_budget: tls::HANDSHAKES_PER_TURN,
+        handshake_budget: tls::handshakes_per_turn(),
         underscores_in_headers: cfg.underscores_in_headers,
         log: match &cfg.access_log {
             Some(p) => Some(accesslog::AccessLog::new(

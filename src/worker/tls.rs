@@ -25,6 +25,24 @@ pub fn start(conn: &mut Conn, acceptor: Option<&Acceptor>, now_us: u64) -> bool 
 /// connections must not starve the established ones, whose bytes are cheap).
 pub const HANDSHAKES_PER_TURN: u32 = 32;
 
+/// The cap in force: `HANDSHAKES_PER_TURN`, or in debug builds `URINGD_DEBUG_HANDSHAKES_PER_TURN`
+/// (so the tests can make handshakes wait for later turns with a handful of connections).
+pub fn handshakes_per_turn() -> u32 {
+    #[cfg(debug_assertions)]
+    {
+        static CAP: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        *CAP.get_or_init(|| {
+            std::env::var("URINGD_DEBUG_HANDSHAKES_PER_TURN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(HANDSHAKES_PER_TURN)
+        })
+    }
+    #[cfg(not(debug_assertions))]
+    HANDSHAKES_PER_TURN
+}
+
 /// What became of received ciphertext.
 pub enum Outcome {
     Done(Effects),

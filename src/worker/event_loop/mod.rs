@@ -115,7 +115,7 @@ impl Worker {
         self.listeners.arm(&mut self.io, false);
         self.wake.arm(self.io.driver(), Token::new(Op::Wake, 0, 0));
         loop {
-            self.ctx.http.handshake_budget = super::tls::HANDSHAKES_PER_TURN;
+            self.ctx.http.handshake_budget = super::tls::handshakes_per_turn();
             let handshakes_wait = self.flow().run_deferred_handshakes();
             self.after_event();
             self.run_timers();
