@@ -220,7 +220,7 @@ fn main() -> ExitCode {
             match config::load(path.as_deref(), &ov) {
                 Ok(mut cfg) => {
                     // The certificates are read as serve would read them.
-                    if let Err(e) = uringd::serve::make_ready(&mut cfg) {
+                    if let Err(e) = uringd::serve::make_ready(&mut cfg, None) {
                         uringd::say!("uringd check: {e}");
                         return ExitCode::from(1);
                     }

@@ -166,3 +166,61 @@ fn bad_limits_are_named() {
         assert!(err.contains(want), "{cfg}: {err}");
     }
 }
+
+#[test]
+fn a_reload_keeps_what_clients_used_of_a_limit() {
+    let d = TempDir::new("limit-reload");
+    let path = d.0.join("u.toml");
+    std::fs::write(&path, LIMITED).unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--admin",
+        "off",
+    ])
+    .arg("--config")
+    .arg(&path);
+    let s = Server::spawn(cmd, None);
+    let status = || {
+        let mut c = s.connect();
+        get(&mut c, "/api/", "").status
+    };
+    let reload = || {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(s.pid() as i32, libc::SIGHUP) };
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < end {
+            if let Ok(l) = s.log.recv_timeout(Duration::from_millis(100))
+                && l.contains("reloaded")
+            {
+                return;
+            }
+        }
+        panic!("no reload");
+    };
+    for _ in 0..3 {
+        assert_eq!(status(), 200);
+    }
+    assert_eq!(status(), 429);
+    // The same limit after a reload (a certificate renewal, say): still used up.
+    reload();
+    // Past the moment the retiring workers may still accept: the new ones answer.
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..3 {
+        assert_eq!(status(), 429, "a reload is no way around a limit");
+    }
+    // A changed limit starts afresh.
+    std::fs::write(&path, LIMITED.replace("burst = 2", "burst = 5")).unwrap();
+    reload();
+    // (A connection the retiring workers still accept, in the moment after the reload,
+    // is theirs to answer with the old limit.)
+    let end = std::time::Instant::now() + Duration::from_secs(3);
+    while status() != 200 {
+        assert!(std::time::Instant::now() < end, "the new limit is in force");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

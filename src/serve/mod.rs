@@ -77,7 +77,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             return 1;
         }
     }
-    if let Err(e) = make_ready(&mut cfg) {
+    if let Err(e) = make_ready(&mut cfg, None) {
         crate::say!("uringd: error: {e}");
         return 1;
     }
@@ -224,8 +224,8 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
 /// Makes a validated config ready to run: the certificates `cfg.tls` names read (as the
 /// files are now) into its acceptor and logged with their names and expiry, the upstream
 /// pools' TLS client configs, and the tables the generation's workers share (`shield`).
-pub fn make_ready(cfg: &mut Config) -> Result<(), String> {
-    cfg.shield = crate::shield::Shield::new(cfg);
+pub fn make_ready(cfg: &mut Config, previous: Option<&Config>) -> Result<(), String> {
+    cfg.shield = crate::shield::Shield::new(cfg, previous);
     cfg.upstream_tls = cfg
         .pools
         .iter()
@@ -401,7 +401,7 @@ fn next_generation(
         );
     }
     check_access_log(&eff)?;
-    make_ready(&mut eff)?;
+    make_ready(&mut eff, Some(run))?;
     let g = Generation::start(Arc::new(eff), sockets)?;
     *file_cfg = new;
     Ok(g)

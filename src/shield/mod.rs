@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::config::Config;
 use table::{ConnTable, RateTable};
 
 /// Keys a limit tracks at once (rounded to a power of two; 16 bytes each).
@@ -32,21 +33,33 @@ pub struct Shield {
 }
 
 impl Shield {
-    pub fn new(cfg: &crate::config::Config) -> Shield {
+    /// The tables for `cfg`. On a reload `previous` is the running config: a route of the
+    /// same name with the same limit keeps its table, and the same per-address cap keeps
+    /// its counts, so a reload (a certificate renewal, say) neither resets what clients
+    /// have used nor forgets the connections the retiring workers still hold.
+    pub fn new(cfg: &Config, previous: Option<&Config>) -> Shield {
+        let kept = |r: &crate::config::Route| {
+            let p = previous?;
+            let i = p.routes.iter().position(|o| o.name == r.name)?;
+            let (old, new) = (p.routes[i].limit.as_ref()?, r.limit.as_ref()?);
+            let same = old.rate == new.rate && old.key == new.key;
+            same.then(|| p.shield.limits.get(i).cloned().flatten())?
+        };
         Shield {
             limits: cfg
                 .routes
                 .iter()
                 .map(|r| {
-                    r.limit
-                        .as_ref()
-                        .map(|l| Arc::new(RateTable::new(l.rate, LIMIT_SLOTS)))
+                    let l = r.limit.as_ref()?;
+                    Some(kept(r).unwrap_or_else(|| Arc::new(RateTable::new(l.rate, LIMIT_SLOTS))))
                 })
                 .collect(),
-            conns: cfg
-                .limits
-                .max_connections_per_ip
-                .map(|n| Arc::new(ConnTable::new(n, CONN_BUCKETS))),
+            conns: cfg.limits.max_connections_per_ip.map(|n| {
+                previous
+                    .and_then(|p| p.shield.conns.clone())
+                    .filter(|t| t.max() == n)
+                    .unwrap_or_else(|| Arc::new(ConnTable::new(n, CONN_BUCKETS)))
+            }),
         }
     }
 }

@@ -135,6 +135,10 @@ impl ConnTable {
         Some(i as u32)
     }
 
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+
     /// The connection counted in `bucket` closed.
     pub fn release(&self, bucket: u32) {
         if let Some(c) = self.counts.get(bucket as usize) {
