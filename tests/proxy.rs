@@ -17,6 +17,14 @@ fn proxy_to(url: &str, extra: &str) -> Server {
     Server::start(Some(&cfg), &["--workers", "1"])
 }
 
+/// A one-server pool that streams both ways (buffering off), for the streaming paths.
+fn streaming_to(url: &str, server: &str) -> Server {
+    let cfg = format!("{server}\n{}", pool_cfg(&[url.to_string()], STREAMING));
+    Server::start(Some(&cfg), &["--workers", "1", "--admin", "127.0.0.1:0"])
+}
+
+const STREAMING: &str = "request_buffering = false\nresponse_buffering = false";
+
 fn pool_cfg(servers: &[String], opts: &str) -> String {
     let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
     format!(
@@ -141,7 +149,7 @@ fn trusted_proxy_extends_x_forwarded_for() {
 #[test]
 fn bodies_are_forwarded_with_uringds_own_framing() {
     let b = RawBackend::start(Mode::Echo);
-    let s = proxy_to(&format!("http://{}", b.addr), "");
+    let s = streaming_to(&format!("http://{}", b.addr), "");
     let r = http_request(s.addr, "POST", "/p", &[], b"0123456789");
     let seen = String::from_utf8(r.body).unwrap();
     assert!(seen.contains("\r\nContent-Length: 10\r\n"), "{seen}");
@@ -313,7 +321,7 @@ fn a_broken_request_body_ends_its_upstream_connection() {
     // at once (not kept until the upstream gives up on it).
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
-    let s = proxy_to(&format!("http://{}", l.local_addr().unwrap()), "");
+    let s = streaming_to(&format!("http://{}", l.local_addr().unwrap()), "");
     let mut c = s.connect();
     c.write_all(b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
         .unwrap();
@@ -491,7 +499,7 @@ fn uwsgi_over_tcp_and_unix() {
 #[test]
 fn a_slow_client_does_not_make_uringd_buffer_the_whole_response() {
     let g = Gunicorn::tcp(1);
-    let s = proxy_to(&format!("http://{}", g.addr.unwrap()), "");
+    let s = streaming_to(&format!("http://{}", g.addr.unwrap()), "");
     let mut c = s.connect();
     c.write_all(b"GET /big/200000000 HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -684,11 +692,10 @@ fn uwsgi_health_checks_keep_a_live_server_healthy() {
 fn large_bodies_are_spliced_intact_and_the_connection_is_reused() {
     let b = RawBackend::start(Mode::Echo);
     // Threshold 64 KiB: the echoed 600 KB body goes socket -> pipe -> socket.
-    let cfg = format!(
-        "[server]\nsplice_threshold = \"64KiB\"\n[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
-        b.addr
+    let s = streaming_to(
+        &format!("http://{}", b.addr),
+        "[server]\nsplice_threshold = \"64KiB\"",
     );
-    let s = Server::start(Some(&cfg), &["--workers", "1", "--admin", "127.0.0.1:0"]);
     let body: Vec<u8> = (0..600_000u32).map(|i| (i % 253) as u8).collect();
     for round in 0..3 {
         let r = http_request(s.addr, "POST", "/splice", &[], &body);
@@ -726,7 +733,7 @@ fn large_bodies_are_spliced_intact_and_the_connection_is_reused() {
 #[test]
 fn spliced_content_length_body_from_gunicorn_with_a_stalled_client() {
     let g = Gunicorn::tcp_threads(1, 2);
-    let s = proxy_to(&format!("http://{}", g.addr.unwrap()), "");
+    let s = streaming_to(&format!("http://{}", g.addr.unwrap()), "");
     let mut c = s.connect();
     c.write_all(b"GET /big-cl/100000000 HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();

@@ -393,7 +393,18 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             continue; // a bad server was reported
         }
         match upstream::build_pool(name, rp, servers) {
-            Ok(p) => pools.push(p),
+            Ok(p) => {
+                let s = &p.shield;
+                if (s.request_buffering || s.response_buffering)
+                    && let Err(why) = crate::worker::spool::probe(&s.temp_dir)
+                {
+                    e.add(format!(
+                        "upstream.{name}.temp_dir: cannot make a temporary file in {} ({why}); name a writable directory on a filesystem with O_TMPFILE (ext4, xfs, btrfs, tmpfs), or turn request_buffering and response_buffering off",
+                        s.temp_dir.display()
+                    ));
+                }
+                pools.push(p)
+            }
             Err(m) => e.add(m),
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::read::Table;
-use super::units::{DurationValue, parse_duration};
+use super::units::{DurationValue, SizeValue, parse_duration, parse_size};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
@@ -72,6 +72,47 @@ pub struct Pool {
     pub health_path: String,
     /// The servers speak TLS (`https://`), with these settings.
     pub tls: Option<UpstreamTls>,
+    /// What shields the servers from slow clients and from more requests than they can
+    /// take (see `Shielding`).
+    pub shield: Shielding,
+}
+
+/// A pool's buffering and admission (issue 17): nginx's proxy_request_buffering,
+/// proxy_buffering and HAProxy's maxconn with its queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shielding {
+    /// The whole request body is read before a server is chosen.
+    pub request_buffering: bool,
+    /// In memory up to this per request, then in an unlinked temporary file.
+    pub body_buffer: usize,
+    /// The response is read as fast as the server sends it.
+    pub response_buffering: bool,
+    /// Response bytes queued towards the client in memory before a temporary file takes
+    /// the rest.
+    pub response_buffer: usize,
+    /// The largest temporary file a response may take; past it the response streams.
+    pub max_temp_file: u64,
+    /// Where the temporary files go (O_TMPFILE: never a name in it).
+    pub temp_dir: PathBuf,
+    /// Requests in flight to each server, counted over every worker (None: no cap).
+    pub max_conns: Option<u32>,
+    /// How long a request may wait for a free slot before its 503.
+    pub queue_timeout: Duration,
+}
+
+impl Default for Shielding {
+    fn default() -> Shielding {
+        Shielding {
+            request_buffering: true,
+            body_buffer: 64 * 1024,
+            response_buffering: true,
+            response_buffer: 256 * 1024,
+            max_temp_file: 1 << 30,
+            temp_dir: std::env::temp_dir(),
+            max_conns: None,
+            queue_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Default, Debug, Clone)]
@@ -93,6 +134,14 @@ pub struct RawPool {
     pub tls_ca: Option<String>,
     pub tls_client_cert: Option<String>,
     pub tls_client_key: Option<String>,
+    pub request_buffering: Option<bool>,
+    pub body_buffer: Option<SizeValue>,
+    pub response_buffering: Option<bool>,
+    pub response_buffer: Option<SizeValue>,
+    pub max_temp_file: Option<SizeValue>,
+    pub temp_dir: Option<String>,
+    pub max_conns: Option<u32>,
+    pub queue_timeout: Option<DurationValue>,
 }
 
 impl RawPool {
@@ -115,6 +164,14 @@ impl RawPool {
             tls_ca: t.get("tls_ca"),
             tls_client_cert: t.get("tls_client_cert"),
             tls_client_key: t.get("tls_client_key"),
+            request_buffering: t.get("request_buffering"),
+            body_buffer: t.get("body_buffer"),
+            response_buffering: t.get("response_buffering"),
+            response_buffer: t.get("response_buffer"),
+            max_temp_file: t.get("max_temp_file"),
+            temp_dir: t.get("temp_dir"),
+            max_conns: t.get("max_conns"),
+            queue_timeout: t.get("queue_timeout"),
         }
     }
 }
@@ -197,6 +254,7 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
         ));
     }
     let tls = pool_tls(raw, servers[0].tls, &key)?;
+    let shield = shielding(raw, &key)?;
     Ok(Pool {
         name: name.to_string(),
         servers,
@@ -254,6 +312,66 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
             }
         },
         tls,
+        shield,
+    })
+}
+
+/// The buffering and admission keys of a pool.
+fn shielding(raw: &RawPool, key: &dyn Fn(&str) -> String) -> Result<Shielding, String> {
+    let d = Shielding::default();
+    let size = |v: &Option<SizeValue>, k: &str, default: u64, min: u64, max: u64| match v {
+        None => Ok(default),
+        Some(v) => {
+            let n = parse_size(v).map_err(|m| format!("{}: {m}", key(k)))?;
+            if n < min || n > max {
+                return Err(format!("{}: use {} to {} bytes", key(k), min, max));
+            }
+            Ok(n)
+        }
+    };
+    let temp_dir = match raw.temp_dir.as_deref() {
+        None => d.temp_dir.clone(),
+        Some(p) if p.starts_with('/') => PathBuf::from(p),
+        Some(p) => {
+            return Err(format!(
+                "{}: `{p}` must be an absolute directory path",
+                key("temp_dir")
+            ));
+        }
+    };
+    if raw.max_conns == Some(0) {
+        return Err(format!(
+            "{}: 0 would admit nothing; leave it out for no cap",
+            key("max_conns")
+        ));
+    }
+    Ok(Shielding {
+        request_buffering: raw.request_buffering.unwrap_or(d.request_buffering),
+        body_buffer: size(
+            &raw.body_buffer,
+            "body_buffer",
+            d.body_buffer as u64,
+            4096,
+            64 << 20,
+        )? as usize,
+        response_buffering: raw.response_buffering.unwrap_or(d.response_buffering),
+        response_buffer: size(
+            &raw.response_buffer,
+            "response_buffer",
+            d.response_buffer as u64,
+            4096,
+            256 << 20,
+        )? as usize,
+        max_temp_file: size(
+            &raw.max_temp_file,
+            "max_temp_file",
+            d.max_temp_file,
+            0,
+            1 << 40,
+        )?,
+        temp_dir,
+        max_conns: raw.max_conns,
+        queue_timeout: dur(&raw.queue_timeout, key("queue_timeout"), d.queue_timeout)?,
     })
 }
 

@@ -288,8 +288,8 @@ pub struct ErrorPages {
     pages: Vec<Prepared>,
 }
 
-const ERROR_STATUSES: [u16; 18] = [
-    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 429, 431, 500, 501, 502, 503, 504, 505,
+const ERROR_STATUSES: [u16; 19] = [
+    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 429, 431, 500, 501, 502, 503, 504, 505, 507,
 ];
 
 impl ErrorPages {

@@ -28,6 +28,18 @@ pub fn chunk_header(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `chunk_header` into a fixed buffer (no allocation): the line for `len` (> 0) bytes.
+pub fn chunk_head(buf: &mut [u8; 20], len: usize) -> &[u8] {
+    let digits = (64 - (len as u64 | 1).leading_zeros()).div_ceil(4) as usize;
+    for (i, b) in buf[..digits].iter_mut().enumerate() {
+        let nibble = (len as u64 >> (4 * (digits - 1 - i))) & 0xf;
+        *b = b"0123456789abcdef"[nibble as usize];
+    }
+    buf[digits] = b'\r';
+    buf[digits + 1] = b'\n';
+    &buf[..digits + 2]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +49,14 @@ mod tests {
         let mut v = b"x".to_vec();
         chunk_header(&mut v, len);
         v.split_off(1)
+    }
+
+    #[test]
+    fn fixed_buffer_lines_match() {
+        for len in [1, 9, 15, 16, 255, 4096, 65535, 1 << 20, usize::MAX] {
+            let mut b = [0u8; 20];
+            assert_eq!(chunk_head(&mut b, len), &header(len)[..], "{len}");
+        }
     }
 
     #[test]

@@ -93,6 +93,17 @@ pub fn plan(r: &RespHead, req: &ReqFacts, splice_threshold: u64) -> Result<Plan,
     })
 }
 
+/// A response that streams even where the pool buffers: server-sent events, and what the
+/// server marks `X-Accel-Buffering: no` (nginx's convention), read from the response head's
+/// Content-Type and X-Accel-Buffering values.
+pub fn streams_always(content_type: Option<&[u8]>, accel_buffering: Option<&[u8]>) -> bool {
+    let sse = content_type.is_some_and(|t| {
+        let mime = t.split(|&b| b == b';').next().unwrap_or(t);
+        mime.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+    });
+    sse || accel_buffering.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"no"))
+}
+
 /// Why an upstream attempt failed: one enum, mapped to a status in one place.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpstreamError {
@@ -348,6 +359,19 @@ mod tests {
         let p = plan(&h, &ok, 0).unwrap();
         assert!(p.tunnel && p.decode == Decode::None);
         assert!(p.close_client && !p.upstream_reusable);
+    }
+
+    #[test]
+    fn event_streams_and_accel_no_always_stream() {
+        assert!(streams_always(Some(b"text/event-stream"), None));
+        assert!(streams_always(
+            Some(b"Text/Event-Stream; charset=utf-8"),
+            None
+        ));
+        assert!(streams_always(None, Some(b" No ")));
+        assert!(!streams_always(Some(b"text/html"), Some(b"yes")));
+        assert!(!streams_always(Some(b"text/event-streamx"), None));
+        assert!(!streams_always(None, None));
     }
 
     #[test]

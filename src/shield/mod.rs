@@ -3,6 +3,7 @@
 //! address. Pure decisions and shared tables: no sockets here.
 
 pub mod gcra;
+pub mod slots;
 pub mod table;
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::config::Config;
+use slots::Slots;
 use table::{ConnTable, RateTable};
 
 /// Keys a limit tracks at once (rounded to a power of two; 16 bytes each).
@@ -30,6 +32,8 @@ pub struct Shield {
     /// Per route: its `limit`'s table.
     pub limits: Vec<Option<Arc<RateTable>>>,
     pub conns: Option<Arc<ConnTable>>,
+    /// Per pool with `max_conns`: its servers' requests in flight.
+    pub slots: Vec<Option<Arc<Slots>>>,
 }
 
 impl Shield {
@@ -60,6 +64,28 @@ impl Shield {
                     .filter(|t| t.max() == n)
                     .unwrap_or_else(|| Arc::new(ConnTable::new(n, CONN_BUCKETS)))
             }),
+            slots: cfg
+                .pools
+                .iter()
+                .map(|p| {
+                    p.shield.max_conns?;
+                    // The same pool name with the same servers: the same backend capacity,
+                    // and the retiring workers' requests to it are still in flight.
+                    let same = |o: &&crate::config::upstream::Pool| {
+                        o.name == p.name
+                            && o.servers.len() == p.servers.len()
+                            && o.servers
+                                .iter()
+                                .zip(&p.servers)
+                                .all(|(a, b)| a.url == b.url)
+                    };
+                    let old = previous.and_then(|c| {
+                        let i = c.pools.iter().position(|o| same(&o))?;
+                        c.shield.slots.get(i).cloned().flatten()
+                    });
+                    Some(old.unwrap_or_else(|| Arc::new(Slots::new(p.servers.len()))))
+                })
+                .collect(),
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct Timeouts {
     pub send: u64,
     /// The upstream did not connect, take the request or answer in time (504).
     pub upstream: u64,
+    /// No `max_conns` slot freed up within `queue_timeout` (503).
+    pub queue: u64,
 }
 
 impl Timeouts {
@@ -21,6 +23,7 @@ impl Timeouts {
             .saturating_add(self.body)
             .saturating_add(self.send)
             .saturating_add(self.upstream)
+            .saturating_add(self.queue)
     }
 
     fn add(&mut self, o: &Timeouts) {
@@ -28,6 +31,7 @@ impl Timeouts {
         self.body = self.body.saturating_add(o.body);
         self.send = self.send.saturating_add(o.send);
         self.upstream = self.upstream.saturating_add(o.upstream);
+        self.queue = self.queue.saturating_add(o.queue);
     }
 }
 
@@ -98,6 +102,11 @@ pub struct Counters {
     pub limited_by_route: Vec<u64>,
     /// Connections refused by `max_connections_per_ip`.
     pub ip_refused: u64,
+    /// Requests that waited for a max_conns slot; responses spilled to a temporary file;
+    /// request bodies held in one.
+    pub queued: u64,
+    pub spilled_responses: u64,
+    pub spooled_bodies: u64,
 }
 
 impl Counters {
@@ -140,5 +149,8 @@ impl Counters {
             sum(a, b);
         }
         sum(&mut self.ip_refused, o.ip_refused);
+        sum(&mut self.queued, o.queued);
+        sum(&mut self.spilled_responses, o.spilled_responses);
+        sum(&mut self.spooled_bodies, o.spooled_bodies);
     }
 }

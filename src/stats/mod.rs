@@ -11,4 +11,4 @@ pub mod snapshot;
 pub use counters::{Counters, Timeouts};
 pub use recorder::Recorder;
 pub use series::{Hist, Series, View, Window};
-pub use snapshot::{RingInfo, Snapshot, Want, WorkerSnapshot};
+pub use snapshot::{PoolQueue, RingInfo, Snapshot, Want, WorkerSnapshot};

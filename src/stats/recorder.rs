@@ -19,6 +19,8 @@ pub struct Recorder {
     upstream: Vec<Option<Box<[Series; 3]>>>,
     /// TLS handshakes, accept to Finished.
     handshakes: Series,
+    /// Per pool with max_conns (by name): time waited in its queue.
+    queues: Vec<(String, Option<Box<Series>>)>,
 }
 
 impl Recorder {
@@ -34,7 +36,34 @@ impl Recorder {
             upstream: proxied.iter().map(|&p| p.then(Box::default)).collect(),
             names: route_names,
             handshakes: Series::default(),
+            queues: Vec::new(),
         }
+    }
+
+    /// Pools by name, and whether each has a queue (max_conns) whose waits are recorded.
+    pub fn with_queues(mut self, pools: Vec<(String, bool)>) -> Recorder {
+        self.queues = pools
+            .into_iter()
+            .map(|(n, q)| (n, q.then(Box::default)))
+            .collect();
+        self
+    }
+
+    /// A request left `pool`'s queue after `us` microseconds (admitted or timed out).
+    pub fn record_queue(&mut self, pool: usize, us: u64, now_s: u64) {
+        if self.enabled
+            && let Some((_, Some(s))) = self.queues.get_mut(pool)
+        {
+            s.record(us, 1, now_s);
+        }
+    }
+
+    /// Per pool with a queue: its name and the waits in the window.
+    pub fn queues(&self, w: Window, now_s: u64) -> Vec<(String, View)> {
+        self.queues
+            .iter()
+            .filter_map(|(n, s)| Some((n.clone(), s.as_ref()?.view(w, now_s))))
+            .collect()
     }
 
     /// One completed TLS handshake, in microseconds.
@@ -129,6 +158,11 @@ impl Recorder {
         }
         for s in self.upstream.iter_mut().flatten() {
             s.iter_mut().for_each(Series::reset);
+        }
+        for (_, s) in &mut self.queues {
+            if let Some(s) = s {
+                s.reset();
+            }
         }
     }
 }

@@ -27,6 +27,13 @@ pub struct RingInfo {
 }
 
 #[derive(Clone)]
+pub struct PoolQueue {
+    pub pool: String,
+    pub waiting: u64,
+    pub wait: View,
+}
+
+#[derive(Clone)]
 pub struct WorkerSnapshot {
     pub id: usize,
     pub cpu: usize,
@@ -42,6 +49,8 @@ pub struct WorkerSnapshot {
     pub upstream: Vec<(String, [View; 3])>,
     /// TLS handshakes in the window.
     pub handshakes: View,
+    /// Pools with max_conns: requests waiting now, and the waits in the window.
+    pub queues: Vec<PoolQueue>,
     /// Finished seconds per series (routes, then the unrouted one), when asked for.
     pub history: Vec<RouteHistory>,
 }

@@ -25,6 +25,8 @@ pub(super) enum Later {
     Reset,
     /// Gather an admin page from every worker for this exchange.
     Gather(ExchangeKey, Ask),
+    /// A max_conns slot of this pool was given back: start its oldest waiting request.
+    Dequeue(usize),
 }
 
 pub(super) struct Flow<'a> {
@@ -281,7 +283,14 @@ impl Flow<'_> {
                 .proxies()
                 .map(|(_, p)| {
                     let pc = &self.ctx.cfg.pools[p.pool];
+                    if let Some(at) = p.queued_since {
+                        return at + to_ticks(pc.shield.queue_timeout);
+                    }
                     let to = match p.up {
+                        // A body being held: the client's gap timeout.
+                        None if !p.req_done => {
+                            return (c.since + t.body).min(c.body_start + t.body_deadline);
+                        }
                         Some(u) if !self.ups.connected(u) => pc.connect_timeout,
                         Some(u) if !p.req_done || self.ups.backlog(u) > 0 => pc.send_timeout,
                         _ => pc.read_timeout,
@@ -332,12 +341,17 @@ impl Flow<'_> {
         let stats = &mut self.ctx.http.stats;
         let t = &mut stats.timeouts;
         let proxied = c.exchanges.proxies().next();
-        // A proxied request whose body is still coming past body_deadline.
-        let body_overdue =
-            body_late && !busy && proxied.is_some_and(|(_, p)| !p.req_done && !p.resp_started);
+        // A proxied request whose body is still coming past body_deadline, or that stalled
+        // while uringd holds it (no server chosen yet: the client is late, not a server).
+        let body_overdue = !busy
+            && proxied.is_some_and(|(_, p)| {
+                !p.req_done && !p.resp_started && (body_late || p.up.is_none())
+            });
+        let queued = !busy && proxied.is_some_and(|(_, p)| p.queued_since.is_some());
         match &c.phase {
             _ if busy => t.send += 1,
             Phase::Exchange if body_overdue => t.body += 1,
+            Phase::Exchange if queued => t.queue += 1,
             Phase::Exchange if proxied.is_some() => t.upstream += 1,
             Phase::Body(_) => t.body += 1,
             // An idle keep-alive connection at keepalive_timeout: its normal end.
@@ -347,6 +361,10 @@ impl Flow<'_> {
             Phase::Linger | Phase::Exchange => {}
         }
         if matches!(c.phase, Phase::Exchange) {
+            if queued && let Some((stream, _)) = proxied {
+                // No slot of max_conns freed up in queue_timeout: 503, try again later.
+                return self.queue_timeout(ExchangeKey { conn: k, stream });
+            }
             if body_overdue {
                 // The client is still sending the body past body_deadline: 408, and the
                 // upstream connection ends with the exchange.

@@ -5,7 +5,7 @@
 
 use crate::admin::{self, Ask};
 use crate::driver::Io;
-use crate::stats::{RingInfo, Snapshot, Want, WorkerSnapshot};
+use crate::stats::{PoolQueue, RingInfo, Snapshot, Want, WorkerSnapshot};
 
 use super::conn::ExchangeKey;
 use super::ctx::Ctx;
@@ -31,7 +31,13 @@ pub(super) struct Gathers {
 }
 
 /// This worker's part of a snapshot. `live`: its client connections.
-pub(super) fn snapshot(ctx: &mut Ctx, io: &mut Io, live: usize, want: Want) -> WorkerSnapshot {
+pub(super) fn snapshot(
+    ctx: &mut Ctx,
+    io: &mut Io,
+    live: usize,
+    waiting: &[u64],
+    want: Want,
+) -> WorkerSnapshot {
     let window = want.window;
     let h = &mut ctx.http;
     let now_s = h.now_s();
@@ -58,6 +64,19 @@ pub(super) fn snapshot(ctx: &mut Ctx, io: &mut Io, live: usize, want: Want) -> W
         routes: h.recorder.routes(window, now_s),
         upstream: h.recorder.upstream(window, now_s),
         handshakes: h.recorder.handshakes(window, now_s),
+        queues: h
+            .recorder
+            .queues(window, now_s)
+            .into_iter()
+            .map(|(pool, wait)| {
+                let i = ctx.cfg.pools.iter().position(|p| p.name == pool);
+                PoolQueue {
+                    waiting: i.and_then(|i| waiting.get(i)).copied().unwrap_or(0),
+                    pool,
+                    wait,
+                }
+            })
+            .collect(),
         history: match want.history_since {
             Some(since) => h.recorder.history(since, h.unix_s),
             None => Vec::new(),

@@ -16,8 +16,10 @@ pub mod listener;
 mod pending;
 mod pools;
 mod proxy_req;
+mod queue;
 mod request;
 mod router;
+pub mod spool;
 mod timer;
 mod tls;
 mod upconn;
@@ -299,10 +301,17 @@ fn build(
                 .iter()
                 .map(|r| matches!(r.action, crate::config::Action::Upstream { .. }))
                 .collect::<Vec<_>>(),
+        )
+        .with_queues(
+            cfg.pools
+                .iter()
+                .map(|p| (p.name.clone(), p.shield.max_conns.is_some()))
+                .collect(),
         ),
         server_header: cfg.server_header.clone(),
         admin_token: cfg.admin_token.as_ref().map(|t| t.as_bytes().to_vec()),
         pools_proto: cfg.pools.iter().map(|p| p.servers[0].proto).collect(),
+        pools_shield: cfg.pools.iter().map(|p| p.shield.clone()).collect(),
         trusted_proxies: cfg.trusted_proxies.clone(),
         worker_id: id,
         errlog: Default::default(),

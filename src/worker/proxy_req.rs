@@ -14,23 +14,24 @@ use crate::proxy::uwsgi::{self, UwsgiVars};
 
 use super::conn::{Conn, Exchange, H1_STREAM, Phase};
 use super::request::HttpCtx;
+use super::spool::{Spool, SpoolError};
 use crate::transport::Key;
 
 /// How the request body travels to the upstream.
 pub enum ReqBody {
     None,
-    /// Content-Length: forwarded as is, streaming.
+    /// Content-Length: forwarded as is (streaming, or into `Proxying::store`).
     Length(u64),
-    /// Chunked from the client, re-chunked by uringd towards an HTTP upstream.
+    /// Chunked from the client, re-chunked by uringd towards an HTTP upstream (streaming).
     Chunked(ChunkedDecoder),
-    /// Chunked from the client to a uwsgi upstream, which frames bodies by CONTENT_LENGTH
-    /// only: buffered (up to the body limit) and sent once complete, with the head.
+    /// Chunked from the client, decoded into `Proxying::store`, and sent once complete
+    /// behind a head that gives its length: with request buffering, and always to a uwsgi
+    /// upstream (which frames bodies by CONTENT_LENGTH only).
     Buffered {
         dec: ChunkedDecoder,
         head: Vec<u8>,
-        /// The head's normalized path, for the vars written once the body is complete.
+        /// The head's normalized path, for the head written once the body is complete.
         path: Vec<u8>,
-        body: Vec<u8>,
     },
 }
 
@@ -49,6 +50,15 @@ pub struct Proxying {
     pub body: ReqBody,
     /// Body bytes produced by the client side, not yet in the upstream's send queue.
     pub to_up: Vec<u8>,
+    /// The whole body, held (request buffering): memory, then a temporary file. Kept
+    /// until the response begins, so a retry sends it again.
+    pub store: Option<Spool>,
+    /// The upstream side starts once the body is complete (request buffering).
+    pub deferred: bool,
+    /// Waiting for a free slot of the pool's `max_conns` since this tick.
+    pub queued_since: Option<u64>,
+    /// ...and since this microsecond (the wait's histogram).
+    pub queued_us: u64,
     /// The whole request has been read from the client.
     pub req_done: bool,
     /// The upstream connection serving this request.
@@ -66,12 +76,6 @@ pub struct Proxying {
     pub tunnel: bool,
     /// Status of the response being relayed (for the log and counters).
     pub status: u16,
-}
-
-fn client_ip(conn: &Conn) -> IpAddr {
-    conn.peer
-        .map(|p| p.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 /// A routed request to proxy.
@@ -103,8 +107,6 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         h.method_kind,
         Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete | Method::Trace
     );
-    let ip = client_ip(conn);
-    let trusted = ctx.trusted_proxies.contains(&ip);
     // An upgrade is attempted only where it can be: a bodyless HTTP/1.1 GET to an HTTP upstream.
     let upgrade = req.upgrade
         && proto == Proto::Http
@@ -112,60 +114,55 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         && h.version == Version::Http11
         && matches!(h.body, Decode::None | Decode::Length(0));
     let mut req_head = Vec::with_capacity(buf.len() + 128);
+    let buffering = ctx.pools_shield[pool].request_buffering;
     let body = match (h.body, proto) {
         (Decode::Length(n), _) if n > ctx.max_body => return reject(conn, ctx, 413),
         // A request without a length has no body (`UntilClose` is a response's framing).
         (Decode::None | Decode::UntilClose | Decode::Length(0), _) => ReqBody::None,
         (Decode::Length(n), _) => ReqBody::Length(n),
-        (Decode::Chunked, Proto::Http) => ReqBody::Chunked(ChunkedDecoder::new(
+        (Decode::Chunked, Proto::Http) if !buffering => ReqBody::Chunked(ChunkedDecoder::new(
             ctx.max_body,
             ctx.limits.max_header_bytes,
         )),
-        (Decode::Chunked, Proto::Uwsgi) => ReqBody::Buffered {
+        (Decode::Chunked, _) => ReqBody::Buffered {
             dec: ChunkedDecoder::new(ctx.max_body, ctx.limits.max_header_bytes),
             head: buf.to_vec(),
             path: path.to_vec(),
-            body: Vec::new(),
         },
     };
-    match proto {
-        Proto::Http => {
-            let framing = match &body {
-                ReqBody::None => Encode::None,
-                ReqBody::Length(n) => Encode::Length(*n),
-                _ => Encode::Chunked,
-            };
-            let f = Forward {
-                path,
-                client_ip: ip,
-                client_trusted: trusted,
-                underscores: ctx.underscores_in_headers,
-                scheme: conn.scheme(),
-                framing,
-                upgrade,
-                via: "1.1 uringd",
-            };
-            write_request_head(&mut req_head, buf, h, &ctx.headers, &f);
-        }
-        Proto::Uwsgi => {
-            if let ReqBody::None | ReqBody::Length(_) = body {
-                let len = if let ReqBody::Length(n) = body { n } else { 0 };
-                let peer = Peer {
-                    addr: conn.peer,
-                    local_port: conn.local_port,
-                    scheme: conn.scheme(),
-                    underscores: ctx.underscores_in_headers,
-                };
-                let at = Request {
-                    buf,
-                    head: h,
-                    headers: &ctx.headers,
-                    path,
-                };
-                if !write_uwsgi(&mut req_head, &ctx.trusted_proxies, peer, &at, len) {
-                    return reject(conn, ctx, 431);
-                }
-            }
+    let store = match body {
+        ReqBody::Buffered { .. } => true,
+        ReqBody::Length(_) => buffering,
+        _ => false,
+    }
+    .then(|| Spool::new(ctx.pools_shield[pool].body_buffer, ctx.max_body));
+    if !matches!(body, ReqBody::Buffered { .. }) {
+        let len = if let ReqBody::Length(n) = body { n } else { 0 };
+        let framing = match &body {
+            ReqBody::None => Encode::None,
+            ReqBody::Length(n) => Encode::Length(*n),
+            _ => Encode::Chunked,
+        };
+        let at = Request {
+            buf,
+            head: h,
+            headers: &ctx.headers,
+            path,
+        };
+        let f = Framed {
+            framing,
+            len,
+            upgrade,
+        };
+        if !write_head(
+            &mut req_head,
+            proto,
+            &ctx.trusted_proxies,
+            peer_of(conn, ctx),
+            &at,
+            f,
+        ) {
+            return reject(conn, ctx, 431);
         }
     }
     if h.expect_continue && h.version == Version::Http11 && !matches!(body, ReqBody::None) {
@@ -183,13 +180,18 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
     let p = Box::new(Proxying {
         pool,
         route,
-        retryable: idempotent && req_done,
+        // A held body can be sent again.
+        retryable: idempotent && (req_done || store.is_some()),
         head_only: h.method_kind == Method::Head,
         keep_alive: h.keep_alive && !ctx.draining,
         http10: h.version == Version::Http10,
         req_head,
         body,
         to_up: Vec::new(),
+        deferred: store.is_some(),
+        store,
+        queued_since: None,
+        queued_us: 0,
         req_done,
         up: None,
         tried: 0,
@@ -221,23 +223,67 @@ struct Request<'a> {
     path: &'a [u8],
 }
 
-fn write_uwsgi(out: &mut Vec<u8>, trusted: &[IpAddr], peer: Peer, r: &Request, len: u64) -> bool {
+/// How the forwarded head frames the body, beyond what the client's head says.
+struct Framed {
+    framing: Encode,
+    /// The body's length (uwsgi's CONTENT_LENGTH).
+    len: u64,
+    upgrade: bool,
+}
+
+fn peer_of(conn: &Conn, ctx: &HttpCtx) -> Peer {
+    Peer {
+        addr: conn.peer,
+        local_port: conn.local_port,
+        scheme: conn.scheme(),
+        underscores: ctx.underscores_in_headers,
+    }
+}
+
+/// Writes the head the upstream gets: HTTP/1.1 or uwsgi vars. False: too large for uwsgi.
+fn write_head(
+    out: &mut Vec<u8>,
+    proto: Proto,
+    trusted: &[IpAddr],
+    peer: Peer,
+    r: &Request,
+    f: Framed,
+) -> bool {
     let ip = peer
         .addr
         .map(|p| p.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let v = UwsgiVars {
-        path: r.path,
-        remote_addr: ip,
-        remote_port: peer.addr.map(|p| p.port()).unwrap_or(0),
-        server_name: "uringd",
-        server_port: peer.local_port,
-        scheme: peer.scheme,
-        content_length: len,
-        client_trusted: trusted.contains(&ip),
-        underscores: peer.underscores,
-    };
-    uwsgi::write_request(out, r.buf, r.head, r.headers, &v).is_ok()
+    let client_trusted = trusted.contains(&ip);
+    match proto {
+        Proto::Http => {
+            let fw = Forward {
+                path: r.path,
+                client_ip: ip,
+                client_trusted,
+                underscores: peer.underscores,
+                scheme: peer.scheme,
+                framing: f.framing,
+                upgrade: f.upgrade,
+                via: "1.1 uringd",
+            };
+            write_request_head(out, r.buf, r.head, r.headers, &fw);
+            true
+        }
+        Proto::Uwsgi => {
+            let v = UwsgiVars {
+                path: r.path,
+                remote_addr: ip,
+                remote_port: peer.addr.map(|p| p.port()).unwrap_or(0),
+                server_name: "uringd",
+                server_port: peer.local_port,
+                scheme: peer.scheme,
+                content_length: f.len,
+                client_trusted,
+                underscores: peer.underscores,
+            };
+            uwsgi::write_request(out, r.buf, r.head, r.headers, &v).is_ok()
+        }
+    }
 }
 
 fn reject(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) -> bool {
@@ -248,12 +294,7 @@ fn reject(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) -> bool {
 /// Consumes request body bytes for a proxied request. Returns bytes used; stops (keeping
 /// the rest stashed) once the request is complete, so a pipelined next request waits.
 pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<usize, u16> {
-    let peer = Peer {
-        addr: conn.peer,
-        local_port: conn.local_port,
-        scheme: conn.scheme(),
-        underscores: ctx.underscores_in_headers,
-    };
+    let peer = peer_of(conn, ctx);
     let Some(p) = conn.exchanges.proxy_mut(H1_STREAM) else {
         return Ok(0);
     };
@@ -265,6 +306,8 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
     if p.req_done {
         return Ok(0);
     }
+    let dir = &ctx.pools_shield[p.pool].temp_dir;
+    let mut held = Ok(());
     let used = match &mut p.body {
         ReqBody::None => {
             p.req_done = true;
@@ -272,7 +315,10 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
         }
         ReqBody::Length(left) => {
             let take = (*left).min(rest.len() as u64) as usize;
-            p.to_up.extend_from_slice(&rest[..take]);
+            match &mut p.store {
+                Some(s) => held = s.push(&rest[..take], dir),
+                None => p.to_up.extend_from_slice(&rest[..take]),
+            }
             *left -= take as u64;
             p.req_done = *left == 0;
             take
@@ -292,39 +338,61 @@ pub fn consume_body(conn: &mut Conn, ctx: &mut HttpCtx, rest: &[u8]) -> Result<u
             }
             used
         }
-        ReqBody::Buffered {
-            dec,
-            head,
-            path,
-            body,
-        } => {
+        ReqBody::Buffered { dec, head, path } => {
+            let Some(store) = p.store.as_mut() else {
+                return Err(500);
+            };
             let (used, done) = dec
-                .feed(rest, &mut |d: &[u8]| body.extend_from_slice(d))
+                .feed(rest, &mut |d: &[u8]| {
+                    if held.is_ok() {
+                        held = store.push(d, dir);
+                    }
+                })
                 .map_err(chunk_status)?;
-            if done {
-                // Now the length is known: the uwsgi vars (with CONTENT_LENGTH), then the body.
+            if done && held.is_ok() {
+                // Now the length is known: the head that gives it, then the body.
                 let head = std::mem::take(head);
-                let body = std::mem::take(body);
                 let h = parser::parse_head(&head, &ctx.limits, &mut ctx.headers)
                     .map_err(|e| e.status())?;
-                let len = body.len() as u64;
                 let at = Request {
                     buf: &head,
                     head: &h,
                     headers: &ctx.headers,
                     path,
                 };
-                if !write_uwsgi(&mut p.req_head, &ctx.trusted_proxies, peer, &at, len) {
+                let f = Framed {
+                    framing: Encode::Length(store.len()),
+                    len: store.len(),
+                    upgrade: false,
+                };
+                let proto = ctx.pools_proto[p.pool];
+                if !write_head(&mut p.req_head, proto, &ctx.trusted_proxies, peer, &at, f) {
                     return Err(431);
                 }
-                p.to_up.extend_from_slice(&body);
                 p.req_done = true;
-                return Ok(used);
             }
             used
         }
     };
+    if let Err(e) = held {
+        return Err(spool_status(ctx, &e));
+    }
     Ok(used)
+}
+
+/// A body that could not be held: 413 past the cap, 507 on a full disk, else 500; logged.
+fn spool_status(ctx: &mut HttpCtx, e: &SpoolError) -> u16 {
+    let status = match e {
+        SpoolError::TooLarge => return 413,
+        _ if e.disk_full() => 507,
+        _ => 500,
+    };
+    let (id, now) = (ctx.worker_id, ctx.now_tick);
+    let why = e.why();
+    ctx.errlog.line(id, now, || {
+        format!("{status}: a request body could not be held: {why}")
+    });
+    status
 }
 
 fn chunk_status(e: ChunkedError) -> u16 {

@@ -69,6 +69,8 @@ pub struct HttpCtx {
     pub scratch: Vec<u8>,
     /// Protocol of each upstream pool, by pool index.
     pub pools_proto: Vec<crate::config::upstream::Proto>,
+    /// Each pool's buffering and admission settings.
+    pub pools_shield: Vec<crate::config::upstream::Shielding>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This worker's number, for its log lines.
     pub worker_id: usize,
@@ -166,7 +168,19 @@ fn consume(
                     conn.hold_input = true;
                     return pos;
                 }
-                match super::proxy_req::consume_body(conn, ctx, rest) {
+                let r = super::proxy_req::consume_body(conn, ctx, rest);
+                if let Some(p) = conn.exchanges.proxy_mut(H1_STREAM)
+                    && p.deferred
+                    && p.req_done
+                {
+                    // The held body is complete: now a server is chosen.
+                    p.deferred = false;
+                    if p.store.as_ref().is_some_and(|s| s.on_disk()) {
+                        ctx.stats.spooled_bodies += 1;
+                    }
+                    fx.start = Some(Start::Proxy { stream: H1_STREAM });
+                }
+                match r {
                     Ok(0) => return pos,
                     Ok(n) => {
                         pos += n;
@@ -326,7 +340,9 @@ fn routed(
                     pool,
                     upgrade,
                 };
-                if super::proxy_req::begin(conn, ctx, &req) {
+                if super::proxy_req::begin(conn, ctx, &req)
+                    && conn.exchanges.proxy(H1_STREAM).is_some_and(|p| !p.deferred)
+                {
                     fx.start = Some(Start::Proxy { stream: H1_STREAM });
                 }
                 return;
@@ -557,17 +573,25 @@ fn log_limit(conn: &Conn, ctx: &mut HttpCtx, status: u16) {
 
 /// Answers with an error status and closes after it (no later byte is trusted).
 pub fn fail(conn: &mut Conn, ctx: &mut HttpCtx, status: u16) {
+    fail_retry_after(conn, ctx, status, 0);
+}
+
+/// `fail`, with a Retry-After of `secs` (0: none).
+pub fn fail_retry_after(conn: &mut Conn, ctx: &mut HttpCtx, status: u16, secs: u32) {
     log_limit(conn, ctx, status);
     ctx.stats.count_status(status);
     ctx.stats.rejected += 1;
     let page = ctx.errors.get(status);
-    page.write(
+    let mut extra = [0u8; 32];
+    let extra = retry_after_line(&mut extra, secs);
+    page.write_with(
         &mut conn.ep.out,
         &ctx.date,
         false,
         false,
         false,
         ctx.zc_threshold,
+        extra,
     );
     if !conn.admin {
         track(conn, ctx, None, status);

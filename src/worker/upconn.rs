@@ -7,6 +7,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::transport::Endpoint;
 
 use super::conn::ExchangeKey;
+use super::spool::Spool;
 
 /// Where the upstream's response body is.
 pub(super) enum Resp {
@@ -50,6 +51,14 @@ pub struct UpConn {
     pub(super) chunk_to_client: bool,
     pub(super) requests: u64,
     pub(super) reused: bool,
+    /// Holds a max_conns slot of its server (given back on release).
+    pub(super) slot: bool,
+    /// Response buffering: read the response whatever the client's pace.
+    pub(super) buffer: bool,
+    /// The response's bytes past `response_buffer`, on their way to a temporary file.
+    pub(super) spill: Option<Box<Spool>>,
+    /// The spill stopped (max_temp_file, a disk error): back-pressure from here on.
+    pub(super) spill_over: bool,
     pub(super) got_bytes: bool,
     pub(super) keep_alive: bool,
     /// Tick of the last activity (idle pooled connections expire from it).
@@ -79,6 +88,10 @@ impl UpConn {
             chunk_to_client: false,
             requests: 0,
             reused: false,
+            slot: false,
+            buffer: false,
+            spill: None,
+            spill_over: false,
             got_bytes: false,
             keep_alive: false,
             since: 0,

@@ -3,12 +3,12 @@
 //! what `proxy::exchange` decides (retry, answer 502/503/504, or cut). The decisions are
 //! there, pure and unit-tested; this file only applies them to sockets.
 
-use crate::driver::outq::{OutQueue, SendResult};
+use crate::driver::outq::{PIPE_BYTES, SendResult};
 use crate::driver::{Completion, Token};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::framing::Decode;
 use crate::http::parser::find_header;
-use crate::proxy::chunkenc::{LAST_CHUNK, chunk_header};
+use crate::proxy::chunkenc::{LAST_CHUNK, chunk_head};
 use crate::proxy::exchange::{self, Attempt, Next, ReqFacts, UpstreamError};
 use crate::proxy::resphead::{
     RespError, RespHead, ToClient, parse_response_head, write_client_head,
@@ -18,28 +18,47 @@ use crate::transport::{Key, Received};
 use super::conn::{Exchange, ExchangeKey};
 use super::flow::Flow;
 use super::proxy_req::Proxying;
+use super::queue::Admit;
 use super::request::{self, OUT_HIGH, OUT_LOW};
+use super::spool::{Spool, SpoolError, ToClientBody};
 use super::upconn::{Resp, Splice};
+
+/// A spilled response goes to its file in batches of this much (one pwrite each).
+const SPILL_BATCH: usize = 64 * 1024;
 
 impl Flow<'_> {
     fn proxying(&mut self, x: ExchangeKey) -> Option<&mut Proxying> {
         self.conns.get_mut(x.conn)?.exchanges.proxy_mut(x.stream)
     }
 
-    /// Starts (or retries) the upstream side of exchange `x`.
+    /// Starts (or retries) the upstream side of exchange `x`: to a server with room, or
+    /// into its pool's queue (`queue.rs`).
     pub(super) fn proxy_attempt(&mut self, x: ExchangeKey) {
-        let now = self.ctx.http.now_tick;
         let Some(p) = self.proxying(x) else { return };
         let (pool, tried) = (p.pool, p.tried);
-        let cfg = self.ctx.cfg.clone();
-        let Some(server) = self.ups.pick(&cfg, pool, now, tried) else {
-            let e = if tried == 0 {
-                UpstreamError::NoServer
-            } else {
-                UpstreamError::NoServerLeft
-            };
-            return self.proxy_error(x, e.status());
+        let fresh = p.attempts == 0 && p.queued_since.is_none();
+        let server = match self.admit(pool, tried, fresh) {
+            Admit::Server(s) => s,
+            Admit::Wait => return self.enqueue(x, false),
+            Admit::NoServer => {
+                let e = if tried == 0 {
+                    UpstreamError::NoServer
+                } else {
+                    UpstreamError::NoServerLeft
+                };
+                return self.proxy_error(x, e.status());
+            }
         };
+        self.attempt_on(x, server);
+    }
+
+    /// An attempt of `x` on `server` (its max_conns slot, if any, already taken).
+    pub(super) fn attempt_on(&mut self, x: ExchangeKey, server: usize) {
+        let now = self.ctx.http.now_tick;
+        let Some(p) = self.proxying(x) else { return };
+        let pool = p.pool;
+        let cfg = self.ctx.cfg.clone();
+        let capped = cfg.pools[pool].shield.max_conns.is_some();
         // Reuse an idle keep-alive connection if one is alive and fresh.
         let reuse = self.ups.take_idle(self.io, &cfg, pool, server, now);
         let u = match reuse {
@@ -51,6 +70,9 @@ impl Flow<'_> {
                 Ok(u) => u,
                 Err(_) => {
                     // No socket for this server (descriptors, memory): the next one, if any.
+                    if capped {
+                        self.give_slot(pool, server);
+                    }
                     let p = self.proxying(x).expect("proxying");
                     p.tried |= 1 << (server % 64);
                     self.ups.server_failed(self.ctx, pool, server);
@@ -64,6 +86,10 @@ impl Flow<'_> {
         up.t_start = now_us;
         up.t_connected = if up.connected { now_us } else { 0 };
         up.t_first = 0;
+        up.slot = capped;
+        up.buffer = false;
+        up.spill = None;
+        up.spill_over = false;
         up.splice = Splice::No;
         up.client = Some(x);
         up.head_buf.clear();
@@ -85,6 +111,12 @@ impl Flow<'_> {
         let n = p.req_head.len() + p.to_up.len();
         p.to_up.clear();
         up.ep.out.commit(n);
+        // A held body goes whole (again, on a retry): the file part by splice.
+        if let Some(store) = &p.store
+            && store.copy_into(&mut up.ep.out).is_err()
+        {
+            return self.attempt_failed(u, UpstreamError::NoSocket);
+        }
         c.since = now;
         self.settle_up(u);
     }
@@ -281,6 +313,7 @@ impl Flow<'_> {
         p.close_after |= plan.close_client;
         p.resp_started = true;
         p.req_head = Vec::new();
+        p.store = None; // no retry any more: the held body (and its file) goes
         let v = c.ep.out.bytes();
         let start = v.len();
         let to = ToClient {
@@ -294,8 +327,18 @@ impl Flow<'_> {
         let n = v.len() - start;
         c.ep.out.commit(n);
         up.keep_alive = plan.upstream_reusable;
+        let headers = &self.ctx.http.headers;
+        up.buffer = self.ctx.cfg.pools[up.pool].shield.response_buffering
+            && !plan.tunnel
+            && !exchange::streams_always(
+                find_header(&up.head_buf, headers, b"content-type"),
+                find_header(&up.head_buf, headers, b"x-accel-buffering"),
+            );
         // TLS bytes must pass through user space to be decrypted or encrypted: no splice.
-        up.splice = if plan.splice && !c.secure && up.ep.tls.is_none() {
+        // A buffered response is spliced only if the pipe can hold it whole (store and
+        // forward, `push_stream(.., fill)`); a larger one is read and spilled.
+        let fits = matches!(r.body, Decode::Length(n) if n <= u64::from(PIPE_BYTES));
+        up.splice = if plan.splice && (!up.buffer || fits) && !c.secure && up.ep.tls.is_none() {
             Splice::Pending
         } else {
             Splice::No
@@ -317,56 +360,59 @@ impl Flow<'_> {
         self.after_up_data(u, x);
     }
 
-    /// Moves response body bytes to the client, re-framed.
+    /// Moves response body bytes to the client, re-framed (through the spill file when the
+    /// response is buffered past `response_buffer`).
     fn up_body(&mut self, u: Key, x: ExchangeKey, data: &[u8]) {
         let up = &mut self.ups[u];
         let c = &mut self.conns[x.conn];
         let chunk = up.chunk_to_client;
-        let emit = |out: &mut OutQueue, d: &[u8]| {
+        let mut to = ToClientBody {
+            out: &mut c.ep.out,
+            spill: &mut up.spill,
+            dir: &self.ctx.cfg.pools[up.pool].shield.temp_dir,
+            stopped: None,
+        };
+        let mut emit = |d: &[u8]| {
             if d.is_empty() {
                 return;
             }
-            let v = out.bytes();
-            let start = v.len();
             if chunk {
-                chunk_header(v, d.len());
-                v.extend_from_slice(d);
-                v.extend_from_slice(b"\r\n");
+                let mut h = [0u8; 20];
+                to.put(chunk_head(&mut h, d.len()));
+                to.put(d);
+                to.put(b"\r\n");
             } else {
-                v.extend_from_slice(d);
+                to.put(d);
             }
-            let n = v.len() - start;
-            out.commit(n);
         };
         let mut done = false;
         match up.resp.as_mut() {
             Some(Resp::Length(left)) => {
                 let take = (*left).min(data.len() as u64) as usize;
-                emit(&mut c.ep.out, &data[..take]);
+                emit(&data[..take]);
                 *left -= take as u64;
                 done = *left == 0;
                 if take < data.len() {
                     up.keep_alive = false; // more than it announced: out of step
                 }
             }
-            Some(Resp::Chunked(dec)) => {
-                match dec.feed(data, &mut |d: &[u8]| emit(&mut c.ep.out, d)) {
-                    Ok((used, fin)) => {
-                        done = fin;
-                        if used < data.len() {
-                            up.keep_alive = false;
-                        }
-                    }
-                    Err(_) => {
-                        // Broken framing mid-body: the client cannot be told any more; cut it.
+            Some(Resp::Chunked(dec)) => match dec.feed(data, &mut emit) {
+                Ok((used, fin)) => {
+                    done = fin;
+                    if used < data.len() {
                         up.keep_alive = false;
-                        up.resp = Some(Resp::Done);
-                        c.close_after_flush = true;
-                        return self.finish_exchange(u, x, false);
                     }
                 }
-            }
-            Some(Resp::UntilClose | Resp::Tunnel) => emit(&mut c.ep.out, data),
+                Err(_) => {
+                    // Broken framing mid-body: the client cannot be told any more; cut it.
+                    to.finish();
+                    up.keep_alive = false;
+                    up.resp = Some(Resp::Done);
+                    c.close_after_flush = true;
+                    return self.finish_exchange(u, x, false);
+                }
+            },
+            Some(Resp::UntilClose | Resp::Tunnel) => emit(data),
             // No receive is armed while splicing; bytes here would be out of step.
             Some(Resp::Spliced) => up.keep_alive = false,
             Some(Resp::Done) => {
@@ -379,24 +425,79 @@ impl Flow<'_> {
         }
         if done {
             if chunk {
-                c.ep.out.bytes().extend_from_slice(LAST_CHUNK);
-                c.ep.out.commit(LAST_CHUNK.len());
+                to.put(LAST_CHUNK);
             }
+            to.finish();
+            let stopped = to.stopped.take();
             up.resp = Some(Resp::Done);
             let reusable = up.keep_alive;
-            self.finish_exchange(u, x, reusable);
+            if let Some(e) = stopped {
+                self.spill_failed(u, &e);
+            }
+            return self.finish_exchange(u, x, reusable);
+        }
+        to.drain();
+        if let Some(e) = to.stopped.take() {
+            self.spill_failed(u, &e);
         }
     }
 
+    /// The spill stopped (max_temp_file reached, or the disk failed: logged): the rest of
+    /// the response streams at the client's pace.
+    fn spill_failed(&mut self, u: Key, e: &SpoolError) {
+        let up = &mut self.ups[u];
+        up.spill_over = true;
+        if matches!(e, SpoolError::TooLarge) {
+            return;
+        }
+        let (id, now) = (self.ctx.id, self.ctx.http.now_tick);
+        let (pool, why) = (up.pool, e.why());
+        let name = self.ctx.cfg.pools[pool].name.clone();
+        self.ctx.http.errlog.line(id, now, || {
+            format!("upstream {name}: a response could not be buffered ({why}); it streams at the client's pace")
+        });
+    }
+
     fn after_up_data(&mut self, u: Key, x: ExchangeKey) {
-        // Back-pressure: stop reading the upstream while the client has a lot unread.
         if let (Some(up), Some(c)) = (self.ups.get_mut(u), self.conns.get(x.conn))
             && up.client.is_some()
-            && c.ep.unsent() > OUT_HIGH
+            && up.spill.is_none()
         {
-            up.hold_input = true;
+            let sh = &self.ctx.cfg.pools[up.pool].shield;
+            if !up.buffer || up.spill_over {
+                // Back-pressure: stop reading the upstream while the client has a lot unread.
+                if c.ep.unsent() > OUT_HIGH {
+                    up.hold_input = true;
+                }
+            } else if c.ep.unsent() > sh.response_buffer {
+                // Buffered past response_buffer: the rest goes through a temporary file,
+                // so the server is read at its own pace whatever the client's.
+                if sh.max_temp_file == 0 {
+                    up.spill_over = true;
+                    up.hold_input = true;
+                } else {
+                    up.spill = Some(Box::new(Spool::new(SPILL_BATCH, sh.max_temp_file)));
+                    self.ctx.http.stats.spilled_responses += 1;
+                }
+            }
         }
         self.settle(x.conn);
+    }
+
+    /// Ends a response body the upstream's close delimited (or cut): what the spill holds
+    /// joins the client's queue, then the last chunk if the client gets chunks.
+    fn end_body(&mut self, u: Key, x: ExchangeKey, last_chunk: bool) {
+        let up = &mut self.ups[u];
+        let mut to = ToClientBody {
+            out: &mut self.conns[x.conn].ep.out,
+            spill: &mut up.spill,
+            dir: &self.ctx.cfg.pools[up.pool].shield.temp_dir,
+            stopped: None,
+        };
+        if last_chunk {
+            to.put(LAST_CHUNK);
+        }
+        to.finish();
     }
 
     fn on_up_eof(&mut self, u: Key) {
@@ -419,17 +520,16 @@ impl Flow<'_> {
                 self.finish_exchange(u, x, false)
             }
             Some(Resp::UntilClose) => {
-                if up.chunk_to_client {
-                    c.ep.out.bytes().extend_from_slice(LAST_CHUNK);
-                    c.ep.out.commit(LAST_CHUNK.len());
-                }
+                let chunk = up.chunk_to_client;
                 up.resp = Some(Resp::Done);
+                self.end_body(u, x, chunk);
                 self.finish_exchange(u, x, false)
             }
             Some(Resp::Done) => {}
             Some(_) => {
                 // Cut mid-body: the client sees a short body and a close, never a fake end.
                 c.close_after_flush = true;
+                self.end_body(u, x, false);
                 self.finish_exchange(u, x, false)
             }
             None => self.attempt_failed(u, UpstreamError::ClosedEarly),
@@ -523,8 +623,18 @@ impl Flow<'_> {
         self.settle(x.conn);
     }
 
-    /// Detaches an upstream connection from its client: back to the idle pool, or closed.
+    /// Detaches an upstream connection from its client: back to the idle pool, or closed;
+    /// its max_conns slot goes back.
     fn release_up(&mut self, u: Key, reusable: bool) {
+        if let Some(up) = self.ups.get_mut(u) {
+            up.spill = None; // what it queued holds its own descriptors
+        }
+        if let Some(up) = self.ups.get_mut(u)
+            && std::mem::take(&mut up.slot)
+        {
+            let (pool, server) = (up.pool, up.server);
+            self.give_slot(pool, server);
+        }
         let now = self.ctx.now();
         self.ups.release(self.io, &self.ctx.cfg, now, u, reusable);
     }
@@ -575,14 +685,22 @@ impl Flow<'_> {
         up.splice = Splice::Active;
         up.resp = Some(Resp::Spliced);
         self.ctx.http.stats.spliced_bodies += 1;
-        self.conns[x.conn].ep.out.push_stream(fd, left);
+        let fill = up.buffer;
+        self.conns[x.conn].ep.out.push_stream(fd, left, fill);
         self.settle(x.conn);
     }
 
     /// Called from the client's settle: once its queue has sent the spliced body, the
     /// exchange is complete.
     fn splice_progress(&mut self, u: Key, x: ExchangeKey) -> bool {
-        if self.ups[u].splice != Splice::Active || self.conns[x.conn].ep.out.has_stream() {
+        let out = &self.conns[x.conn].ep.out;
+        // Buffered: done once the whole body is in the pipe, whatever the client's pace.
+        let through = if self.ups[u].buffer {
+            out.stream_pulled()
+        } else {
+            !out.has_stream()
+        };
+        if self.ups[u].splice != Splice::Active || !through {
             return false;
         }
         let up = &mut self.ups[u];
@@ -615,6 +733,13 @@ impl Flow<'_> {
     /// Takes the client's upstream connection away from it and closes it (never pooled:
     /// it may be mid-exchange).
     fn detach_up(&mut self, x: ExchangeKey) {
+        if let Some(pool) = self
+            .proxying(x)
+            .filter(|p| p.queued_since.is_some())
+            .map(|p| p.pool)
+        {
+            self.unqueue(x, pool);
+        }
         if let Some(u) = self.proxying(x).and_then(|p| p.up.take()) {
             self.release_up(u, false);
         }

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::summary::{self, Latency};
-use crate::stats::{Snapshot, View, Window, WorkerSnapshot};
+use crate::stats::{Counters, Snapshot, View, Window, WorkerSnapshot};
 
 /// Escapes text for HTML content and attribute values.
 fn esc(s: &str) -> String {
@@ -125,6 +125,56 @@ fn tls_panel(out: &mut String, s: &Snapshot) {
         );
     }
     out.push_str("</table>\n</section>\n");
+}
+
+/// Shielding: requests refused by limits, and each max_conns pool's queue (waiting now,
+/// wait p50/p99 per worker). Shown once anything was limited, queued or spilled.
+fn shield_panel(out: &mut String, s: &Snapshot) {
+    let mut c = Counters::default();
+    for w in &s.workers {
+        c.add(&w.counters);
+    }
+    let queues = s.workers.iter().any(|w| !w.queues.is_empty());
+    if !queues && c.limited == 0 && c.ip_refused == 0 && c.spilled_responses == 0 {
+        return;
+    }
+    out.push_str("<section class=\"panel\">\n<h2>Shielding the backends</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">rate-limited (429) {} · refused per address (503) {} · queued {} · queue timeouts (503) {} · responses spilled to a file {} · bodies held in a file {}</p>",
+        int(c.limited),
+        int(c.ip_refused),
+        int(c.queued),
+        int(c.timeouts.queue),
+        int(c.spilled_responses),
+        int(c.spooled_bodies)
+    );
+    if queues {
+        out.push_str(
+            "<table class=\"grid\">\n<tr><th>pool</th><th>worker</th><th>waiting</th>\
+             <th>waited</th><th>wait p50</th><th>p99</th></tr>\n",
+        );
+        for w in &s.workers {
+            for q in &w.queues {
+                let l = summary::latency(&q.wait);
+                let lat = if l.count == 0 {
+                    "<td>–</td>".repeat(2)
+                } else {
+                    format!("<td>{}</td><td>{}</td>", latency(l.p50), latency(l.p99))
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td>{}<td>{}</td>{lat}</tr>",
+                    esc(&q.pool),
+                    w.id,
+                    warn_cell(q.waiting),
+                    int(l.count)
+                );
+            }
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</section>\n");
 }
 
 fn route_color(i: usize) -> &'static str {
@@ -519,6 +569,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
     }
     out.push_str("</table>\n</section>\n");
     tls_panel(&mut out, s);
+    shield_panel(&mut out, s);
 
     out.push_str("<section class=\"panel\">\n<h2>Routes</h2>\n<table class=\"grid\">\n");
     out.push_str(
@@ -679,10 +730,24 @@ mod tests {
         }
         assert!(html.contains("idle (no requests)"));
         assert!(!html.contains("no requests yet"));
-        // Tables: a row per worker (workers, then TLS) and per route.
-        assert_eq!(html.matches("<tr>").count(), 1 + 2 + 1 + 2 + 1 + 3);
+        // Tables: a row per worker (workers, then TLS, then queues) and per route.
+        assert_eq!(html.matches("<tr>").count(), 1 + 2 + 1 + 2 + 1 + 2 + 1 + 3);
         assert!(html.contains("<h2>TLS</h2>"));
         assert!(html.contains("1,500"));
+    }
+
+    #[test]
+    fn the_shield_panel_shows_queues_and_limits() {
+        let html = dashboard_html(&sample(), 2);
+        assert!(html.contains("Shielding the backends"), "{html}");
+        assert!(html.contains("<td>app</td>"));
+        let mut quiet = worker(0, &[("r", &[1, 2])]);
+        quiet.queues.clear();
+        quiet.counters.limited = 0;
+        quiet.counters.ip_refused = 0;
+        quiet.counters.spilled_responses = 0;
+        let html = dashboard_html(&snapshot(vec![quiet]), 2);
+        assert!(!html.contains("Shielding the backends"), "nothing to show");
     }
 
     #[test]

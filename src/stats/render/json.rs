@@ -134,6 +134,7 @@ pub fn workers_json(s: &Snapshot) -> String {
                     "body": c.timeouts.body,
                     "send": c.timeouts.send,
                     "upstream": c.timeouts.upstream,
+                    "queue": c.timeouts.queue,
                     "total": c.timeouts.total(),
                 },
                 "idle_closes": c.idle_closes,
@@ -152,6 +153,23 @@ pub fn workers_json(s: &Snapshot) -> String {
                     .map(|((name, _), &n)| (name.clone(), Value::from(n)))
                     .collect::<Map<String, Value>>(),
                 "ip_refused": c.ip_refused,
+                "queued": c.queued,
+                "spilled_responses": c.spilled_responses,
+                "spooled_bodies": c.spooled_bodies,
+                "queues": w
+                    .queues
+                    .iter()
+                    .map(|q| {
+                        let l = summary::latency(&q.wait);
+                        (
+                            q.pool.clone(),
+                            json!({
+                                "waiting": q.waiting,
+                                "wait_us": { "count": l.count, "p50": l.p50, "p99": l.p99, "max": l.max },
+                            }),
+                        )
+                    })
+                    .collect::<Map<String, Value>>(),
                 "accept_errors": c.accept_errors,
                 "status": {
                     "2xx": c.status_2xx,

@@ -73,6 +73,7 @@ pub(crate) mod fixtures {
                     body: 0,
                     send: 1,
                     upstream: 1,
+                    queue: 1,
                 },
                 idle_closes: 6,
                 bytes_out: 1000 * n,
@@ -94,6 +95,9 @@ pub(crate) mod fixtures {
                 limited: 3,
                 limited_by_route: routes.iter().map(|_| 1).collect(),
                 ip_refused: 1,
+                queued: 2,
+                spilled_responses: 1,
+                spooled_bodies: 1,
             },
             active: 5,
             ring: RingInfo {
@@ -112,6 +116,11 @@ pub(crate) mod fixtures {
                 .collect(),
             upstream: Vec::new(),
             handshakes: view(&[900, 1200, 4000]),
+            queues: vec![crate::stats::PoolQueue {
+                pool: "app".into(),
+                waiting: 1,
+                wait: view(&[300, 5000]),
+            }],
             history: Vec::new(),
         }
     }
@@ -156,6 +165,7 @@ pub(crate) mod fixtures {
                 body: u64::MAX,
                 send: u64::MAX,
                 upstream: u64::MAX,
+                queue: u64::MAX,
             },
             idle_closes: u64::MAX,
             bytes_out: u64::MAX,
@@ -177,6 +187,9 @@ pub(crate) mod fixtures {
             limited: u64::MAX,
             limited_by_route: vec![u64::MAX],
             ip_refused: u64::MAX,
+            queued: u64::MAX,
+            spilled_responses: u64::MAX,
+            spooled_bodies: u64::MAX,
         };
         w.active = u64::MAX;
         w.id = usize::MAX;

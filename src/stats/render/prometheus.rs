@@ -192,6 +192,44 @@ fn upstream_family(out: &mut String, s: &Snapshot) {
     }
 }
 
+/// Pools with max_conns: requests waiting now (summed over workers), and how long they
+/// waited.
+fn queue_families(out: &mut String, s: &Snapshot) {
+    if s.workers.iter().all(|w| w.queues.is_empty()) {
+        return;
+    }
+    let name = "uringd_upstream_queue_length";
+    header(
+        out,
+        name,
+        "gauge",
+        "Requests waiting for a max_conns slot of the pool's servers, now.",
+    );
+    let mut pools: Vec<(&str, u64)> = Vec::new();
+    for q in s.workers.iter().flat_map(|w| &w.queues) {
+        match pools.iter_mut().find(|(p, _)| *p == q.pool) {
+            Some((_, n)) => *n += q.waiting,
+            None => pools.push((&q.pool, q.waiting)),
+        }
+    }
+    for (pool, n) in pools {
+        let _ = writeln!(out, "{name}{{pool=\"{}\"}} {n}", escape_label(pool));
+    }
+    let name = "uringd_upstream_queue_wait_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Time requests waited for a max_conns slot (admitted or timed out).",
+    );
+    for w in &s.workers {
+        for q in &w.queues {
+            let labels = format!("pool=\"{}\",worker=\"{}\"", escape_label(&q.pool), w.id);
+            histogram(out, name, &labels, &q.wait);
+        }
+    }
+}
+
 /// A family with one sample per worker.
 fn per_worker(
     out: &mut String,
@@ -218,6 +256,7 @@ pub fn prometheus(s: &Snapshot) -> String {
     let mut out = String::new();
     latency_family(&mut out, s);
     upstream_family(&mut out, s);
+    queue_families(&mut out, s);
     tls_families(&mut out, s);
     let name = "uringd_limited_requests_total";
     header(
@@ -242,6 +281,27 @@ pub fn prometheus(s: &Snapshot) -> String {
         "uringd_ip_refused_connections_total",
         "Connections refused by max_connections_per_ip.",
         |c| c.ip_refused,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_queued_requests_total",
+        "Requests that waited for a max_conns slot.",
+        |c| c.queued,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_spilled_responses_total",
+        "Buffered responses that went past response_buffer into a temporary file.",
+        |c| c.spilled_responses,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_spooled_bodies_total",
+        "Request bodies held in a temporary file (past body_buffer).",
+        |c| c.spooled_bodies,
     );
 
     counter(
@@ -287,6 +347,7 @@ pub fn prometheus(s: &Snapshot) -> String {
             ("body", t.body),
             ("send", t.send),
             ("upstream", t.upstream),
+            ("queue", t.queue),
         ] {
             let _ = writeln!(out, "{name}{{worker=\"{}\",kind=\"{kind}\"}} {n}", w.id);
         }
@@ -520,7 +581,7 @@ mod tests {
             *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
         }
         assert!(types.values().all(|&n| n == 1));
-        assert_eq!(types.len(), 25);
+        assert_eq!(types.len(), 30);
         for f in [
             "uringd_request_duration_seconds",
             "uringd_requests_total",
@@ -561,6 +622,16 @@ mod tests {
         assert_eq!(value("uringd_accepts_total", "1"), Some(11.0));
         assert_eq!(value("uringd_buffer_ring_exhausted_total", "1"), Some(7.0));
         assert_eq!(value("uringd_upstream_errors_total", "1"), Some(4.0));
+        assert_eq!(value("uringd_queued_requests_total", "1"), Some(2.0));
+        let q = samples
+            .iter()
+            .find(|x| x.name == "uringd_upstream_queue_length")
+            .unwrap();
+        assert_eq!(
+            (q.label("pool"), q.value),
+            (Some("app"), 2.0),
+            "summed over workers"
+        );
         let kinds: Vec<(&str, f64)> = by_name(&samples, "uringd_timeouts_total")
             .into_iter()
             .filter(|x| x.label("worker") == Some("1"))
@@ -572,7 +643,8 @@ mod tests {
                 ("header", 1.0),
                 ("body", 0.0),
                 ("send", 1.0),
-                ("upstream", 1.0)
+                ("upstream", 1.0),
+                ("queue", 1.0)
             ]
         );
         assert_eq!(value("uringd_idle_closes_total", "1"), Some(6.0));

@@ -119,6 +119,8 @@ impl Worker {
             let handshakes_wait = self.flow().run_deferred_handshakes();
             self.after_event();
             self.run_timers();
+            // Requests waiting for a max_conns slot another worker may have freed.
+            let queued = !self.ups.queues_empty() && self.flow().poll_queues();
             if let Some(d) = self.ctx.drain_deadline {
                 // Also wait for the accept cancels: an accept landing after the exit would
                 // be a connection nobody serves.
@@ -153,6 +155,8 @@ impl Worker {
             self.io.bufs().publish();
             let wait = if handshakes_wait {
                 Duration::ZERO
+            } else if queued {
+                Duration::from_millis(1)
             } else {
                 Duration::from_millis(self.ctx.until_next_tick_ms())
             };
@@ -257,6 +261,7 @@ impl Worker {
             match l {
                 Later::Reset => self.gathers.broadcast_reset(&mut self.ctx),
                 Later::Gather(k, ask) => self.start_gather(k, ask),
+                Later::Dequeue(pool) => self.flow().dequeue(pool),
             }
         }
     }
@@ -311,7 +316,13 @@ impl Worker {
     // ---- admin gathers ----
 
     fn start_gather(&mut self, x: ExchangeKey, ask: Ask) {
-        let own = gathers::snapshot(&mut self.ctx, &mut self.io, self.conns.len(), ask.want());
+        let own = gathers::snapshot(
+            &mut self.ctx,
+            &mut self.io,
+            self.conns.len(),
+            &self.ups.queue_lengths(),
+            ask.want(),
+        );
         if let Some(g) = self.gathers.start(&self.ctx, x, ask, own) {
             self.finish_gather(g, true);
         }
@@ -343,8 +354,13 @@ impl Worker {
                 }
                 Msg::Peers(p) => self.gathers.set_peers(p),
                 Msg::Scrape { from, id, want } => {
-                    let snap =
-                        gathers::snapshot(&mut self.ctx, &mut self.io, self.conns.len(), want);
+                    let snap = gathers::snapshot(
+                        &mut self.ctx,
+                        &mut self.io,
+                        self.conns.len(),
+                        &self.ups.queue_lengths(),
+                        want,
+                    );
                     self.gathers.reply(from, id, snap);
                 }
                 Msg::ScrapeReply { id, snap } => {

@@ -27,6 +27,8 @@ pub(super) struct Upstreams {
     /// Jitter source for health probe times.
     probe_rng: u64,
     any_health_checks: bool,
+    /// Per pool: requests waiting for a max_conns slot, oldest first (`worker/queue.rs`).
+    pub queues: Vec<std::collections::VecDeque<crate::worker::conn::ExchangeKey>>,
 }
 
 impl Upstreams {
@@ -40,7 +42,17 @@ impl Upstreams {
                 ^ ((worker as u64 + 1) << 32)
                 ^ std::process::id() as u64,
             any_health_checks: cfg.pools.iter().any(|p| p.health_interval.is_some()),
+            queues: cfg.pools.iter().map(|_| Default::default()).collect(),
         }
+    }
+
+    /// Requests waiting for a slot, per pool (for the admin pages).
+    pub fn queue_lengths(&self) -> Vec<u64> {
+        self.queues.iter().map(|q| q.len() as u64).collect()
+    }
+
+    pub fn queues_empty(&self) -> bool {
+        self.queues.iter().all(|q| q.is_empty())
     }
 
     #[inline]
