@@ -435,11 +435,10 @@ fn a_temp_dir_that_cannot_hold_files_is_a_config_error() {
 
 #[test]
 fn a_buffered_body_that_fits_the_pipe_is_spliced_whole_and_intact() {
-    // 600 KB, past splice_threshold and within the 1 MiB pipe: the body is spliced into
-    // the pipe as fast as the backend sends it (store and forward), and the backend's one
-    // slot is free for the next request while the first client reads nothing. (Here the
-    // kernel's socket buffers absorb 600 KB too, so the timing alone proves little: the
-    // splice count and the bytes are what this checks.)
+    // 600 KB, past splice_threshold and under 1 MiB: a buffered response still goes
+    // socket -> pipe -> socket, and the pipe and the kernel's socket buffers absorb it, so
+    // the backend's one slot is free for the next request while the first client (with a
+    // tiny window) reads nothing. The splice count and the bytes are checked too.
     const SIZE: usize = 600_000;
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();

@@ -184,19 +184,8 @@ impl Driver {
 
     /// Moves up to `len` bytes from `src` (at `off`, or its position if `off` is -1) into
     /// the pipe `pipe_w`, which has room for them.
-    ///
-    /// `once`: the pipe already holds bytes; if the pipe is full or the source has nothing
-    /// now, complete with -EAGAIN at once instead of waiting (the holder drains the pipe).
-    pub fn splice_in(
-        &mut self,
-        src: RawFd,
-        off: i64,
-        pipe_w: RawFd,
-        len: u32,
-        once: bool,
-        token: Token,
-    ) {
-        each!(self, d => d.splice_in(src, off, pipe_w, len, once, token))
+    pub fn splice_in(&mut self, src: RawFd, off: i64, pipe_w: RawFd, len: u32, token: Token) {
+        each!(self, d => d.splice_in(src, off, pipe_w, len, token))
     }
 
     /// Moves up to `len` bytes from the pipe `pipe_r`, which holds them, to `sock`.

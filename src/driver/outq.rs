@@ -22,10 +22,6 @@ enum Seg {
         pos: u64,
         end: u64,
         seekable: bool,
-        /// Store and forward: fill the pipe from the source before sending any of it, so a
-        /// body that fits the pipe leaves its source at the source's pace (a buffered
-        /// response frees its upstream connection) whatever the client's.
-        fill: bool,
     },
 }
 
@@ -40,18 +36,12 @@ impl Seg {
     }
 }
 
-/// The pipe size asked for (Linux's default cap for unprivileged processes): also the
-/// largest body a fill-first splice holds whole.
-pub const PIPE_BYTES: u32 = 1 << 20;
-
 /// The pipe a connection splices file data through, and what is in it.
 struct Pipe {
     r: OwnedFd,
     w: OwnedFd,
     filled: u32,
     cap: u32,
-    /// A fill-first splice found the pipe full (its slots, before its bytes): send first.
-    full: bool,
 }
 
 impl Pipe {
@@ -65,14 +55,13 @@ impl Pipe {
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         // A bigger pipe means fewer splice round trips; the default (64 KiB) if refused.
         // SAFETY: fcntl on a pipe we own.
-        let got = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES as i32) };
+        let got = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
         let cap = if got > 0 { got as u32 } else { 64 * 1024 };
         Ok(Pipe {
             r,
             w,
             filled: 0,
             cap,
-            full: false,
         })
     }
 }
@@ -243,21 +232,18 @@ impl OutQueue {
             pos,
             end: pos + len,
             seekable: true,
-            fill: false,
         });
         self.queued += len as usize;
         self.committed += len;
     }
 
-    /// Queues the next `len` bytes read from a socket (a proxied body), spliced through;
-    /// `fill`: into the pipe as fast as the socket gives them, before any is sent.
-    pub fn push_stream(&mut self, fd: OwnedFd, len: u64, fill: bool) {
+    /// Queues the next `len` bytes read from a socket (a proxied body), spliced through.
+    pub fn push_stream(&mut self, fd: OwnedFd, len: u64) {
         self.segs.push_back(Seg::File {
             fd,
             pos: 0,
             end: len,
             seekable: false,
-            fill,
         });
         self.queued += len as usize;
         self.committed += len;
@@ -276,19 +262,6 @@ impl OutQueue {
         })
     }
 
-    /// Every queued socket segment has been read from its source (the rest is in the pipe).
-    pub fn stream_pulled(&self) -> bool {
-        self.segs.iter().all(|s| match s {
-            Seg::File {
-                seekable: false,
-                pos,
-                end,
-                ..
-            } => pos >= end,
-            _ => true,
-        })
-    }
-
     /// Starts the next splice step for a file segment at the front.
     fn flush_file(&mut self, d: &mut Driver, sock: Sock, token: Token) -> bool {
         if self.pipe.is_none() {
@@ -304,7 +277,6 @@ impl OutQueue {
                 pos,
                 end,
                 seekable,
-                fill,
             }),
         ) = (&self.pipe, self.segs.front())
         else {
@@ -312,16 +284,14 @@ impl OutQueue {
         };
         // The file and pipe descriptors stay open while the op is in flight (they are owned
         // here, and nothing drops them while in_flight is set).
-        let more = pos < end && pipe.filled < pipe.cap && !pipe.full;
-        if pipe.filled > 0 && !(*fill && more) {
+        if pipe.filled > 0 {
             self.stage = Stage::SpliceOut;
             d.splice_out(pipe.r.as_raw_fd(), sock, pipe.filled, token);
         } else if pos < end {
             self.stage = Stage::SpliceIn;
-            let len = (end - pos).min(u64::from(pipe.cap - pipe.filled)) as u32;
+            let len = (end - pos).min(u64::from(pipe.cap)) as u32;
             let off = if *seekable { *pos as i64 } else { -1 };
-            let once = pipe.filled > 0;
-            d.splice_in(fd.as_raw_fd(), off, pipe.w.as_raw_fd(), len, once, token);
+            d.splice_in(fd.as_raw_fd(), off, pipe.w.as_raw_fd(), len, token);
         } else {
             return false;
         }
@@ -336,7 +306,6 @@ impl OutQueue {
             pos,
             end,
             seekable: true,
-            ..
         }) = self.segs.front()
         else {
             // A socket cannot be re-read: without a pipe it waits (its timeout will cut it).
@@ -383,7 +352,6 @@ impl OutQueue {
                     pos,
                     end,
                     seekable: true,
-                    ..
                 } => {
                     let want = (*end - *pos).min(left as u64) as usize;
                     let n = SCRATCH.with_borrow_mut(|buf| {
@@ -468,15 +436,6 @@ impl OutQueue {
     /// Applies the completion of one splice step.
     fn complete_splice(&mut self, c: &Completion) -> SendResult {
         let stage = std::mem::take(&mut self.stage);
-        if stage == Stage::SpliceIn
-            && c.result == -libc::EAGAIN
-            && let Some(pipe) = self.pipe.as_mut().filter(|p| p.filled > 0)
-        {
-            // A fill-first splice with bytes in the pipe: it is full, or the source has
-            // nothing yet; send what is there.
-            pipe.full = true;
-            return SendResult::Progress;
-        }
         if c.result < 0 {
             return SendResult::Failed(c.result);
         }
@@ -491,11 +450,10 @@ impl OutQueue {
                 // The file shrank under us, or the upstream closed before the whole body.
                 return SendResult::Failed(-libc::EIO);
             }
-            pipe.filled += n;
+            pipe.filled = n;
             *pos += u64::from(n);
             return SendResult::Progress;
         }
-        pipe.full = false;
         if n == 0 {
             return SendResult::Failed(-libc::EPIPE);
         }

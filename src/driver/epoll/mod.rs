@@ -153,22 +153,8 @@ impl Epoll {
         self.arm(sock.raw(), Side::Write, t, Wait::Send { data, len });
     }
 
-    pub fn splice_in(
-        &mut self,
-        src: RawFd,
-        off: i64,
-        pipe_w: RawFd,
-        len: u32,
-        once: bool,
-        token: Token,
-    ) {
-        let w = Wait::SpliceIn {
-            off,
-            pipe_w,
-            len,
-            once,
-        };
-        self.arm(src, Side::Read, token, w);
+    pub fn splice_in(&mut self, src: RawFd, off: i64, pipe_w: RawFd, len: u32, token: Token) {
+        self.arm(src, Side::Read, token, Wait::SpliceIn { off, pipe_w, len });
     }
 
     pub fn splice_out(&mut self, pipe_r: RawFd, sock: Sock, len: u32, token: Token) {
@@ -386,24 +372,7 @@ impl Epoll {
             Wait::Recv { multishot, len } => return self.recv_batch(fd, p, multishot, len),
             // SAFETY: the caller of `read` keeps buf..buf+len for us until the completion.
             Wait::Read { buf, len } => unsafe { sys::read(fd, buf, len) },
-            Wait::SpliceIn {
-                off,
-                pipe_w,
-                len,
-                once: true,
-            } => {
-                // A full pipe is said now (no edge would ever come for it); an empty
-                // source waits for its data as usual.
-                let r = sys::splice(fd, off, pipe_w, len);
-                if r == Err(libc::EAGAIN) && !sys::has_data(fd) {
-                    return Some(p);
-                }
-                self.post_result(ud, r);
-                return None;
-            }
-            Wait::SpliceIn {
-                off, pipe_w, len, ..
-            } => sys::splice(fd, off, pipe_w, len),
+            Wait::SpliceIn { off, pipe_w, len } => sys::splice(fd, off, pipe_w, len),
             // SAFETY: the caller of `send` keeps data..data+len until the completion.
             Wait::Send { data, len } => unsafe { sys::send(fd, data, len) },
             Wait::SpliceOut { pipe_r, len } => sys::splice(pipe_r, -1, fd, len),

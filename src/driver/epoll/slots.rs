@@ -30,8 +30,6 @@ pub enum Wait {
         off: i64,
         pipe_w: RawFd,
         len: u32,
-        /// Complete with -EAGAIN rather than wait (`Driver::splice_in`).
-        once: bool,
     },
     Send {
         data: *const u8,

@@ -59,21 +59,6 @@ pub unsafe fn write(fd: RawFd, data: *const u8, len: u32) -> Res {
 }
 
 /// Moves up to `len` bytes; `off_in` -1 means the source's own position.
-/// Bytes are waiting on socket `fd` (a peek that takes nothing and never blocks).
-pub fn has_data(fd: RawFd) -> bool {
-    let mut b = 0u8;
-    // SAFETY: one byte of a live local, peeked (never consumed).
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&mut b as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n > 0
-}
-
 pub fn splice(src: RawFd, off_in: i64, dst: RawFd, len: u32) -> Res {
     let mut off = off_in;
     let off_ptr = if off_in < 0 {

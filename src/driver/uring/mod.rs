@@ -249,20 +249,8 @@ impl Ring {
         self.push(e.user_data(token.pack()));
     }
 
-    pub fn splice_in(
-        &mut self,
-        src: RawFd,
-        off: i64,
-        pipe_w: RawFd,
-        len: u32,
-        once: bool,
-        token: Token,
-    ) {
-        // SPLICE_F_NONBLOCK: a full pipe is -EAGAIN, not a wait that nobody ends (the
-        // socket side still waits for data).
-        let flags = if once { libc::SPLICE_F_NONBLOCK } else { 0 };
+    pub fn splice_in(&mut self, src: RawFd, off: i64, pipe_w: RawFd, len: u32, token: Token) {
         let e = opcode::Splice::new(types::Fd(src), off, types::Fd(pipe_w), -1, len)
-            .flags(flags)
             .build()
             .user_data(token.pack());
         self.push(e);
