@@ -22,6 +22,8 @@ enum Seg {
         pos: u64,
         end: u64,
         seekable: bool,
+        /// Names the file a growing range belongs to (`extend_file`); 0: none.
+        tag: u64,
     },
 }
 
@@ -227,14 +229,40 @@ impl OutQueue {
 
     /// Queues `len` bytes of a file from `pos` (the file is closed when sent).
     pub fn push_file(&mut self, fd: OwnedFd, pos: u64, len: u64) {
+        self.push_file_tagged(fd, pos, len, 0);
+    }
+
+    /// `push_file` for a file that grows (a spill): later ranges right after this one can
+    /// join it with `extend_file(tag, ..)` instead of a descriptor each.
+    pub fn push_file_tagged(&mut self, fd: OwnedFd, pos: u64, len: u64, tag: u64) {
         self.segs.push_back(Seg::File {
             fd,
             pos,
             end: pos + len,
             seekable: true,
+            tag,
         });
         self.queued += len as usize;
         self.committed += len;
+    }
+
+    /// Grows the last segment by `len` if it is the range of file `tag` ending at `pos`
+    /// (a splice in flight reads its length when it starts, so this is safe any time).
+    pub fn extend_file(&mut self, tag: u64, pos: u64, len: u64) -> bool {
+        match self.segs.back_mut() {
+            Some(Seg::File {
+                end,
+                tag: t,
+                seekable: true,
+                ..
+            }) if tag != 0 && *t == tag && *end == pos => {
+                *end += len;
+                self.queued += len as usize;
+                self.committed += len;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Queues the next `len` bytes read from a socket (a proxied body), spliced through.
@@ -244,9 +272,15 @@ impl OutQueue {
             pos: 0,
             end: len,
             seekable: false,
+            tag: 0,
         });
         self.queued += len as usize;
         self.committed += len;
+    }
+
+    /// Segments queued (for tests of what joins what).
+    pub fn segments(&self) -> usize {
+        self.segs.len()
     }
 
     /// A socket segment is still queued (the proxied body is not through yet).
@@ -277,6 +311,7 @@ impl OutQueue {
                 pos,
                 end,
                 seekable,
+                ..
             }),
         ) = (&self.pipe, self.segs.front())
         else {
@@ -306,6 +341,7 @@ impl OutQueue {
             pos,
             end,
             seekable: true,
+            ..
         }) = self.segs.front()
         else {
             // A socket cannot be re-read: without a pipe it waits (its timeout will cut it).
@@ -352,6 +388,7 @@ impl OutQueue {
                     pos,
                     end,
                     seekable: true,
+                    ..
                 } => {
                     let want = (*end - *pos).min(left as u64) as usize;
                     let n = SCRATCH.with_borrow_mut(|buf| {

@@ -12,6 +12,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::driver::outq::OutQueue;
 
@@ -56,6 +57,8 @@ pub fn probe(dir: &Path) -> Result<(), String> {
 }
 
 pub struct Spool {
+    /// Names this spool's ranges in a queue (`OutQueue::extend_file`).
+    tag: u64,
     /// Bytes not yet in the file (all of them while the file is not needed).
     mem: Vec<u8>,
     file: Option<File>,
@@ -70,7 +73,9 @@ pub struct Spool {
 impl Spool {
     /// Memory up to `budget`, at most `max` bytes in all.
     pub fn new(budget: usize, max: u64) -> Spool {
+        static TAGS: AtomicU64 = AtomicU64::new(1);
         Spool {
+            tag: TAGS.fetch_add(1, Ordering::Relaxed),
             mem: Vec::new(),
             file: None,
             written: 0,
@@ -147,8 +152,13 @@ impl Spool {
             self.write_out(dir)?;
         }
         if let Some(f) = self.file.as_ref().filter(|_| self.written > self.queued) {
-            let fd = OwnedFd::from(f.try_clone().map_err(SpoolError::Io)?);
-            out.push_file(fd, self.queued, self.written - self.queued);
+            // While the client is behind, the range still queued grows: one descriptor
+            // per response, not one per batch.
+            let (at, n) = (self.queued, self.written - self.queued);
+            if !out.extend_file(self.tag, at, n) {
+                let fd = OwnedFd::from(f.try_clone().map_err(SpoolError::Io)?);
+                out.push_file_tagged(fd, at, n, self.tag);
+            }
             self.queued = self.written;
         }
         Ok(())
@@ -263,6 +273,7 @@ mod tests {
         s.drain_into(&mut out, &dir(), false).unwrap();
         s.push(b"gh", &dir()).unwrap();
         s.drain_into(&mut out, &dir(), true).unwrap();
+        assert_eq!(out.segments(), 1, "the growing range is one segment");
         let mut got = Vec::new();
         out.take_front(100, &mut |d| got.extend_from_slice(d))
             .unwrap();
