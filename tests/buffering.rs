@@ -524,3 +524,121 @@ fn small_window_client(addr: std::net::SocketAddr) -> TcpStream {
         TcpStream::from_raw_fd(fd)
     }
 }
+
+/// A 256 KiB tmpfs, unmounted (and its directory removed) when dropped, pass or fail.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn new() -> SmallDisk {
+        let d = std::env::temp_dir().join(format!("uringd-full-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&d)
+            .status()
+            .expect("run mount");
+        assert!(
+            st.success(),
+            "this test mounts a 256 KiB tmpfs to fill a disk: it needs root (CI runs as root)"
+        );
+        SmallDisk(d)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Waits up to 5 s for a stderr line of `s` holding every one of `words`.
+fn logged(s: &Server, words: &[&str]) -> bool {
+    let end = Instant::now() + Duration::from_secs(5);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match s.log.recv_timeout(left) {
+            Ok(l) if words.iter().all(|w| l.contains(w)) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_full_disk_is_507_for_a_body_and_a_streamed_rest_for_a_response() {
+    const SIZE: usize = 4 << 20;
+    let disk = SmallDisk::new();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let bodies = Arc::new(AtomicUsize::new(0));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                while let Some((head, body)) = read_request(&mut c) {
+                    if !body.is_empty() {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let n = if head.starts_with("GET /big") {
+                        SIZE
+                    } else {
+                        2
+                    };
+                    write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").unwrap();
+                    let body: Vec<u8> = (0..n).map(|i| (i % 233) as u8).collect();
+                    if c.write_all(&body).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let cfg = format!(
+        "[limits]\nmax_body_bytes = \"4MiB\"\n[upstream.app]\nservers = [\"http://{addr}\"]\ntemp_dir = \"{}\"\n[[route]]\nprefix = \"/\"\nupstream = \"app\"\n",
+        disk.0.display()
+    );
+    let s = Server::start(Some(&cfg), &[]);
+    // A 1 MB body cannot be held on a 256 KiB disk: 507, logged, and nothing sent on.
+    let body = vec![b'b'; 1_000_000];
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = c.write_all(&body); // uringd may answer and close before taking it all
+    let r = read_response(&mut c, false);
+    assert_eq!(r.status, 507);
+    assert!(
+        logged(&s, &["507", "temporary file"]),
+        "the cause is logged"
+    );
+    assert_eq!(bodies.load(Ordering::SeqCst), 0);
+    std::thread::sleep(Duration::from_millis(1200)); // the error log says one line a second
+    // A 4 MiB response to a client that reads nothing fills the disk: the rest streams at
+    // the client's pace, logged, and every byte arrives in order.
+    let mut c = s.connect();
+    write!(c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = read_response(&mut c, false);
+    assert_eq!(r.body.len(), SIZE);
+    assert!(
+        r.body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (i % 233) as u8)
+    );
+    assert!(
+        logged(&s, &["could not be buffered"]),
+        "the fallback is logged"
+    );
+    // And the server is still fine for the next request.
+    assert_eq!(request(s.addr, "GET", "/small", "").status, 200);
+    drop(disk);
+}
