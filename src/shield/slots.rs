@@ -16,10 +16,6 @@ impl Slots {
         }
     }
 
-    pub fn servers(&self) -> usize {
-        self.in_flight.len()
-    }
-
     /// Takes a slot of server `i` if it has fewer than `max` in flight.
     pub fn take(&self, i: usize, max: u32) -> bool {
         let Some(n) = self.in_flight.get(i) else {

@@ -28,12 +28,12 @@ impl Flow<'_> {
     /// caps them. `fresh`: a new request, which queues behind any already waiting.
     pub(super) fn admit(&mut self, pool: usize, tried: u64, fresh: bool) -> Admit {
         let now = self.ctx.http.now_tick;
-        let cfg = self.ctx.cfg.clone();
+        let cfg = &*self.ctx.cfg;
         let (Some(max), Some(slots)) = (
             cfg.pools[pool].shield.max_conns,
-            cfg.shield.slots.get(pool).cloned().flatten(),
+            cfg.shield.slots.get(pool).and_then(|s| s.as_deref()),
         ) else {
-            return match self.ups.pick(&cfg, pool, now, tried) {
+            return match self.ups.pick(cfg, pool, now, tried) {
                 Some(s) => Admit::Server(s),
                 None => Admit::NoServer,
             };
@@ -44,7 +44,7 @@ impl Flow<'_> {
         // Another worker may take the slot between the look and the take: a few rounds.
         for _ in 0..8 {
             let full = slots.full(max);
-            match self.ups.pick(&cfg, pool, now, tried | full) {
+            match self.ups.pick(cfg, pool, now, tried | full) {
                 Some(s) if slots.take(s, max) => return Admit::Server(s),
                 Some(_) => continue,
                 None if full & !tried != 0 => return Admit::Wait,
@@ -66,18 +66,12 @@ impl Flow<'_> {
 
     /// `x` waits for a slot: at the back, or at the front if it was first already.
     pub(super) fn enqueue(&mut self, x: ExchangeKey, front: bool) {
-        let now = self.ctx.http.now_tick;
-        let Some(p) = self
-            .conns
-            .get_mut(x.conn)
-            .and_then(|c| c.exchanges.proxy_mut(x.stream))
-        else {
-            return;
-        };
+        let (now, now_us) = (self.ctx.http.now_tick, self.ctx.http.now_us);
+        let Some(p) = self.proxying(x) else { return };
         let pool = p.pool;
         if p.queued_since.is_none() {
             p.queued_since = Some(now);
-            p.queued_us = self.ctx.http.now_us;
+            p.queued_us = now_us;
             self.ctx.http.stats.queued += 1;
         }
         let q = &mut self.ups.queues[pool];
@@ -92,17 +86,12 @@ impl Flow<'_> {
     /// Starts the oldest waiting requests of `pool` while slots are free.
     pub(super) fn dequeue(&mut self, pool: usize) {
         while let Some(x) = self.ups.queues[pool].pop_front() {
-            let Some(p) = self
-                .conns
-                .get(x.conn)
-                .and_then(|c| c.exchanges.proxy(x.stream))
-            else {
-                continue;
-            };
+            let Some(p) = self.proxying(x) else { continue };
             if p.queued_since.is_none() || p.up.is_some() {
                 continue;
             }
-            match self.admit(pool, p.tried, false) {
+            let tried = p.tried;
+            match self.admit(pool, tried, false) {
                 Admit::Wait => {
                     self.ups.queues[pool].push_front(x);
                     return;
@@ -133,18 +122,11 @@ impl Flow<'_> {
 
     /// `x` leaves the queue state (it is admitted, answered or gone): its wait is recorded.
     fn left_queue(&mut self, x: ExchangeKey) {
-        let now_us = self.ctx.http.now_us;
-        let now_s = self.ctx.http.now_s();
-        let Some(p) = self
-            .conns
-            .get_mut(x.conn)
-            .and_then(|c| c.exchanges.proxy_mut(x.stream))
-        else {
-            return;
-        };
+        let (now_us, now_s) = (self.ctx.http.now_us, self.ctx.http.now_s());
+        let Some(p) = self.proxying(x) else { return };
         if p.queued_since.take().is_some() {
-            let waited = now_us.saturating_sub(p.queued_us);
-            self.ctx.http.recorder.record_queue(p.pool, waited, now_s);
+            let (pool, waited) = (p.pool, now_us.saturating_sub(p.queued_us));
+            self.ctx.http.recorder.record_queue(pool, waited, now_s);
         }
     }
 

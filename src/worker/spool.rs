@@ -205,17 +205,13 @@ impl ToClientBody<'_> {
         }
     }
 
-    /// The response is complete (or cut): everything held joins the queue.
-    pub fn finish(&mut self) {
-        self.drain_all();
-    }
-
     fn stop(&mut self, why: SpoolError) {
-        self.drain_all();
+        self.finish();
         self.stopped = Some(why);
     }
 
-    fn drain_all(&mut self) {
+    /// The response is complete (or cut): everything held joins the queue.
+    pub fn finish(&mut self) {
         if let Some(mut s) = self.spill.take()
             && s.drain_into(self.out, self.dir, true).is_err()
         {

@@ -33,7 +33,7 @@ const SPILL_BATCH: usize = 64 * 1024;
 const BUFFERED_SPLICE_MAX: u64 = 1 << 20;
 
 impl Flow<'_> {
-    fn proxying(&mut self, x: ExchangeKey) -> Option<&mut Proxying> {
+    pub(super) fn proxying(&mut self, x: ExchangeKey) -> Option<&mut Proxying> {
         self.conns.get_mut(x.conn)?.exchanges.proxy_mut(x.stream)
     }
 

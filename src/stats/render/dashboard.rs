@@ -89,6 +89,15 @@ const PALETTE: [&str; 8] = [
     "#2563eb", "#ea580c", "#16a34a", "#7c3aed", "#0891b2", "#db2777", "#ca8a04", "#65a30d",
 ];
 
+/// Two table cells, p50 and p99 (dashes with no data).
+fn p50_p99_cells(l: &Latency) -> String {
+    if l.count == 0 {
+        "<td>–</td>".repeat(2)
+    } else {
+        format!("<td>{}</td><td>{}</td>", latency(l.p50), latency(l.p99))
+    }
+}
+
 /// Per worker: TLS handshakes by kind and version, failures, handshake latency. Shown
 /// once there has been TLS traffic.
 fn tls_panel(out: &mut String, s: &Snapshot) {
@@ -106,12 +115,7 @@ fn tls_panel(out: &mut String, s: &Snapshot) {
     );
     for w in &s.workers {
         let t = &w.counters.tls;
-        let l = summary::latency(&w.handshakes);
-        let lat = if l.count == 0 {
-            "<td>–</td>".repeat(2)
-        } else {
-            format!("<td>{}</td><td>{}</td>", latency(l.p50), latency(l.p99))
-        };
+        let lat = p50_p99_cells(&summary::latency(&w.handshakes));
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{lat}</tr>",
@@ -157,11 +161,7 @@ fn shield_panel(out: &mut String, s: &Snapshot) {
         for w in &s.workers {
             for q in &w.queues {
                 let l = summary::latency(&q.wait);
-                let lat = if l.count == 0 {
-                    "<td>–</td>".repeat(2)
-                } else {
-                    format!("<td>{}</td><td>{}</td>", latency(l.p50), latency(l.p99))
-                };
+                let lat = p50_p99_cells(&l);
                 let _ = writeln!(
                     out,
                     "<tr><td>{}</td><td>{}</td>{}<td>{}</td>{lat}</tr>",
