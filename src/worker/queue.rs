@@ -101,8 +101,10 @@ impl Flow<'_> {
                     self.attempt_on(x, s);
                 }
                 Admit::NoServer => {
+                    // Answered here: proxy_attempt would take it for a new request and
+                    // queue it again behind the others.
                     self.left_queue(x);
-                    self.proxy_attempt(x); // answers the pool's state (503 or 502)
+                    self.no_server(x, tried);
                 }
             }
         }

@@ -46,16 +46,19 @@ impl Flow<'_> {
         let server = match self.admit(pool, tried, fresh) {
             Admit::Server(s) => s,
             Admit::Wait => return self.enqueue(x, false),
-            Admit::NoServer => {
-                let e = if tried == 0 {
-                    UpstreamError::NoServer
-                } else {
-                    UpstreamError::NoServerLeft
-                };
-                return self.proxy_error(x, e.status());
-            }
+            Admit::NoServer => return self.no_server(x, tried),
         };
         self.attempt_on(x, server);
+    }
+
+    /// Nothing to try for `x`: 503 with nobody in rotation, 502 once every server was tried.
+    pub(super) fn no_server(&mut self, x: ExchangeKey, tried: u64) {
+        let e = if tried == 0 {
+            UpstreamError::NoServer
+        } else {
+            UpstreamError::NoServerLeft
+        };
+        self.proxy_error(x, e.status());
     }
 
     /// An attempt of `x` on `server` (its max_conns slot, if any, already taken).
