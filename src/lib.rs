@@ -6,9 +6,11 @@
 
 pub mod admin;
 pub mod bench;
+pub mod compress;
 pub mod config;
 pub mod doctor;
 pub mod driver;
+pub mod edge;
 pub mod http;
 pub mod log;
 pub mod proxy;

@@ -71,6 +71,9 @@ struct ServeArgs {
     /// Serve files: PREFIX=DIR (repeatable), e.g. --static /assets/=/srv/www
     #[arg(long = "static", value_name = "PREFIX=DIR")]
     statics: Vec<String>,
+    /// Address whose connections start with a PROXY protocol (v1 or v2) header (repeatable); replaces [server] proxy_protocol_listen
+    #[arg(long, value_name = "ADDR")]
+    proxy_protocol_listen: Vec<String>,
     /// TLS address to listen on (repeatable), e.g. 127.0.0.1:8443; replaces [tls] listen
     #[arg(long, value_name = "ADDR")]
     tls_listen: Vec<String>,
@@ -154,6 +157,7 @@ fn overrides(a: ServeArgs) -> Overrides {
         upstream: a.upstream,
         statics: a.statics,
         tls_listen: a.tls_listen,
+        proxy_protocol_listen: a.proxy_protocol_listen,
         // Paired by position; a missing half is left empty for the config to name.
         tls_certs: (0..a.tls_cert.len().max(a.tls_key.len()))
             .map(|i| {

@@ -692,3 +692,154 @@ fn a_redirect_reflects_no_header_and_reads_no_body_as_a_request() {
     assert_eq!(all.matches("HTTP/1.1 ").count(), 1, "{all}");
     assert!(!all.contains("smuggled"), "{all}");
 }
+
+/// The listening line of the proxy_protocol listener.
+fn proxy_protocol_addr(s: &Server) -> std::net::SocketAddr {
+    loop {
+        let line = s
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a listening line");
+        if line.contains("PROXY protocol header expected") {
+            let rest = line.split("listening on http://").nth(1).unwrap();
+            return rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    }
+}
+
+/// A PROXY header is read once, before anything else: a smuggling attempt behind it is
+/// refused as on any connection, a second header is a bad request, and a header line with
+/// a request folded into it is no header at all.
+#[test]
+fn a_proxy_header_carries_no_smuggled_request() {
+    let b = RawBackend::start(Mode::Echo);
+    let cfg = format!(
+        "trusted_proxies = [\"127.0.0.1\"]\nreal_ip = \"proxy_protocol\"\n[server]\nproxy_protocol_listen = [\"127.0.0.1:0\"]\n[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    let pp = proxy_protocol_addr(&s);
+    let hdr = "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80\r\n";
+    for (sent, want) in [
+        (
+            format!(
+                "{hdr}POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+            ),
+            Some(400),
+        ),
+        (
+            format!("{hdr}{hdr}GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Some(400),
+        ),
+        (
+            "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80 GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+                .into(),
+            None,
+        ),
+        (
+            "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80\rGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+                .into(),
+            None,
+        ),
+    ] {
+        let mut c = std::net::TcpStream::connect(pp).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(sent.as_bytes()).unwrap();
+        let out = until_close(&mut c).expect("closed");
+        let text = String::from_utf8_lossy(&out);
+        match want {
+            Some(status) => {
+                assert_eq!(common::status_of(&text), status, "{sent:?}: {text}");
+                assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+            }
+            None => assert!(out.is_empty(), "{sent:?}: {text}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(b.requests().is_empty(), "{:?}", b.requests_text());
+}
+
+/// Sites route by the Host the backend is then given: a port, a trailing dot or case make
+/// no other site, a malformed port makes none (the default takes it), and an absolute-form
+/// target's authority both routes and is the Host forwarded.
+#[test]
+fn hosts_route_to_the_site_whose_host_the_backend_gets() {
+    let a = RawBackend::start(Mode::Echo);
+    let b = RawBackend::start(Mode::Echo);
+    let cfg = format!(
+        "[[vhost]]\nnames = [\"a.test\"]\n[[vhost.route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n\
+         [[vhost]]\nnames = [\"b.test\"]\n[[vhost.route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n\
+         [[vhost]]\ndefault = true\n[[vhost.route]]\nprefix = \"/\"\nreturn = {{ status = 200, body = \"default\" }}\n",
+        a.addr, b.addr
+    );
+    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    let ask = |req: &str| {
+        backend::http_raw(s.addr, req.as_bytes(), false)
+            .map(|r| r.text())
+            .unwrap_or_default()
+    };
+    for (host, site) in [
+        ("a.test.:80", "a"),
+        ("A.Test", "a"),
+        ("b.test:8080", "b"),
+        ("a.test..", "default"),
+        ("a.test:80:80", "default"),
+        ("a.test:x", "default"),
+        ("b.test.a.test", "default"),
+    ] {
+        let got = ask(&format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        ));
+        match site {
+            "default" => assert_eq!(got, "default", "Host: {host}"),
+            _ => assert!(
+                got.contains(&format!("Host: {host}\r\n")),
+                "Host: {host}: {got}"
+            ),
+        }
+    }
+    assert_eq!(a.requests().len(), 2, "{:?}", a.requests_text());
+    assert_eq!(b.requests().len(), 1, "{:?}", b.requests_text());
+    let got = ask("GET http://b.test/x HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    assert!(got.contains("Host: b.test\r\n"), "{got}");
+    assert_eq!(b.requests().len(), 2, "the authority routed it to b");
+    assert_eq!(a.requests().len(), 2);
+}
+
+/// An X-Accel-Redirect target is never resolved out of its directory, in any spelling of
+/// a dot segment; the file beside the internal directory is not served.
+#[test]
+fn x_accel_redirect_targets_with_dot_segments_are_refused() {
+    let dir = common::TempDir::new("smuggle-accel");
+    std::fs::create_dir(dir.0.join("private")).unwrap();
+    std::fs::write(dir.0.join("private/ok.txt"), "ok").unwrap();
+    std::fs::write(dir.0.join("secret.txt"), "secret").unwrap();
+    for target in [
+        "/private/../secret.txt",
+        "/private/%2e%2e/secret.txt",
+        "/private/%2E%2e/secret.txt",
+        "/private/.%2e/secret.txt",
+        "/private/..\\secret.txt",
+        "/private/./../secret.txt",
+        "/private/..",
+        "private/ok.txt",
+    ] {
+        let b = RawBackend::start(Mode::Fixed(format!(
+            "HTTP/1.1 200 OK\r\nX-Accel-Redirect: {target}\r\nContent-Length: 0\r\n\r\n"
+        )));
+        let cfg = format!(
+            "[[route]]\nprefix = \"/private/\"\nstatic = \"{0}/private\"\ninternal = true\n[[route]]\nprefix = \"/secret.txt\"\nstatic = \"{0}\"\ninternal = true\n[[route]]\nprefix = \"/\"\nupstream = \"http://{1}\"\n",
+            dir.0.display(),
+            b.addr
+        );
+        let s = Server::start(Some(&cfg), &["--workers", "1"]);
+        let r = backend::http_raw(
+            s.addr,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.status, 502, "{target}: {}", r.text());
+        assert!(!r.text().contains("secret"), "{target}");
+    }
+}

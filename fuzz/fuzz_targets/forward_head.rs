@@ -54,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
         path: &path,
         client_ip: "203.0.113.7".parse().unwrap(),
         client_trusted: flags & 1 != 0,
+        real_ip: None,
         underscores: false,
         scheme: ["http", "https", "", "bad\r\nscheme"][usize::from(flags >> 1 & 3)],
         framing,

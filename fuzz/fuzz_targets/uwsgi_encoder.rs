@@ -391,6 +391,7 @@ fn vars_from(flags: u8, r: &mut Reader, server_name: &'static str) -> UwsgiVars<
         scheme,
         content_length: 0,
         client_trusted: flags & 2 != 0,
+        real_ip: None,
         underscores: false,
     }
 }

@@ -1,5 +1,6 @@
 //! TOML file + CLI flags -> one validated [`Config`]. Every error names the key and the fix.
 
+pub mod edge;
 mod raw;
 mod read;
 mod suggest;
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use edge::{RealIp, RouteEdge, Vhost};
 pub use raw::{RawConfig, RawReturn, RawRoute};
 pub use units::{DurationValue, SizeValue};
 
@@ -39,7 +41,13 @@ pub struct Config {
     /// Record latency histograms (off only for measuring their cost).
     pub histograms: bool,
     pub pools: Vec<upstream::Pool>,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Peers believed about the client (X-Forwarded-For, a PROXY header).
+    pub trusted_proxies: crate::edge::cidr::CidrSet,
+    pub real_ip: RealIp,
+    /// Listeners whose connections start with a PROXY protocol header.
+    pub proxy_protocol_listen: Vec<SocketAddr>,
+    /// The sites (`[[vhost]]`); one implicit default site when none is configured.
+    pub vhosts: Vec<Vhost>,
     /// Proxied response bodies with a Content-Length at least this large are spliced
     /// upstream socket -> pipe -> client socket instead of copied through uringd.
     pub splice_threshold: u64,
@@ -119,6 +127,9 @@ pub struct Route {
     pub action: Action,
     /// `limit`: a rate per client (address or header).
     pub limit: Option<RouteLimit>,
+    /// The site (`Config::vhosts`) it belongs to.
+    pub vhost: usize,
+    pub edge: RouteEdge,
 }
 
 /// A route's `limit`.
@@ -177,6 +188,8 @@ pub struct Overrides {
     pub upstream: Option<String>,
     /// `--static PREFIX=DIR` (repeatable): static routes added in front of the others.
     pub statics: Vec<String>,
+    /// `--proxy-protocol-listen ADDR` (repeatable): replaces [server] proxy_protocol_listen.
+    pub proxy_protocol_listen: Vec<String>,
     /// `--tls-listen ADDR` (repeatable): replaces [tls] listen.
     pub tls_listen: Vec<String>,
     /// `--tls-cert PEM --tls-key PEM` pairs: replace the [[tls.cert]] list.
@@ -352,6 +365,12 @@ fn size(v: &Option<SizeValue>, key: &str, default: u64) -> Result<u64, String> {
 /// The routes the command line adds or replaces: `--upstream` replaces the file's routes,
 /// each `--static` is put in front of them.
 fn apply_route_overrides(raw: &mut RawConfig, ov: &Overrides, e: &mut Errors) {
+    if !raw.vhost.is_empty() && (ov.upstream.is_some() || !ov.statics.is_empty()) {
+        e.add(
+            "--upstream/--static add top-level routes, and this config's routes belong to its [[vhost]] sites; add the route to a site instead",
+        );
+        return;
+    }
     if let Some(u) = &ov.upstream {
         raw.route = vec![RawRoute {
             name: Some("upstream".into()),
@@ -408,13 +427,11 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
             Err(m) => e.add(m),
         }
     }
-    let mut trusted_proxies = Vec::new();
-    for t in raw.trusted_proxies.iter().flatten() {
-        match t.parse() {
-            Ok(ip) => trusted_proxies.push(ip),
-            Err(_) => e.add(format!("trusted_proxies: `{t}` is not an IP address")),
-        }
-    }
+    let trusted_proxies = e.or(
+        crate::edge::cidr::CidrSet::parse(raw.trusted_proxies.as_deref().unwrap_or(&[]))
+            .map_err(|m| format!("trusted_proxies: {m}")),
+        Default::default(),
+    );
     let s = &raw.server;
     let listen_strs: Vec<String> = if !ov.listen.is_empty() {
         ov.listen.clone()
@@ -456,6 +473,34 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         ));
     }
 
+    let pp_strs = if ov.proxy_protocol_listen.is_empty() {
+        s.proxy_protocol_listen.clone().unwrap_or_default()
+    } else {
+        ov.proxy_protocol_listen.clone()
+    };
+    let mut proxy_protocol_listen = Vec::new();
+    for l in &pp_strs {
+        let Some(a) = e.or(
+            parse_addr(l, "server.proxy_protocol_listen").map(Some),
+            None,
+        ) else {
+            continue;
+        };
+        if a.port() != 0
+            && (listen.contains(&a) || admin == Some(a) || proxy_protocol_listen.contains(&a))
+        {
+            e.add(format!(
+                "server.proxy_protocol_listen: {a} is also another listener; a listener either expects the PROXY header or does not"
+            ));
+        }
+        proxy_protocol_listen.push(a);
+    }
+    let real_ip = edge::real_ip(
+        raw.real_ip.as_deref(),
+        &trusted_proxies,
+        proxy_protocol_listen.len(),
+        &mut e.0,
+    );
     let avail = available_cpus();
     let cpus_explicit = match &ov.cpus {
         Some(list) => e.or(
@@ -660,27 +705,40 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         e.add("limits.max_connections must be at least 1 (it is per worker)");
     }
 
+    let (vhosts, placed) = edge::sites(&raw, &mut e.0);
     let mut routes: Vec<Route> = Vec::new();
-    for (i, raw_route) in raw.route.iter().enumerate() {
-        let Some(mut r) = e.or(validate_route(i, raw_route, &mut pools).map(Some), None) else {
+    for p in &placed {
+        let Some(mut r) = e.or(validate_route(&p.key, p.raw, &mut pools).map(Some), None) else {
             continue;
         };
-        r.limit = e.or(route_limit(i, raw_route.limit.as_ref()), None);
-        if routes.iter().any(|o| o.prefix == r.prefix) {
+        r.limit = e.or(route_limit(&p.key, p.raw.limit.as_ref()), None);
+        r.edge = e.or(edge::route_edge(p), RouteEdge::default());
+        r.vhost = p.site;
+        if p.raw.name.is_none() && !raw.vhost.is_empty() {
+            let site = vhosts[p.site]
+                .names
+                .first()
+                .map_or("default", |n| n.as_str());
+            r.name = format!("{site}{}", r.prefix);
+        }
+        if routes
+            .iter()
+            .any(|o| o.prefix == r.prefix && o.vhost == r.vhost)
+        {
             e.add(format!(
-                "route[{i}].prefix = \"{}\" is used by an earlier route; each prefix once",
-                r.prefix
+                "{}.prefix = \"{}\" is used by an earlier route of the site; each prefix once",
+                p.key, r.prefix
             ));
         }
         if routes.iter().any(|o| o.name == r.name) {
             e.add(format!(
-                "route[{i}].name = \"{}\" is used by an earlier route; names must be unique",
-                r.name
+                "{}.name = \"{}\" is used by an earlier route; names must be unique",
+                p.key, r.name
             ));
         }
         routes.push(r);
     }
-    if raw.route.is_empty() {
+    if raw.route.is_empty() && raw.vhost.is_empty() {
         e.add(
             "no [[route]] is configured; add one, e.g. [[route]] prefix = \"/\" return = { status = 200, body = \"ok\" }",
         );
@@ -775,6 +833,9 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         histograms: s.histograms.unwrap_or(true),
         pools,
         trusted_proxies,
+        real_ip,
+        proxy_protocol_listen,
+        vhosts,
         splice_threshold,
         underscores_in_headers: s.underscores_in_headers.unwrap_or(false),
     };
@@ -853,9 +914,9 @@ fn upgrades(key: &str, list: Option<&Vec<String>>) -> Result<Vec<Vec<u8>>, Strin
 }
 
 /// `limit = { rate = "10/s", burst = 20, key = "header:X-Api-Key" }`.
-fn route_limit(i: usize, l: Option<&raw::RawLimit>) -> Result<Option<RouteLimit>, String> {
+fn route_limit(route: &str, l: Option<&raw::RawLimit>) -> Result<Option<RouteLimit>, String> {
     let Some(l) = l else { return Ok(None) };
-    let key = format!("route[{i}].limit");
+    let key = format!("{route}.limit");
     let text = l
         .rate
         .as_deref()
@@ -898,11 +959,10 @@ fn route_limit(i: usize, l: Option<&raw::RawLimit>) -> Result<Option<RouteLimit>
 }
 
 fn validate_route(
-    i: usize,
+    key: &str,
     r: &RawRoute,
     pools: &mut Vec<upstream::Pool>,
 ) -> Result<Route, String> {
-    let key = format!("route[{i}]");
     let prefix = r
         .prefix
         .clone()
@@ -966,6 +1026,8 @@ fn validate_route(
             name,
             prefix,
             limit: None,
+            vhost: 0,
+            edge: RouteEdge::default(),
             action: Action::Redirect { status, to },
         });
     }
@@ -984,6 +1046,8 @@ fn validate_route(
             name,
             prefix,
             limit: None,
+            vhost: 0,
+            edge: RouteEdge::default(),
             action: Action::Static {
                 dir: path,
                 index,
@@ -1012,9 +1076,11 @@ fn validate_route(
                 name,
                 prefix,
                 limit: None,
+                vhost: 0,
+                edge: RouteEdge::default(),
                 action: Action::Upstream {
                     pool,
-                    upgrades: upgrades(&key, r.upgrades.as_ref())?,
+                    upgrades: upgrades(key, r.upgrades.as_ref())?,
                 },
             });
         }
@@ -1050,6 +1116,8 @@ fn validate_route(
         name,
         prefix,
         limit: None,
+        vhost: 0,
+        edge: RouteEdge::default(),
         action: Action::Return {
             status,
             body,

@@ -1,7 +1,7 @@
 //! The config file as written, read key by key (`read.rs`): a key nobody reads is reported
 //! as unknown, so a typo is an error, not a silently ignored setting.
 
-use super::read::{CpuList, Table};
+use super::read::{CpuList, StringMap, Table};
 use super::units::{DurationValue, SizeValue};
 use super::upstream::RawPool;
 
@@ -13,7 +13,20 @@ pub struct RawConfig {
     pub upstream: std::collections::BTreeMap<String, RawPool>,
     /// Peers whose X-Forwarded-For is extended rather than replaced.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Where the client's real address comes from: "x-forwarded-for" or "proxy_protocol".
+    pub real_ip: Option<String>,
     pub tls: super::tls::RawTls,
+    pub vhost: Vec<RawVhost>,
+}
+
+/// `[[vhost]]`: a site, by the Host names it answers, with its own routes.
+#[derive(Default, Debug, Clone)]
+pub struct RawVhost {
+    pub names: Option<Vec<String>>,
+    pub default: Option<bool>,
+    /// Response headers of every response of the site (a route's own win).
+    pub headers: Option<StringMap>,
+    pub route: Vec<RawRoute>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -45,6 +58,8 @@ pub struct RawServer {
     pub histograms: Option<bool>,
     pub splice_threshold: Option<SizeValue>,
     pub underscores_in_headers: Option<bool>,
+    /// Listeners whose connections start with a PROXY protocol header.
+    pub proxy_protocol_listen: Option<Vec<String>>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -77,6 +92,19 @@ pub struct RawRoute {
     pub follow_symlinks_outside: Option<bool>,
     /// Upgrade protocols tunnelled to the upstream (default: websocket).
     pub upgrades: Option<Vec<String>>,
+    /// Response headers added (or replacing the same name), on every response.
+    pub headers: Option<StringMap>,
+    /// Upstream response headers dropped.
+    pub hide_headers: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
+    pub deny: Option<Vec<String>>,
+    /// Reachable only through an upstream's X-Accel-Redirect.
+    pub internal: Option<bool>,
+    /// Codings offered to clients, in order of preference ("zstd", "br", "gzip").
+    pub compress: Option<Vec<String>>,
+    pub compress_min: Option<SizeValue>,
+    /// Compress upstream responses too (BREACH: see docs/security.md).
+    pub compress_proxied: Option<bool>,
 }
 
 /// `limit = { rate = "10/s", burst = 20, key = "header:X-Api-Key" }`.
@@ -112,13 +140,19 @@ impl RawConfig {
             s.finish();
             r
         });
-        let route = t
-            .tables("route")
+        let route = RawRoute::read_all(t);
+        let vhost = t
+            .tables("vhost")
             .into_iter()
-            .map(|r| {
-                let v = RawRoute::read(&r);
-                r.finish();
-                v
+            .map(|v| {
+                let r = RawVhost {
+                    names: v.get("names"),
+                    default: v.get("default"),
+                    headers: v.get("headers"),
+                    route: RawRoute::read_all(&v),
+                };
+                v.finish();
+                r
             })
             .collect();
         let upstream = t
@@ -142,6 +176,8 @@ impl RawConfig {
             route,
             upstream,
             trusted_proxies: t.get("trusted_proxies"),
+            real_ip: t.get("real_ip"),
+            vhost,
         }
     }
 }
@@ -176,6 +212,7 @@ impl RawServer {
             histograms: t.get("histograms"),
             splice_threshold: t.get("splice_threshold"),
             underscores_in_headers: t.get("underscores_in_headers"),
+            proxy_protocol_listen: t.get("proxy_protocol_listen"),
         }
     }
 }
@@ -199,6 +236,18 @@ impl RawLimits {
 }
 
 impl RawRoute {
+    /// The `[[route]]` tables of `t` (the top level, or a `[[vhost]]`).
+    fn read_all(t: &Table) -> Vec<RawRoute> {
+        t.tables("route")
+            .into_iter()
+            .map(|r| {
+                let v = RawRoute::read(&r);
+                r.finish();
+                v
+            })
+            .collect()
+    }
+
     fn read(t: &Table) -> RawRoute {
         RawRoute {
             name: t.get("name"),
@@ -234,6 +283,14 @@ impl RawRoute {
             index: t.get("index"),
             follow_symlinks_outside: t.get("follow_symlinks_outside"),
             upgrades: t.get("upgrades"),
+            headers: t.get("headers"),
+            hide_headers: t.get("hide_headers"),
+            allow: t.get("allow"),
+            deny: t.get("deny"),
+            internal: t.get("internal"),
+            compress: t.get("compress"),
+            compress_min: t.get("compress_min"),
+            compress_proxied: t.get("compress_proxied"),
         }
     }
 }

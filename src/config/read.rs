@@ -376,3 +376,31 @@ pub fn parse<'t>(doc: &Doc<'t>, text: &'t str) -> Option<Spanned<DeTable<'t>>> {
     }
     errors.is_empty().then_some(table)
 }
+
+/// A table of string values (`headers = { "X-A" = "1" }`), as (key, value) pairs.
+#[derive(Clone, Debug, Default)]
+pub struct StringMap(pub Vec<(String, String)>);
+
+impl FromValue for StringMap {
+    fn from_value(v: &DeValue, key: &str) -> Result<StringMap, String> {
+        let DeValue::Table(t) = v else {
+            return Err(expected(
+                "a table of strings",
+                key,
+                "{ \"X-Frame-Options\" = \"DENY\" }",
+                v,
+            ));
+        };
+        t.iter()
+            .map(|(k, v)| match v.get_ref() {
+                DeValue::String(s) => Ok((k.get_ref().to_string(), s.to_string())),
+                other => Err(format!(
+                    "`{}`: expected a string, found {}",
+                    k.get_ref(),
+                    describe(other)
+                )),
+            })
+            .collect::<Result<_, _>>()
+            .map(StringMap)
+    }
+}

@@ -114,11 +114,15 @@ impl Prepared {
         let body = format!("{status} {}\n", reason(status));
         let mut p = Prepared::new(status, server, "text/plain", body.as_bytes(), true);
         if status == 405 {
-            let at = p.head.len() - b"Date: ".len();
-            p.head
-                .splice(at..at, b"Allow: GET, HEAD\r\n".iter().copied());
+            p.add_line("Allow: GET, HEAD\r\n");
         }
         p
+    }
+
+    /// Adds a header line (ending CRLF) to every response written from it.
+    pub fn add_line(&mut self, line: &str) {
+        let at = self.head.len() - b"Date: ".len();
+        self.head.splice(at..at, line.bytes());
     }
 
     pub fn body_len(&self) -> usize {
@@ -288,8 +292,9 @@ pub struct ErrorPages {
     pages: Vec<Prepared>,
 }
 
-const ERROR_STATUSES: [u16; 19] = [
-    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 429, 431, 500, 501, 502, 503, 504, 505, 507,
+const ERROR_STATUSES: [u16; 20] = [
+    400, 403, 404, 405, 408, 412, 413, 414, 416, 417, 421, 429, 431, 500, 501, 502, 503, 504, 505,
+    507,
 ];
 
 impl ErrorPages {
@@ -298,9 +303,9 @@ impl ErrorPages {
             .iter()
             .map(|&s| {
                 let mut p = Prepared::error(s, server);
-                // 403/404/405/412/429 are answers, not framing doubts: the connection stays
-                // usable.
-                p.closes = !matches!(s, 403..=405 | 412 | 429);
+                // 403/404/405/412/421/429 are answers, not framing doubts: the connection
+                // stays usable.
+                p.closes = !matches!(s, 403..=405 | 412 | 421 | 429);
                 p
             })
             .collect();

@@ -61,6 +61,9 @@ pub struct Forward<'a> {
     /// The peer is in `trusted_proxies`: append to its X-Forwarded-For instead
     /// of replacing it.
     pub client_trusted: bool,
+    /// The client as `real_ip` found it behind trusted proxies: sent as X-Real-IP
+    /// (None: the peer, or a trusted peer's own X-Real-IP).
+    pub real_ip: Option<IpAddr>,
     /// "http" (or "https"), sent as X-Forwarded-Proto.
     pub scheme: &'a str,
     /// What uringd itself will send (decided by the caller).
@@ -149,7 +152,10 @@ pub fn write_request_head(
     push_ip(out, f.client_ip);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(b"X-Real-IP: ");
-    push_real_ip(out, buf, headers, f.client_ip, f.client_trusted);
+    match f.real_ip {
+        Some(ip) => push_ip(out, ip),
+        None => push_real_ip(out, buf, headers, f.client_ip, f.client_trusted),
+    }
     out.extend_from_slice(b"\r\n");
 
     if valid_value(f.scheme.as_bytes()) {
@@ -205,6 +211,7 @@ mod tests {
             path: b"",
             client_ip: "203.0.113.7".parse().unwrap(),
             client_trusted: false,
+            real_ip: None,
             underscores: false,
             scheme: "http",
             framing: Encode::None,
@@ -295,6 +302,7 @@ mod tests {
             X-Forwarded-For: 10.0.0.1\r\nVia: 1.0 a\r\nCookie: a=b\r\n\r\n";
         let f = Forward {
             client_trusted: true,
+            real_ip: None,
             underscores: false,
             ..fwd()
         };
@@ -329,6 +337,7 @@ mod tests {
             X-Other: z\r\nX-Forwarded-For:\r\nx-forwarded-for: 2.2.2.2\r\n\r\n";
         let f = Forward {
             client_trusted: true,
+            real_ip: None,
             underscores: false,
             client_ip: "::ffff:10.0.0.9".parse().unwrap(),
             ..fwd()
@@ -365,6 +374,7 @@ mod tests {
         );
         let f = Forward {
             client_trusted: true,
+            real_ip: None,
             underscores: false,
             ..fwd()
         };
@@ -556,6 +566,7 @@ mod tests {
                 for (trusted, upgrade) in [(false, false), (true, true)] {
                     let f = Forward {
                         client_trusted: trusted,
+                        real_ip: None,
                         underscores: false,
                         upgrade,
                         framing: Encode::Length(3),

@@ -33,6 +33,7 @@
 //! nothing is kept between calls.
 
 use super::hop::{ConnNamed, Field, classify, list_elements, push_dec, push_header};
+use crate::edge::headers::is_accel;
 use crate::http::fields::{Line, read_line};
 use crate::http::framing::{Decode, Encode};
 use crate::http::parser::{
@@ -249,6 +250,8 @@ pub struct ToClient<'a> {
     pub http10: bool,
     pub date: Option<&'a [u8]>,
     pub server: Option<&'a [u8]>,
+    /// The route's header edits (`headers`, `hide_headers`).
+    pub edit: Option<&'a crate::edge::headers::HeaderEdit>,
 }
 
 impl ToClient<'_> {
@@ -260,6 +263,7 @@ impl ToClient<'_> {
             http10,
             date: None,
             server: None,
+            edit: None,
         }
     }
 }
@@ -273,8 +277,11 @@ impl ToClient<'_> {
 ///   so every response carries both, as uringd's own do;
 /// - the upstream fields minus hop-by-hop ones: Connection and every field
 ///   a Connection option names, Keep-Alive, TE, Trailer, Transfer-Encoding,
-///   Content-Length, Upgrade (kept for 101), `Proxy-*` and `Proxy`. Names and
-///   values byte-exact, ": " separator;
+///   Content-Length, Upgrade (kept for 101), `Proxy-*` and `Proxy`; `X-Accel-*`
+///   (instructions to the front, never the client's business); and the names the
+///   route's `ToClient::edit` hides or sets itself. Names and values byte-exact, ": "
+///   separator;
+/// - the route's added header lines (`headers`);
 /// - exception: with `Encode::None` on a bodyless response that may
 ///   describe a representation (HEAD response, 304: `r.body == None` with a
 ///   status of at least 200, not 204) the upstream's Content-Length is passed
@@ -300,13 +307,15 @@ pub fn write_client_head(
         http10: client_http10,
         date,
         server,
+        edit,
     } = *to;
+    let edited = |name: &[u8]| edit.is_some_and(|e| e.hides(name));
     out.extend_from_slice(b"HTTP/1.1 ");
     push_dec(out, r.status.into());
     out.push(b' ');
     out.extend_from_slice(r.reason.get(buf));
     out.extend_from_slice(b"\r\n");
-    if let Some(s) = server.filter(|s| !s.is_empty()) {
+    if let Some(s) = server.filter(|s| !s.is_empty() && !edited(b"server")) {
         push_header(out, b"Server", s);
     }
     let theirs = |f: Field| headers.iter().any(|h| classify(h.name.get(buf)) == f);
@@ -320,6 +329,9 @@ pub fn write_client_head(
     let conn = ConnNamed::new(buf, headers);
     for (j, h) in headers.iter().enumerate() {
         let name = h.name.get(buf);
+        if is_accel(name) || edited(name) {
+            continue;
+        }
         let copy = match classify(name) {
             Field::Upgrade => is_101,
             Field::Server if server.is_some() => false,
@@ -337,6 +349,9 @@ pub fn write_client_head(
         }
     }
 
+    if let Some(e) = edit {
+        out.extend_from_slice(&e.add);
+    }
     match framing {
         Encode::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");

@@ -75,6 +75,9 @@ pub struct UwsgiVars<'a> {
     pub content_length: u64,
     /// The peer is in `trusted_proxies`: append to its X-Forwarded-For.
     pub client_trusted: bool,
+    /// The client as `real_ip` found it behind trusted proxies: REMOTE_ADDR and X-Real-IP
+    /// (None: the peer).
+    pub real_ip: Option<IpAddr>,
     /// Pass header names with an underscore (else dropped: `underscores_in_headers`).
     pub underscores: bool,
 }
@@ -238,7 +241,9 @@ fn write_vars(
     let content_type = values(Field::ContentType).next().unwrap_or(&[]);
     var_bytes(out, b"CONTENT_TYPE", content_type)?;
     var(out, b"CONTENT_LENGTH", |o| push_dec(o, v.content_length))?;
-    var(out, b"REMOTE_ADDR", |o| push_ip(o, v.remote_addr))?;
+    var(out, b"REMOTE_ADDR", |o| {
+        push_ip(o, v.real_ip.unwrap_or(v.remote_addr))
+    })?;
     var(out, b"REMOTE_PORT", |o| push_dec(o, v.remote_port.into()))?;
     let server_name = host
         .map(strip_port)
@@ -314,8 +319,9 @@ fn write_vars(
         }
         push_ip(o, v.remote_addr);
     })?;
-    var(out, b"HTTP_X_REAL_IP", |o| {
-        push_real_ip(o, buf, headers, v.remote_addr, v.client_trusted)
+    var(out, b"HTTP_X_REAL_IP", |o| match v.real_ip {
+        Some(ip) => push_ip(o, ip),
+        None => push_real_ip(o, buf, headers, v.remote_addr, v.client_trusted),
     })?;
     var_bytes(out, b"HTTP_X_FORWARDED_PROTO", v.scheme.as_bytes())?;
     if let Some(h) = host {
@@ -339,6 +345,7 @@ mod tests {
             scheme: "http",
             content_length: 0,
             client_trusted: false,
+            real_ip: None,
             underscores: false,
         }
     }
@@ -497,6 +504,7 @@ mod tests {
         assert_eq!(get(&p, "HTTP_FORWARDED"), None);
         let trusted = UwsgiVars {
             client_trusted: true,
+            real_ip: None,
             underscores: false,
             ..vars()
         };
@@ -611,6 +619,7 @@ mod tests {
         assert_eq!(get(&p, "HTTP_X_FORWARDED_FOR"), Some(&b"198.51.100.4"[..]));
         let v = UwsgiVars {
             client_trusted: true,
+            real_ip: None,
             underscores: false,
             remote_addr: "::ffff:10.0.0.1".parse().unwrap(),
             ..vars()

@@ -75,6 +75,7 @@ pub fn take_from_env() -> Result<Inherited, String> {
             let kind = match names.get(i as usize) {
                 Some(&"admin") => ListenKind::Admin,
                 Some(&"tls" | &"https") => ListenKind::Tls,
+                Some(&"proxy") => ListenKind::Proxied,
                 _ => ListenKind::Http,
             };
             let key = crate::worker::listener::local_addr(&fd)

@@ -301,9 +301,15 @@ fn announce(sockets: &Sockets, cfg: &Config) {
             ListenKind::Admin => continue,
             ListenKind::Http => "http",
             ListenKind::Tls => "https",
+            ListenKind::Proxied => "http",
+        };
+        let note = if g.kind == ListenKind::Proxied {
+            ", PROXY protocol header expected"
+        } else {
+            ""
         };
         crate::say!(
-            "uringd: listening on {scheme}://{} ({} workers)",
+            "uringd: listening on {scheme}://{} ({} workers{note})",
             g.actual,
             cfg.workers
         );

@@ -42,6 +42,11 @@ impl Sockets {
         } else {
             wanted.extend(cfg.listen.iter().map(|a| (a.to_string(), ListenKind::Http)));
             wanted.extend(tls_addrs.map(|a| (a.to_string(), ListenKind::Tls)));
+            wanted.extend(
+                cfg.proxy_protocol_listen
+                    .iter()
+                    .map(|a| (a.to_string(), ListenKind::Proxied)),
+            );
         }
         match (
             cfg.admin,

@@ -4,6 +4,7 @@
 
 pub mod mime;
 pub mod resolve;
+pub mod variant;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -23,6 +24,9 @@ pub struct Site {
     index: String,
     /// Refuse to follow symlinks out of the root (RESOLVE_BENEATH).
     confine: bool,
+    /// The route's `compress` codings, in its order, and `compress_min`.
+    compress: Vec<crate::compress::Codec>,
+    compress_min: u64,
 }
 
 impl Site {
@@ -31,7 +35,16 @@ impl Site {
             root: open_root(dir)?,
             index: index.to_string(),
             confine,
+            compress: Vec::new(),
+            compress_min: 0,
         })
+    }
+
+    /// Serves precompressed siblings and compresses small files in these codings.
+    pub fn with_compression(mut self, codings: &[crate::compress::Codec], min: u64) -> Site {
+        self.compress = codings.to_vec();
+        self.compress_min = min;
+        self
     }
 }
 
@@ -44,6 +57,73 @@ pub struct Req<'a> {
     pub if_modified_since: Option<&'a [u8]>,
     pub range: Option<&'a [u8]>,
     pub if_range: Option<&'a [u8]>,
+    pub accept_encoding: Option<&'a [u8]>,
+}
+
+/// The names `Req` reads, in its field order.
+const KEPT: [&[u8]; 7] = [
+    b"if-match",
+    b"if-unmodified-since",
+    b"if-none-match",
+    b"if-modified-since",
+    b"range",
+    b"if-range",
+    b"accept-encoding",
+];
+
+/// A request's conditional and range headers, owned: kept with a proxied request whose
+/// upstream may answer with X-Accel-Redirect, so the file it names is served as the
+/// client asked (a video's ranges, a browser's If-None-Match).
+#[derive(Debug, Default)]
+pub struct Kept {
+    bytes: Vec<u8>,
+    spans: [Option<(u32, u32)>; 7],
+}
+
+impl Kept {
+    /// None when the request has none of them (the usual case: nothing is allocated).
+    pub fn capture<'a>(find: impl Fn(&[u8]) -> Option<&'a [u8]>) -> Option<Box<Kept>> {
+        let mut k = Kept::default();
+        for (i, name) in KEPT.iter().enumerate() {
+            if let Some(v) = find(name) {
+                let at = k.bytes.len() as u32;
+                k.bytes.extend_from_slice(v);
+                k.spans[i] = Some((at, v.len() as u32));
+            }
+        }
+        k.spans.iter().any(Option::is_some).then(|| Box::new(k))
+    }
+
+    pub fn req(&self, head_only: bool) -> Req<'_> {
+        let get =
+            |i: usize| self.spans[i].map(|(at, n)| &self.bytes[at as usize..(at + n) as usize]);
+        Req {
+            head_only,
+            if_match: get(0),
+            if_unmodified_since: get(1),
+            if_none_match: get(2),
+            if_modified_since: get(3),
+            range: get(4),
+            if_range: get(5),
+            accept_encoding: get(6),
+        }
+    }
+}
+
+impl Req<'_> {
+    /// A plain GET (or HEAD): no conditionals, no range.
+    pub fn plain(head_only: bool) -> Req<'static> {
+        Req {
+            head_only,
+            if_match: None,
+            if_unmodified_since: None,
+            if_none_match: None,
+            if_modified_since: None,
+            range: None,
+            if_range: None,
+            accept_encoding: None,
+        }
+    }
 }
 
 /// How a response should be written; errors (`Err(status)`) use the error pages.
@@ -52,10 +132,6 @@ pub struct Reply {
     pub body_len: u64,
     /// The file shrank while being read: the connection must close after this.
     pub cut: bool,
-}
-
-fn etag(f: &resolve::Found) -> String {
-    format!("\"{:x}-{:x}{:x}\"", f.size, f.mtime_s, f.mtime_ns)
 }
 
 /// True if any entity-tag in an If-None-Match list matches (weak comparison).
@@ -127,6 +203,7 @@ fn byte_range(v: &[u8], size: u64) -> Option<Result<(u64, u64), ()>> {
 #[allow(clippy::too_many_arguments)]
 pub fn respond(
     out: &mut OutQueue,
+    edit: Option<&crate::edge::headers::HeaderEdit>,
     site: &Site,
     rel: &[u8],
     req: &Req,
@@ -144,35 +221,40 @@ pub fn respond(
     };
     let path = clean_path(rel).map_err(miss)?;
     let f = open_file(&site.root, &path, &site.index, site.confine).map_err(miss)?;
-    let tag = etag(&f);
     let mtime = f.mtime_s.max(0) as u64;
+    let ctype = mime::content_type(&f.name);
+    let size = f.size;
+    let var = variant::choose_variant(site, f, ctype, req);
+    let tag = &var.tag;
     let mut lm = [0u8; 29];
     format_http_date(mtime, &mut lm);
 
     // Conditionals in RFC 9110 13.2.2's order: If-Match / If-Unmodified-Since (412), then
     // If-None-Match, which wins over If-Modified-Since (304), then If-Range.
-    if !preconditions_hold(req, &tag, mtime) {
+    if !preconditions_hold(req, tag, mtime) {
         return Err(412);
     }
     let not_modified = match (req.if_none_match, req.if_modified_since) {
-        (Some(inm), _) => etag_matches(inm, &tag),
+        (Some(inm), _) => etag_matches(inm, tag),
         (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| mtime <= t),
         _ => false,
     };
     let range = if not_modified
         || req
             .if_range
-            .is_some_and(|ir| !if_range_holds(ir, &tag, mtime))
+            .is_some_and(|ir| !if_range_holds(ir, tag, mtime))
     {
         None
     } else {
-        req.range.and_then(|r| byte_range(r, f.size))
+        req.range
+            .filter(|_| var.coding.is_none())
+            .and_then(|r| byte_range(r, size))
     };
     let (status, start, len) = match range {
         _ if not_modified => (304, 0, 0),
         Some(Err(())) => (416, 0, 0),
         Some(Ok((s, e))) => (206, s, e - s + 1),
-        None => (200, 0, f.size),
+        None => (200, 0, var.size()),
     };
 
     let v = out.bytes();
@@ -186,16 +268,18 @@ pub fn respond(
     v.extend_from_slice(b"\r\nLast-Modified: ");
     v.extend_from_slice(&lm);
     v.extend_from_slice(b"\r\n");
+    if var.varies {
+        v.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+    }
     if status != 304 {
         let _ = write!(
             v,
             "Content-Type: {}\r\nAccept-Ranges: bytes\r\nContent-Length: {len}\r\n",
-            if status == 416 {
-                "text/plain"
-            } else {
-                mime::content_type(&f.name)
-            }
+            if status == 416 { "text/plain" } else { ctype }
         );
+        if let Some(c) = var.coding {
+            let _ = write!(v, "Content-Encoding: {}\r\n", c.token());
+        }
     }
     match status {
         206 => {
@@ -203,11 +287,11 @@ pub fn respond(
                 v,
                 "Content-Range: bytes {start}-{}/{}\r\n",
                 start + len - 1,
-                f.size
+                size
             );
         }
         416 => {
-            let _ = write!(v, "Content-Range: bytes */{}\r\n", f.size);
+            let _ = write!(v, "Content-Range: bytes */{size}\r\n");
         }
         _ => {}
     }
@@ -219,16 +303,23 @@ pub fn respond(
         v.extend_from_slice(b"\r\nConnection: keep-alive");
     }
     v.extend_from_slice(b"\r\n\r\n");
+    if let Some(e) = edit {
+        crate::edge::headers::rewrite(v, at, e);
+    }
     let n = v.len() - at;
     out.commit(n);
 
     let send_body = !req.head_only && (status == 200 || status == 206) && len > 0;
     let mut cut = false;
     if send_body {
-        if len >= SPLICE_MIN {
-            out.push_file(f.fd, start, len);
-        } else {
-            cut = !read_into(out, &f.fd, start, len);
+        match var.body {
+            variant::Body::File(f) if len >= SPLICE_MIN => out.push_file(f.fd, start, len),
+            variant::Body::File(f) => cut = !read_into(out, &f.fd, start, len),
+            variant::Body::Memory(b) => {
+                let v = out.bytes();
+                v.extend_from_slice(&b);
+                out.commit(b.len());
+            }
         }
     }
     Ok(Reply {
@@ -305,6 +396,7 @@ mod tests {
             if_modified_since: None,
             range: None,
             if_range: None,
+            accept_encoding: None,
         };
         assert!(preconditions_hold(&req(None, None), "\"x\"", t));
         assert!(!preconditions_hold(&req(Some(b"\"y\""), None), "\"x\"", t));

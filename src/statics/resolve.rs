@@ -23,6 +23,8 @@ pub struct Found {
     pub mtime_ns: i64,
     /// The file's name, for its Content-Type.
     pub name: Vec<u8>,
+    /// The path it was opened by (a directory's index included): its siblings' stem.
+    pub path: Vec<u8>,
 }
 
 /// `rel` (already stripped of the route prefix) -> a relative path for openat2.
@@ -107,6 +109,7 @@ pub fn open_file(root: &OwnedFd, path: &[u8], index: &str, confine: bool) -> Res
     let mut fd = open_beneath(root, path, confine)?;
     let mut st = stat(&fd).ok_or(Miss::NotFound)?;
     let mut name = path.rsplit(|&b| b == b'/').next().unwrap_or(b"").to_vec();
+    let mut opened = path.to_vec();
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         // Serve its index if there is one; directories are never listed.
         let mut p = path.to_vec();
@@ -115,6 +118,7 @@ pub fn open_file(root: &OwnedFd, path: &[u8], index: &str, confine: bool) -> Res
         fd = open_beneath(root, &p, confine)?;
         st = stat(&fd).ok_or(Miss::NotFound)?;
         name = index.as_bytes().to_vec();
+        opened = p;
     }
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(Miss::NotFound);
@@ -125,6 +129,24 @@ pub fn open_file(root: &OwnedFd, path: &[u8], index: &str, confine: bool) -> Res
         mtime_s: st.st_mtime,
         mtime_ns: st.st_mtime_nsec,
         name,
+        path: opened,
+    })
+}
+
+/// The regular file `path` + `suffix` (a precompressed sibling, `app.js.br`), if there is
+/// one, under the same confinement.
+pub fn open_sibling(root: &OwnedFd, path: &[u8], suffix: &str, confine: bool) -> Option<Found> {
+    let mut p = path.to_vec();
+    p.extend_from_slice(suffix.as_bytes());
+    let fd = open_beneath(root, &p, confine).ok()?;
+    let st = stat(&fd)?;
+    (st.st_mode & libc::S_IFMT == libc::S_IFREG).then(|| Found {
+        fd,
+        size: st.st_size as u64,
+        mtime_s: st.st_mtime,
+        mtime_ns: st.st_mtime_nsec,
+        name: Vec::new(),
+        path: p,
     })
 }
 

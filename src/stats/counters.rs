@@ -107,6 +107,11 @@ pub struct Counters {
     pub queued: u64,
     pub spilled_responses: u64,
     pub spooled_bodies: u64,
+    /// 421s (a Host no site serves, or another site than the TLS server name's), 403s
+    /// from a route's allow/deny, connections closed for a bad or missing PROXY header.
+    pub misdirected: u64,
+    pub forbidden: u64,
+    pub proxy_header_errors: u64,
 }
 
 impl Counters {
@@ -152,5 +157,8 @@ impl Counters {
         sum(&mut self.queued, o.queued);
         sum(&mut self.spilled_responses, o.spilled_responses);
         sum(&mut self.spooled_bodies, o.spooled_bodies);
+        sum(&mut self.misdirected, o.misdirected);
+        sum(&mut self.forbidden, o.forbidden);
+        sum(&mut self.proxy_header_errors, o.proxy_header_errors);
     }
 }

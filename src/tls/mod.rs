@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod hello;
 pub mod sni;
 pub mod validity;
 

@@ -4,7 +4,6 @@
 //! buffer and written through the ring (see `ring::append`).
 
 use std::io::Write;
-use std::net::SocketAddr;
 
 use crate::driver::append::AppendFile;
 use crate::http::date::format_log_time;
@@ -83,7 +82,7 @@ impl AccessLog {
     /// Writes one whole line for a response.
     pub fn write(
         &mut self,
-        peer: Option<SocketAddr>,
+        client: Option<std::net::IpAddr>,
         parts: &LineParts,
         status: u16,
         bytes: usize,
@@ -91,9 +90,9 @@ impl AccessLog {
     ) {
         let time = self.time;
         let Some(out) = self.file.line() else { return };
-        match peer {
-            Some(p) => {
-                let _ = write!(out, "{}", p.ip());
+        match client {
+            Some(ip) => {
+                let _ = write!(out, "{ip}");
             }
             None => out.push(b'-'),
         }

@@ -68,7 +68,10 @@ impl Clients {
         {
             self.slab[k].peer = super::listener::peer_addr(fd);
         }
-        if let Some(t) = &self.per_ip
+        // Behind a PROXY header the peer is the balancer, not a client: it is not counted.
+        let proxied = a.kind == super::listener::ListenKind::Proxied;
+        self.slab[k].await_proxy = proxied;
+        if let Some(t) = self.per_ip.as_ref().filter(|_| !proxied)
             && let Some(ip) = self.slab[k].peer.map(|p| p.ip())
         {
             match t.acquire(ip) {

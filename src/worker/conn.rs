@@ -139,6 +139,8 @@ pub struct Owed {
     pub http10: bool,
     /// Seconds for a Retry-After on the error page (0: none): a 429 from a limit.
     pub retry_after: u32,
+    /// The coding of a fixed answer's precompressed body Accept-Encoding chose.
+    pub coding: Option<crate::compress::Codec>,
 }
 
 pub struct Conn {
@@ -186,6 +188,30 @@ pub struct Conn {
     /// Accepted on a TLS listener (the session itself is `ep.tls`, which request handling
     /// does not see: it is taken out while records are decrypted).
     pub secure: bool,
+    /// The current request's client address: the peer, or who a trusted proxy says it
+    /// forwards (`real_ip`). Set when the request is routed.
+    pub client: Option<std::net::IpAddr>,
+    /// Whose header edits the current request's responses get (errors included).
+    pub edit: super::router::EditBy,
+    /// The site the TLS handshake's server name chose (sites configured only).
+    pub sni: Sni,
+    /// A ClientHello split over reads, kept until it is whole (`tls::hello`).
+    pub hello: Vec<u8>,
+    /// Accepted on a proxy_protocol listener and its PROXY header not read yet.
+    pub await_proxy: bool,
+}
+
+/// What the TLS server name says about the connection's site.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sni {
+    /// Not read (yet, or not needed: plain, or no sites configured).
+    #[default]
+    Unread,
+    /// The client named no server: its requests may name any site.
+    Absent,
+    /// The site the name chose (None: no site, or a hello that could not be read):
+    /// requests must name the same one.
+    Site(Option<crate::edge::host::SiteId>),
 }
 
 impl Conn {
@@ -225,6 +251,11 @@ impl Conn {
             secure: false,
             body_start: 0,
             ip_bucket: None,
+            client: None,
+            edit: Default::default(),
+            sni: Sni::Unread,
+            hello: Vec::new(),
+            await_proxy: false,
         }
     }
 
@@ -307,6 +338,8 @@ mod tests {
             upgrade: false,
             tunnel: false,
             status: 0,
+            kept: None,
+            coding: None,
         }
     }
 }

@@ -146,6 +146,8 @@ pub enum ListenKind {
     Admin,
     /// HTTPS: the routes, behind a TLS session.
     Tls,
+    /// HTTP whose connections begin with a PROXY protocol header (`proxy_protocol_listen`).
+    Proxied,
 }
 
 impl ListenKind {
@@ -155,13 +157,19 @@ impl ListenKind {
             ListenKind::Http => "l",
             ListenKind::Admin => "a",
             ListenKind::Tls => "t",
+            ListenKind::Proxied => "p",
         }
     }
 
     pub fn from_letter(s: &str) -> Option<ListenKind> {
-        [ListenKind::Http, ListenKind::Admin, ListenKind::Tls]
-            .into_iter()
-            .find(|k| k.letter() == s)
+        [
+            ListenKind::Http,
+            ListenKind::Admin,
+            ListenKind::Tls,
+            ListenKind::Proxied,
+        ]
+        .into_iter()
+        .find(|k| k.letter() == s)
     }
 }
 
@@ -175,6 +183,10 @@ pub fn explain_bind_error(addr: &SocketAddr, e: &io::Error, kind: ListenKind) ->
         ),
         ListenKind::Http => ("", "--listen (or [server] listen)"),
         ListenKind::Tls => ("TLS ", "--tls-listen (or [tls] listen)"),
+        ListenKind::Proxied => (
+            "PROXY protocol ",
+            "--proxy-protocol-listen (or [server] proxy_protocol_listen)",
+        ),
     };
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => format!(

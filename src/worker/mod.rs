@@ -8,6 +8,7 @@ mod ctx;
 #[cfg(debug_assertions)]
 mod debug_hook;
 mod drain;
+mod encode;
 mod errlog;
 mod event_loop;
 mod flow;
@@ -313,6 +314,7 @@ fn build(
         pools_proto: cfg.pools.iter().map(|p| p.servers[0].proto).collect(),
         pools_shield: cfg.pools.iter().map(|p| p.shield.clone()).collect(),
         trusted_proxies: cfg.trusted_proxies.clone(),
+        real_ip: cfg.real_ip,
         worker_id: id,
         errlog: Default::default(),
         handshake_budget: tls::handshakes_per_turn(),

@@ -76,6 +76,12 @@ pub struct Proxying {
     pub tunnel: bool,
     /// Status of the response being relayed (for the log and counters).
     pub status: u16,
+    /// The client's conditional and range headers, for a file the upstream may name by
+    /// X-Accel-Redirect (kept only when some route serves files and there are any).
+    pub kept: Option<Box<crate::statics::Kept>>,
+    /// The coding the client's Accept-Encoding chose, on a route that compresses its
+    /// upstream's responses (`compress_proxied`).
+    pub coding: Option<crate::compress::Codec>,
 }
 
 /// A routed request to proxy.
@@ -201,6 +207,18 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         upgrade,
         tunnel: false,
         status: 0,
+        coding: {
+            let e = ctx.router.edge(route);
+            let ae = parser::find_header(buf, &ctx.headers, b"accept-encoding");
+            e.compress_proxied
+                .then(|| crate::compress::negotiate::choose(ae, &e.compress))
+                .flatten()
+        },
+        kept: if ctx.router.has_statics() {
+            crate::statics::Kept::capture(|n| parser::find_header(buf, &ctx.headers, n))
+        } else {
+            None
+        },
     });
     conn.exchanges.insert(H1_STREAM, Exchange::Proxy(p));
     true
@@ -210,6 +228,8 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
 #[derive(Clone, Copy)]
 struct Peer {
     addr: Option<SocketAddr>,
+    /// The client `real_ip` found behind trusted proxies (None: the peer is the client).
+    real: Option<IpAddr>,
     local_port: u16,
     scheme: &'static str,
     underscores: bool,
@@ -232,8 +252,12 @@ struct Framed {
 }
 
 fn peer_of(conn: &Conn, ctx: &HttpCtx) -> Peer {
+    let real = conn
+        .client
+        .filter(|_| ctx.real_ip == crate::config::RealIp::ForwardedFor);
     Peer {
         addr: conn.peer,
+        real,
         local_port: conn.local_port,
         scheme: conn.scheme(),
         underscores: ctx.underscores_in_headers,
@@ -244,7 +268,7 @@ fn peer_of(conn: &Conn, ctx: &HttpCtx) -> Peer {
 fn write_head(
     out: &mut Vec<u8>,
     proto: Proto,
-    trusted: &[IpAddr],
+    trusted: &crate::edge::cidr::CidrSet,
     peer: Peer,
     r: &Request,
     f: Framed,
@@ -253,13 +277,14 @@ fn write_head(
         .addr
         .map(|p| p.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let client_trusted = trusted.contains(&ip);
+    let client_trusted = trusted.contains(ip);
     match proto {
         Proto::Http => {
             let fw = Forward {
                 path: r.path,
                 client_ip: ip,
                 client_trusted,
+                real_ip: peer.real,
                 underscores: peer.underscores,
                 scheme: peer.scheme,
                 framing: f.framing,
@@ -279,6 +304,7 @@ fn write_head(
                 scheme: peer.scheme,
                 content_length: f.len,
                 client_trusted,
+                real_ip: peer.real,
                 underscores: peer.underscores,
             };
             uwsgi::write_request(out, r.buf, r.head, r.headers, &v).is_ok()

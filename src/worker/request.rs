@@ -2,9 +2,10 @@
 //! Works on borrowed slices of the kernel's receive buffer; copies only a request that
 //! spans buffers.
 
-use super::router::{Router, Target};
+use super::router::{EditBy, Router, Target};
 use crate::admin::{self, Decision};
 use crate::config::LimitKey;
+use crate::edge::headers::Edited;
 use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::framing::Decode;
 use crate::http::parser::{self, Head, HeaderSpan, Method, Version, find_header};
@@ -71,7 +72,9 @@ pub struct HttpCtx {
     pub pools_proto: Vec<crate::config::upstream::Proto>,
     /// Each pool's buffering and admission settings.
     pub pools_shield: Vec<crate::config::upstream::Shielding>,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: crate::edge::cidr::CidrSet,
+    /// Where the client's address comes from (`real_ip`).
+    pub real_ip: crate::config::RealIp,
     /// This worker's number, for its log lines.
     pub worker_id: usize,
     /// `underscores_in_headers`: forward header names with an underscore.
@@ -106,6 +109,13 @@ pub fn on_data(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8], up_backlog: usiz
     if matches!(conn.phase, Phase::Linger) {
         return fx;
     }
+    if conn.await_proxy {
+        conn.inbuf.extend_from_slice(data);
+        return match proxy_header(conn, ctx) {
+            true => consume_stash(conn, ctx, up_backlog),
+            false => fx,
+        };
+    }
     if conn.inbuf.is_empty() {
         let used = consume(conn, ctx, &mut fx, data, up_backlog);
         if used < data.len() && !matches!(conn.phase, Phase::Linger) {
@@ -116,6 +126,41 @@ pub fn on_data(conn: &mut Conn, ctx: &mut HttpCtx, data: &[u8], up_backlog: usiz
         fx = consume_stash(conn, ctx, up_backlog);
     }
     fx
+}
+
+/// The PROXY header a proxy_protocol listener's connection starts with, from the stash:
+/// true once it is read (the stash holds what follows it). Malformed, or not there at
+/// all: the connection is closed without an answer (it is not a client's).
+fn proxy_header(conn: &mut Conn, ctx: &mut HttpCtx) -> bool {
+    use crate::edge::proxy_protocol::{Error, parse};
+    match parse(&conn.inbuf) {
+        Ok(h) => {
+            conn.await_proxy = false;
+            conn.inbuf.drain(..h.len);
+            let trusted = conn
+                .peer
+                .is_some_and(|p| ctx.trusted_proxies.contains(p.ip()));
+            if let Some(src) = h.source
+                && trusted
+                && ctx.real_ip == crate::config::RealIp::ProxyProtocol
+            {
+                conn.peer = Some(src);
+            }
+            true
+        }
+        Err(Error::Incomplete) => false,
+        Err(Error::Invalid(why)) => {
+            ctx.stats.proxy_header_errors += 1;
+            let from = conn.peer.map_or_else(String::new, |p| format!(" from {p}"));
+            let (id, now) = (ctx.worker_id, ctx.now_tick);
+            ctx.errlog
+                .line(id, now, || format!("closed a connection{from}: {why}"));
+            conn.close_after_flush = true;
+            conn.phase = Phase::Linger;
+            conn.inbuf.clear();
+            false
+        }
+    }
 }
 
 /// Processes bytes stashed in the connection's own buffer.
@@ -252,6 +297,7 @@ fn consume(
 
 fn head(conn: &mut Conn, ctx: &mut HttpCtx, fx: &mut Effects, buf: &[u8]) {
     conn.in_head = false;
+    conn.edit = EditBy::None;
     conn.body_start = ctx.now_tick;
     conn.log.clear();
     let h = match parser::parse_head(buf, &ctx.limits, &mut ctx.headers) {
@@ -270,9 +316,14 @@ fn head(conn: &mut Conn, ctx: &mut HttpCtx, fx: &mut Effects, buf: &[u8]) {
     ctx.path = path;
 }
 
-/// The route a normalized path selects. Admin data is never served on traffic listeners,
-/// whatever the routes say.
-fn route_of(ctx: &mut HttpCtx, path: &[u8], n: Normalized) -> Result<Option<usize>, PathError> {
+/// The route of `site` a normalized path selects. Admin data is never served on traffic
+/// listeners, whatever the routes say.
+fn route_of(
+    ctx: &mut HttpCtx,
+    site: crate::edge::host::SiteId,
+    path: &[u8],
+    n: Normalized,
+) -> Result<Option<usize>, PathError> {
     let key = if n.encoded_slash {
         path::route_key(path, &mut ctx.route_key)?;
         &ctx.route_key[..]
@@ -282,8 +333,42 @@ fn route_of(ctx: &mut HttpCtx, path: &[u8], n: Normalized) -> Result<Option<usiz
     Ok(if key.starts_with(admin::PREFIX) {
         None
     } else {
-        ctx.router.find(key)
+        ctx.router.find(site, key)
     })
+}
+
+/// The site a request names by its Host (the absolute-form authority wins), checked on TLS
+/// against the site the handshake's server name chose. None: 421.
+fn site_of(conn: &Conn, ctx: &HttpCtx, buf: &[u8], h: &Head) -> Option<crate::edge::host::SiteId> {
+    let host = h.authority.or(h.host).map(|s| s.get(buf));
+    let site = ctx.router.site(host)?;
+    if conn.secure && ctx.router.has_sites() {
+        match conn.sni {
+            super::conn::Sni::Site(s) if s != Some(site) => return None,
+            super::conn::Sni::Unread => return None,
+            _ => {}
+        }
+    }
+    Some(site)
+}
+
+/// The request's client address: the peer (which a PROXY header may have set), or with
+/// `real_ip = "x-forwarded-for"` the address a trusted peer forwards for.
+fn client_of(conn: &Conn, ctx: &HttpCtx, buf: &[u8]) -> Option<std::net::IpAddr> {
+    let peer = conn.peer?.ip();
+    if ctx.real_ip != crate::config::RealIp::ForwardedFor {
+        return Some(peer);
+    }
+    let fields = ctx
+        .headers
+        .iter()
+        .filter(|s| s.name.get(buf).eq_ignore_ascii_case(b"x-forwarded-for"))
+        .map(|s| s.value.get(buf));
+    Some(crate::edge::realip::from_forwarded_for(
+        fields,
+        peer,
+        &ctx.trusted_proxies,
+    ))
 }
 
 /// A parsed request with its normalized path: answer it, or start what answers it.
@@ -304,10 +389,41 @@ fn routed(
     let http10 = h.version == Version::Http10;
     #[cfg(debug_assertions)]
     super::debug_hook::maybe_panic(path);
-    let route = match route_of(ctx, path, n) {
+    conn.client = client_of(conn, ctx, buf);
+    let keep_alive = h.keep_alive && !ctx.draining;
+    let owe = move |status: u16| Owed {
+        route: None,
+        error: Some(status),
+        head_only: h.method_kind == Method::Head,
+        keep_alive,
+        http10,
+        retry_after: 0,
+        coding: None,
+    };
+    let Some(site) = site_of(conn, ctx, buf, h) else {
+        ctx.stats.misdirected += 1;
+        return answer_after_body(conn, ctx, h, owe(421));
+    };
+    conn.edit = EditBy::Site(site);
+    let mut route = match route_of(ctx, site, path, n) {
         Ok(r) => r,
         Err(_) => return fail(conn, ctx, 400),
     };
+    if let Some(r) = route {
+        let edge = ctx.router.edge(r);
+        if edge.internal {
+            // Only an upstream's X-Accel-Redirect reaches it; to anyone else it is not there.
+            route = None;
+        } else {
+            conn.edit = EditBy::Route(r as u32);
+            if let Some(a) = &edge.access
+                && !conn.client.is_some_and(|ip| a.permits(ip))
+            {
+                ctx.stats.forbidden += 1;
+                return answer_after_body(conn, ctx, h, owe(403));
+            }
+        }
+    }
     if let Some(r) = route
         && let Some(wait) = over_limit(conn, ctx, buf, r)
     {
@@ -323,6 +439,7 @@ fn routed(
             keep_alive: h.keep_alive && !ctx.draining,
             http10,
             retry_after: wait,
+            coding: None,
         };
         return answer_after_body(conn, ctx, h, owed);
     }
@@ -349,9 +466,19 @@ fn routed(
             }
             Target::Static(..) => return static_file(conn, ctx, buf, h, path, r),
             Target::Redirect { .. } => return redirect(conn, ctx, buf, h, path, r),
-            Target::Respond(_) => {}
+            Target::Respond(..) => {}
         }
     }
+    let coding = match route.map(|r| ctx.router.target(r)) {
+        Some(Target::Respond(_, encoded)) if !encoded.is_empty() => {
+            let offered = &ctx.router.edge(route.unwrap_or(0)).compress;
+            crate::compress::negotiate::choose(
+                find_header(buf, &ctx.headers, b"accept-encoding"),
+                offered,
+            )
+        }
+        _ => None,
+    };
     let owed = Owed {
         route,
         error: None,
@@ -359,6 +486,7 @@ fn routed(
         keep_alive: h.keep_alive && !ctx.draining,
         http10,
         retry_after: 0,
+        coding,
     };
     answer_after_body(conn, ctx, h, owed);
 }
@@ -397,7 +525,7 @@ fn redirect(conn: &mut Conn, ctx: &mut HttpCtx, buf: &[u8], h: &Head, path: &[u8
     let head_only = h.method_kind == Method::Head;
     let http10_keep_alive = keep_alive && h.version == Version::Http10;
     let body = write_redirect(
-        &mut conn.ep.out,
+        &mut Edited::new(&mut conn.ep.out, ctx.router.edit(conn.edit)),
         status,
         &ctx.server_header,
         &location,
@@ -455,14 +583,17 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
     let error = owed.error;
     let page = match (error, owed.route.map(|i| ctx.router.target(i))) {
         (Some(status), _) => ctx.errors.get(status),
-        (None, Some(Target::Respond(p))) => p,
+        (None, Some(Target::Respond(p, encoded))) => owed
+            .coding
+            .and_then(|c| encoded.iter().find(|(e, _)| *e == c))
+            .map_or(p, |(_, e)| e),
         _ => ctx.errors.get(404),
     };
     ctx.stats.count_status(page.status);
     let mut extra = [0u8; 32];
     let extra = retry_after_line(&mut extra, owed.retry_after);
     page.write_with(
-        &mut conn.ep.out,
+        &mut Edited::new(&mut conn.ep.out, ctx.router.edit(conn.edit)),
         &ctx.date,
         owed.keep_alive,
         owed.http10 && owed.keep_alive,
@@ -513,7 +644,7 @@ fn retry_after_line(buf: &mut [u8; 32], secs: u32) -> &[u8] {
 /// address) against the shared table. Some(seconds to wait) when it is over.
 fn over_limit(conn: &Conn, ctx: &HttpCtx, buf: &[u8], r: usize) -> Option<u32> {
     let table = ctx.shield.limits.get(r)?.as_ref()?;
-    let ip = conn.peer.map(|p| p.ip());
+    let ip = conn.client;
     let ip_bytes;
     let key: &[u8] = match ctx.limit_keys.get(r) {
         Some(Some(LimitKey::Header(name))) => {
@@ -585,7 +716,7 @@ pub fn fail_retry_after(conn: &mut Conn, ctx: &mut HttpCtx, status: u16, secs: u
     let mut extra = [0u8; 32];
     let extra = retry_after_line(&mut extra, secs);
     page.write_with(
-        &mut conn.ep.out,
+        &mut Edited::new(&mut conn.ep.out, ctx.router.edit(conn.edit)),
         &ctx.date,
         false,
         false,
@@ -607,7 +738,8 @@ pub fn fail_retry_after(conn: &mut Conn, ctx: &mut HttpCtx, status: u16, secs: u
 fn log(conn: &Conn, ctx: &mut HttpCtx, status: u16, body_bytes: usize) {
     if let Some(l) = &mut ctx.log {
         let secs = ctx.now_us.saturating_sub(conn.req_start_us) as f64 / 1e6;
-        l.write(conn.peer, &conn.log, status, body_bytes, secs);
+        let client = conn.client.or(conn.peer.map(|p| p.ip()));
+        l.write(client, &conn.log, status, body_bytes, secs);
     }
 }
 
@@ -622,9 +754,6 @@ fn static_file(
     path: &[u8],
     route: usize,
 ) {
-    let Target::Static(site, strip) = ctx.router.target(route) else {
-        return;
-    };
     let http10 = h.version == Version::Http10;
     let keep_alive = h.keep_alive && !ctx.draining;
     if !matches!(h.method_kind, Method::Get | Method::Head) {
@@ -635,12 +764,12 @@ fn static_file(
             keep_alive,
             http10,
             retry_after: 0,
+            coding: None,
         };
         return answer_after_body(conn, ctx, h, owed);
     }
     let with_body = !matches!(h.body, Decode::None | Decode::Length(0));
     let keep_alive = keep_alive && !with_body;
-    let rel = path.get(*strip..).unwrap_or(b"");
     let hdr = |n: &[u8]| find_header(buf, &ctx.headers, n);
     let req = crate::statics::Req {
         head_only: h.method_kind == Method::Head,
@@ -650,12 +779,47 @@ fn static_file(
         if_modified_since: hdr(b"if-modified-since"),
         range: hdr(b"range"),
         if_range: hdr(b"if-range"),
+        accept_encoding: hdr(b"accept-encoding"),
+    };
+    send_file(conn, ctx, route, path, &req, (keep_alive, http10), b"");
+    if with_body {
+        // The body is discarded, never read as the next request.
+        conn.phase = Phase::Linger;
+    }
+}
+
+/// Answers from a static route's files: `path` is the normalized path the route matched,
+/// `extra` header lines the response carries beyond the route's own (an upstream's, for
+/// X-Accel-Redirect). `conn` is `(keep_alive, http10)`.
+fn send_file(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    route: usize,
+    path: &[u8],
+    req: &crate::statics::Req,
+    (keep_alive, http10): (bool, bool),
+    extra: &[u8],
+) {
+    let Target::Static(site, strip) = ctx.router.target(route) else {
+        return;
+    };
+    let rel = path.get(*strip..).unwrap_or(b"");
+    let merged;
+    let edit = match ctx.router.edit(conn.edit) {
+        _ if !extra.is_empty() => {
+            let mut e = ctx.router.edge(route).edit.clone();
+            e.add.extend_from_slice(extra);
+            merged = e;
+            Some(&merged)
+        }
+        e => e,
     };
     let r = crate::statics::respond(
         &mut conn.ep.out,
+        edit,
         site,
         rel,
-        &req,
+        req,
         &ctx.date,
         &ctx.server_header,
         keep_alive,
@@ -679,14 +843,110 @@ fn static_file(
                 keep_alive,
                 http10,
                 retry_after: 0,
+                coding: None,
             };
             answer(conn, ctx, owed);
         }
         Err(status) => fail(conn, ctx, status),
     }
-    if with_body {
-        // The body is discarded, never read as the next request.
-        conn.phase = Phase::Linger;
+}
+
+/// An upstream answered with `X-Accel-Redirect: target`: its body is dropped and the file
+/// `target` names is served through the route of the request's site that matches it
+/// (internal routes included), with the upstream's `extra` header lines kept. A target
+/// that is not a clean path (`..`, `.`, no leading '/') or whose route does not serve
+/// files is the upstream's fault: 502, logged.
+pub fn accel_redirect(
+    conn: &mut Conn,
+    ctx: &mut HttpCtx,
+    p: &super::proxy_req::Proxying,
+    target: &[u8],
+    extra: &[u8],
+) -> Effects {
+    conn.phase = Phase::Head;
+    let keep_alive = p.keep_alive && !p.close_after && p.req_done && !ctx.draining;
+    let site = ctx.router.site_of_route(p.route);
+    let mut path = std::mem::take(&mut ctx.path);
+    let found = match accel_path(target, &mut path) {
+        Ok(()) => Ok(ctx.router.find(site, &path)),
+        Err(why) => Err(why),
+    };
+    let owed = |status| Owed {
+        route: None,
+        error: Some(status),
+        head_only: p.head_only,
+        keep_alive,
+        http10: p.http10,
+        retry_after: 0,
+        coding: None,
+    };
+    match found {
+        Ok(Some(r)) if matches!(ctx.router.target(r), Target::Static(..)) => {
+            conn.edit = EditBy::Route(r as u32);
+            let plain = crate::statics::Req::plain(p.head_only);
+            let req = p.kept.as_ref().map_or(plain, |k| k.req(p.head_only));
+            send_file(conn, ctx, r, &path, &req, (keep_alive, p.http10), extra);
+        }
+        Ok(None) => answer(conn, ctx, owed(404)),
+        other => {
+            let why = match other {
+                Err(why) => why.to_string(),
+                _ => "its route does not serve files (only static routes can be named)".into(),
+            };
+            let shown = String::from_utf8_lossy(&target[..target.len().min(200)]).into_owned();
+            let (id, now) = (ctx.worker_id, ctx.now_tick);
+            ctx.errlog.line(id, now, || {
+                format!("upstream answered X-Accel-Redirect: {shown:?}, refused (502): {why}")
+            });
+            ctx.stats.upstream_errors += 1;
+            answer(conn, ctx, owed(502));
+        }
+    }
+    ctx.path = path;
+    if !keep_alive {
+        conn.close_after_flush = true;
+    }
+    if !conn.inbuf.is_empty() && !conn.close_after_flush {
+        return consume_stash(conn, ctx, 0);
+    }
+    Effects::default()
+}
+
+/// An X-Accel-Redirect target as the path routing reads: it must start with '/', and no
+/// segment may be `.` or `..` in any spelling (the app may have built it from a client's
+/// file name; resolving the dots would let that name reach outside the directory meant).
+/// A query is dropped (files have none).
+fn accel_path(target: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+    let path = target.split(|&b| b == b'?').next().unwrap_or(b"");
+    if path.first() != Some(&b'/') {
+        return Err("the target must be a path starting with '/'");
+    }
+    let dot = |seg: &[u8]| {
+        let mut rest = seg;
+        let mut dots = 0;
+        while !rest.is_empty() {
+            if rest[0] == b'.' {
+                rest = &rest[1..];
+            } else if rest.len() >= 3
+                && rest[0] == b'%'
+                && rest[1] == b'2'
+                && rest[2] | 0x20 == b'e'
+            {
+                rest = &rest[3..];
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        (1..=2).contains(&dots)
+    };
+    if path.split(|&b| b == b'/' || b == b'\\').any(dot) {
+        return Err("the target has a `.` or `..` segment");
+    }
+    match path::normalize(path, out) {
+        Ok(n) if !n.encoded_slash => Ok(()),
+        Ok(_) => Err("the target holds an encoded '/'"),
+        Err(_) => Err("the target is not a valid path"),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::http::response::PLAIN_HTTP_TO_TLS;
 use crate::tls::Acceptor;
 use crate::transport::tls::{Failure, Session};
 
-use super::conn::{Conn, Phase};
+use super::conn::{Conn, Phase, Sni};
 use super::request::{self, Effects, HttpCtx};
 
 /// Gives a freshly accepted connection its session. False if none could be made (the
@@ -56,6 +56,9 @@ pub enum Outcome {
 /// Received ciphertext: decrypted in place, and each plaintext record handed to request
 /// handling as if it had arrived on a plain connection.
 pub fn on_data(conn: &mut Conn, http: &mut HttpCtx, data: &mut [u8], up_backlog: usize) -> Outcome {
+    if conn.sni == Sni::Unread && http.router.has_sites() {
+        read_sni(conn, http, data);
+    }
     let Some(mut s) = conn.ep.tls.take() else {
         return Outcome::Done(Effects::default());
     };
@@ -117,6 +120,31 @@ pub fn on_data(conn: &mut Conn, http: &mut HttpCtx, data: &mut [u8], up_backlog:
     }
     conn.ep.tls = Some(s);
     Outcome::Done(fx)
+}
+
+/// Reads the server name from the ClientHello among the connection's first bytes (before
+/// rustls decrypts anything in place), keeping a hello split over reads until it is whole.
+fn read_sni(conn: &mut Conn, http: &HttpCtx, data: &[u8]) {
+    use crate::tls::hello::{Sni as Hello, server_name};
+    let sni = if conn.hello.is_empty() {
+        server_name(data)
+    } else {
+        conn.hello.extend_from_slice(data);
+        server_name(&conn.hello)
+    };
+    conn.sni = match sni {
+        Hello::Incomplete => {
+            if conn.hello.is_empty() {
+                conn.hello.extend_from_slice(data);
+            }
+            return;
+        }
+        Hello::Absent => Sni::Absent,
+        Hello::Name(n) => Sni::Site(http.router.site(Some(&n))),
+        // rustls decides whether the handshake goes on; its requests name no site.
+        Hello::Invalid => Sni::Site(None),
+    };
+    conn.hello = Vec::new();
 }
 
 /// The server name an https:// upstream is asked for: the pool's `tls_server_name`, else the

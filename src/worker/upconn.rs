@@ -59,6 +59,8 @@ pub struct UpConn {
     pub(super) spill: Option<Box<Spool>>,
     /// The spill stopped (max_temp_file, a disk error): back-pressure from here on.
     pub(super) spill_over: bool,
+    /// The body is compressed on its way to the client (`compress_proxied`).
+    pub(super) enc: Option<Box<crate::compress::encoder::Encoder>>,
     pub(super) got_bytes: bool,
     pub(super) keep_alive: bool,
     /// Tick of the last activity (idle pooled connections expire from it).
@@ -92,6 +94,7 @@ impl UpConn {
             buffer: false,
             spill: None,
             spill_over: false,
+            enc: None,
             got_bytes: false,
             keep_alive: false,
             since: 0,

@@ -3,6 +3,7 @@
 //! what `proxy::exchange` decides (retry, answer 502/503/504, or cut). The decisions are
 //! there, pure and unit-tested; this file only applies them to sockets.
 
+use crate::compress::encoder::Encoder;
 use crate::driver::outq::SendResult;
 use crate::driver::{Completion, Token};
 use crate::http::chunked::ChunkedDecoder;
@@ -31,6 +32,43 @@ const SPILL_BATCH: usize = 64 * 1024;
 /// measured at 1.28x the CPU of a plain splice at 1 MiB, and reading and spilling at
 /// ~1.5x, against 1.03x for the plain splice (bench/README.md).
 const BUFFERED_SPLICE_MAX: u64 = 1 << 20;
+
+/// Body bytes on their way to the client: through the encoder when the response is
+/// compressed, then chunk-framed when the client gets chunks.
+fn relay(to: &mut ToClientBody, chunk: bool, enc: &mut Option<Box<Encoder>>, d: &[u8]) {
+    if d.is_empty() {
+        return;
+    }
+    let mut frame = |d: &[u8]| {
+        if chunk {
+            let mut h = [0u8; 20];
+            to.put(chunk_head(&mut h, d.len()));
+            to.put(d);
+            to.put(b"\r\n");
+        } else {
+            to.put(d);
+        }
+    };
+    match enc {
+        // An in-memory encoder has no I/O to fail; should it fail anyway the bytes are
+        // dropped, never sent uncompressed: the client's decoder sees a cut stream.
+        Some(e) => {
+            let _ = e.write(d, &mut frame);
+        }
+        None => frame(d),
+    }
+}
+
+/// The end of a compressed body: the encoder's last bytes and trailer.
+fn finish_encoding(to: &mut ToClientBody, chunk: bool, enc: &mut Option<Box<Encoder>>) {
+    if let Some(e) = enc.take() {
+        let _ = e.finish(&mut |d: &[u8]| relay(to, chunk, &mut None, d));
+    }
+}
+
+/// The upstream's header lines an X-Accel-Redirect answer keeps (how the app names the
+/// download, caches it, and its session cookie).
+const ACCEL_KEPT: [&[u8]; 3] = [b"content-disposition", b"cache-control", b"set-cookie"];
 
 impl Flow<'_> {
     pub(super) fn proxying(&mut self, x: ExchangeKey) -> Option<&mut Proxying> {
@@ -288,6 +326,11 @@ impl Flow<'_> {
                 Ok(r) => break r,
             }
         };
+        if r.status != 101
+            && find_header(&up.head_buf, &self.ctx.http.headers, b"x-accel-redirect").is_some()
+        {
+            return self.accel_redirect(u, x, &r);
+        }
         let switch_allowed = r.status == 101 && {
             let offered = match &self.ctx.cfg.routes[p.route].action {
                 crate::config::Action::Upstream { upgrades, .. } => &upgrades[..],
@@ -317,6 +360,10 @@ impl Flow<'_> {
         let Some(p) = c.exchanges.proxy_mut(x.stream) else {
             return;
         };
+        let headers = (&up.head_buf[..], &self.ctx.http.headers[..]);
+        let enc = super::encode::plan_encoding(&self.ctx.http.router, c.edit, p, headers, r, *plan);
+        let plan = &enc.plan;
+        up.enc = enc.encoder;
         p.tunnel = plan.tunnel;
         p.status = r.status;
         p.close_after |= plan.close_client;
@@ -331,6 +378,10 @@ impl Flow<'_> {
             http10: p.http10,
             date: Some(&self.ctx.http.date),
             server: Some(self.ctx.http.server_header.as_bytes()),
+            edit: enc
+                .edit
+                .as_ref()
+                .or_else(|| self.ctx.http.router.edit(c.edit)),
         };
         write_client_head(v, &up.head_buf, r, &self.ctx.http.headers, &to);
         let n = v.len() - start;
@@ -382,19 +433,8 @@ impl Flow<'_> {
             dir: &self.ctx.cfg.pools[up.pool].shield.temp_dir,
             stopped: None,
         };
-        let mut emit = |d: &[u8]| {
-            if d.is_empty() {
-                return;
-            }
-            if chunk {
-                let mut h = [0u8; 20];
-                to.put(chunk_head(&mut h, d.len()));
-                to.put(d);
-                to.put(b"\r\n");
-            } else {
-                to.put(d);
-            }
-        };
+        let enc = &mut up.enc;
+        let mut emit = |d: &[u8]| relay(&mut to, chunk, enc, d);
         let mut done = false;
         match up.resp.as_mut() {
             Some(Resp::Length(left)) => {
@@ -434,6 +474,7 @@ impl Flow<'_> {
             None => {}
         }
         if done {
+            finish_encoding(&mut to, chunk, &mut up.enc);
             if chunk {
                 to.put(LAST_CHUNK);
             }
@@ -505,6 +546,7 @@ impl Flow<'_> {
             dir: &self.ctx.cfg.pools[up.pool].shield.temp_dir,
             stopped: None,
         };
+        finish_encoding(&mut to, last_chunk, &mut up.enc);
         if last_chunk {
             to.put(LAST_CHUNK);
         }
@@ -611,10 +653,20 @@ impl Flow<'_> {
     /// The response is complete (or the exchange is over): hand the upstream connection
     /// back to its pool or close it, and let the client's next request through.
     fn finish_exchange(&mut self, u: Key, x: ExchangeKey, reusable: bool) {
-        let up = &self.ups[u];
-        let Some(p) = self.conns[x.conn].exchanges.proxy(x.stream) else {
+        let Some(p) = self.end_exchange(u, x, reusable) else {
             return;
         };
+        let c = &mut self.conns[x.conn];
+        let fx = request::proxied_done(c, &mut self.ctx.http, p.route, p.status);
+        self.apply(x.conn, fx);
+        self.settle(x.conn);
+    }
+
+    /// The upstream's part of an exchange is over: its timings recorded, its connection
+    /// released, and the exchange taken off the client (returned for its answer).
+    fn end_exchange(&mut self, u: Key, x: ExchangeKey, reusable: bool) -> Option<Box<Proxying>> {
+        let up = &self.ups[u];
+        let p = self.conns[x.conn].exchanges.proxy(x.stream)?;
         let req_sent = p.req_done && up.ep.out.is_empty();
         let at = |t: u64| t.max(up.t_start) - up.t_start;
         let times = [at(up.t_connected), at(up.t_first), at(self.ctx.http.now_us)];
@@ -624,12 +676,36 @@ impl Flow<'_> {
         self.release_up(u, reusable && req_sent);
         let c = &mut self.conns[x.conn];
         let Some(Exchange::Proxy(p)) = c.exchanges.remove(x.stream) else {
-            return;
+            return None;
         };
         if p.close_after || !p.keep_alive || !p.req_done {
             c.close_after_flush = true;
         }
-        let fx = request::proxied_done(c, &mut self.ctx.http, p.route, p.status);
+        Some(p)
+    }
+
+    /// The upstream answered with X-Accel-Redirect: its body is not wanted (its connection
+    /// is kept only when none follows), and the file it names is the client's answer.
+    fn accel_redirect(&mut self, u: Key, x: ExchangeKey, r: &RespHead) {
+        let up = &self.ups[u];
+        let (buf, headers) = (&up.head_buf, &self.ctx.http.headers);
+        let target = find_header(buf, headers, b"x-accel-redirect")
+            .unwrap_or_default()
+            .to_vec();
+        let mut kept = Vec::new();
+        for h in headers {
+            let name = h.name.get(buf);
+            if ACCEL_KEPT.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                crate::proxy::hop::push_header(&mut kept, name, h.value.get(buf));
+            }
+        }
+        let bodyless = matches!(r.body, Decode::None | Decode::Length(0));
+        let reusable = r.keep_alive && bodyless && buf.len() == r.head_len;
+        let Some(p) = self.end_exchange(u, x, reusable) else {
+            return;
+        };
+        let c = &mut self.conns[x.conn];
+        let fx = request::accel_redirect(c, &mut self.ctx.http, &p, &target, &kept);
         self.apply(x.conn, fx);
         self.settle(x.conn);
     }
@@ -639,6 +715,7 @@ impl Flow<'_> {
     fn release_up(&mut self, u: Key, reusable: bool) {
         if let Some(up) = self.ups.get_mut(u) {
             up.spill = None; // what it queued holds its own descriptors
+            up.enc = None;
         }
         if let Some(up) = self.ups.get_mut(u)
             && std::mem::take(&mut up.slot)

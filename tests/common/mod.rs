@@ -271,3 +271,36 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+/// Connects to `addr` from the loopback address `from` (any 127.x works on Linux), so a
+/// test can be a client other than 127.0.0.1.
+pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = addr else {
+        panic!("connect_from takes an IPv4 server address")
+    };
+    let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let (src, dst) = (sin(from, 0), sin(*to.ip(), to.port()));
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a new socket; both addresses are valid sockaddr_in values of `len` bytes, and
+    // the descriptor is handed to TcpStream, which owns it from here.
+    let s = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let s = TcpStream::from_raw_fd(fd);
+        let rc = libc::bind(fd, (&raw const src).cast(), len);
+        assert_eq!(rc, 0, "bind {from}: {}", std::io::Error::last_os_error());
+        let rc = libc::connect(fd, (&raw const dst).cast(), len);
+        assert_eq!(rc, 0, "connect {addr}: {}", std::io::Error::last_os_error());
+        s
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}

@@ -156,6 +156,9 @@ pub fn workers_json(s: &Snapshot) -> String {
                 "queued": c.queued,
                 "spilled_responses": c.spilled_responses,
                 "spooled_bodies": c.spooled_bodies,
+                "misdirected": c.misdirected,
+                "forbidden": c.forbidden,
+                "proxy_header_errors": c.proxy_header_errors,
                 "queues": w
                     .queues
                     .iter()

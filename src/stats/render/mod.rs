@@ -98,6 +98,9 @@ pub(crate) mod fixtures {
                 queued: 2,
                 spilled_responses: 1,
                 spooled_bodies: 1,
+                misdirected: 1,
+                forbidden: 1,
+                proxy_header_errors: 1,
             },
             active: 5,
             ring: RingInfo {
@@ -190,6 +193,9 @@ pub(crate) mod fixtures {
             queued: u64::MAX,
             spilled_responses: u64::MAX,
             spooled_bodies: u64::MAX,
+            misdirected: u64::MAX,
+            forbidden: u64::MAX,
+            proxy_header_errors: u64::MAX,
         };
         w.active = u64::MAX;
         w.id = usize::MAX;

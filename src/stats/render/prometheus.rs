@@ -303,6 +303,27 @@ pub fn prometheus(s: &Snapshot) -> String {
         "Request bodies held in a temporary file (past body_buffer).",
         |c| c.spooled_bodies,
     );
+    counter(
+        &mut out,
+        s,
+        "uringd_misdirected_requests_total",
+        "Requests answered 421: no site serves their Host, or it is another than the TLS server name's.",
+        |c| c.misdirected,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_forbidden_requests_total",
+        "Requests answered 403 by a route's allow/deny.",
+        |c| c.forbidden,
+    );
+    counter(
+        &mut out,
+        s,
+        "uringd_proxy_header_errors_total",
+        "Connections closed on a proxy_protocol listener for a missing or malformed PROXY header.",
+        |c| c.proxy_header_errors,
+    );
 
     counter(
         &mut out,
@@ -581,7 +602,7 @@ mod tests {
             *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
         }
         assert!(types.values().all(|&n| n == 1));
-        assert_eq!(types.len(), 30);
+        assert_eq!(types.len(), 33);
         for f in [
             "uringd_request_duration_seconds",
             "uringd_requests_total",

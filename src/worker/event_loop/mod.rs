@@ -73,7 +73,11 @@ impl Worker {
         } = parts;
         let need_peer = http.log.is_some()
             || !cfg.pools.is_empty()
-            || cfg.routes.iter().any(|r| r.limit.is_some())
+            || cfg
+                .routes
+                .iter()
+                .any(|r| r.limit.is_some() || r.edge.access.is_some())
+            || !cfg.proxy_protocol_listen.is_empty()
             || cfg.limits.max_connections_per_ip.is_some();
         Worker {
             conns: Clients::new(

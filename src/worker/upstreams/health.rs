@@ -124,6 +124,7 @@ impl Upstreams {
                     scheme: "http",
                     content_length: 0,
                     client_trusted: true,
+                    real_ip: None,
                     underscores: false,
                 };
                 if uwsgi::write_request(&mut req, http.as_bytes(), &h, &ctx.http.headers, &v)
