@@ -32,6 +32,25 @@ enum Setting {
     Br(u32),
 }
 
+const SETTINGS: [Setting; 16] = [
+    Setting::Gzip(1),
+    Setting::Gzip(2),
+    Setting::Gzip(3),
+    Setting::Gzip(4),
+    Setting::Gzip(6),
+    Setting::Gzip(9),
+    Setting::Zstd(1),
+    Setting::Zstd(3),
+    Setting::Zstd(6),
+    Setting::Zstd(9),
+    Setting::Br(1),
+    Setting::Br(2),
+    Setting::Br(3),
+    Setting::Br(4),
+    Setting::Br(5),
+    Setting::Br(6),
+];
+
 fn compress(s: Setting, input: &[u8]) -> Vec<u8> {
     match s {
         Setting::Gzip(l) => {
@@ -53,6 +72,51 @@ fn compress(s: Setting, input: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Memory of 100 encoders of this setting, each mid-stream (64 KiB fed), per encoder:
+/// measured in a fresh process of its own, so no allocator reuse hides it.
+fn held_kib(s: Setting, file: &str) -> u64 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("HELD", name(s))
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn held_here(s: Setting, input: &[u8]) -> u64 {
+    let feed = &input[..input.len().min(64 * 1024)];
+    let before = rss_kib();
+    let mut gz = Vec::new();
+    let mut zs = Vec::new();
+    let mut br = Vec::new();
+    for _ in 0..100 {
+        match s {
+            Setting::Gzip(l) => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(l));
+                e.write_all(feed).unwrap();
+                gz.push(e);
+            }
+            Setting::Zstd(l) => {
+                let mut e = zstd::stream::write::Encoder::new(Vec::new(), l).unwrap();
+                e.window_log(18).unwrap();
+                e.write_all(feed).unwrap();
+                zs.push(e);
+            }
+            Setting::Br(q) => {
+                let mut e = brotli::CompressorWriter::new(Vec::new(), 4096, q, 18);
+                e.write_all(feed).unwrap();
+                br.push(e);
+            }
+        }
+    }
+    let held = rss_kib().saturating_sub(before) / 100;
+    drop((gz, zs, br));
+    held
+}
+
 fn name(s: Setting) -> String {
     match s {
         Setting::Gzip(l) => format!("gzip {l}"),
@@ -64,23 +128,16 @@ fn name(s: Setting) -> String {
 fn main() {
     let files: Vec<String> = std::env::args().skip(1).collect();
     assert!(!files.is_empty(), "usage: compress_levels FILE...");
-    let settings = [
-        Setting::Gzip(1),
-        Setting::Gzip(4),
-        Setting::Gzip(6),
-        Setting::Gzip(9),
-        Setting::Zstd(1),
-        Setting::Zstd(3),
-        Setting::Zstd(6),
-        Setting::Zstd(9),
-        Setting::Br(1),
-        Setting::Br(3),
-        Setting::Br(4),
-        Setting::Br(5),
-        Setting::Br(6),
-    ];
-    println!("| file | codec level | CPU ms per MiB | ratio (out/in) | MiB/s |");
-    println!("|---|---|---|---|---|");
+    if let Ok(held) = std::env::var("HELD") {
+        let s = SETTINGS.into_iter().find(|&s| name(s) == held).unwrap();
+        println!("{}", held_here(s, &std::fs::read(&files[0]).unwrap()));
+        return;
+    }
+    let settings = SETTINGS;
+    println!(
+        "| file | codec level | CPU ms per MiB | ratio (out/in) | MiB/s | KiB held per stream |"
+    );
+    println!("|---|---|---|---|---|---|");
     for f in &files {
         let input = std::fs::read(f).unwrap();
         let short = f.rsplit('/').next().unwrap();
@@ -94,33 +151,13 @@ fn main() {
             let cpu = (thread_cpu_ns() - c0) as f64 / n as f64;
             let mib = input.len() as f64 / (1 << 20) as f64;
             println!(
-                "| {short} | {} | {:.2} | {:.3} | {:.0} |",
+                "| {short} | {} | {:.2} | {:.3} | {:.0} | {} |",
                 name(s),
                 cpu / 1e6 / mib,
                 out_len as f64 / input.len() as f64,
-                mib / (cpu / 1e9)
+                mib / (cpu / 1e9),
+                held_kib(s, f)
             );
         }
-    }
-    // Memory of uringd's own encoders (its levels and windows), each mid-stream.
-    println!("\n| uringd encoder | KiB held each (100 streams, 64 KiB fed) |");
-    println!("|---|---|");
-    let input = std::fs::read(&files[0]).unwrap();
-    let feed = &input[..input.len().min(64 * 1024)];
-    for c in uringd::compress::Codec::ALL {
-        let before = rss_kib();
-        let mut held = Vec::new();
-        for _ in 0..100 {
-            let mut e = uringd::compress::encoder::Encoder::new(c).unwrap();
-            e.write(feed, &mut |_| {}).unwrap();
-            held.push(e);
-        }
-        let after = rss_kib();
-        println!(
-            "| {} | {} |",
-            c.token(),
-            (after.saturating_sub(before)) / 100
-        );
-        drop(held);
     }
 }

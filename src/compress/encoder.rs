@@ -1,19 +1,22 @@
 //! Streaming encoders: a body is fed piece by piece as it arrives and compressed output is
 //! handed on as the encoder produces it, so memory per response is the encoder's own state
 //! (its window) plus one output buffer, whatever the body's size. Levels and windows are
-//! the ones bench/compress measured (bench/README.md): a front process compresses every
-//! response on its way out, so CPU per byte weighs more than the last percent of ratio.
+//! the ones bench/compress measured: a front process compresses every response on its way
+//! out, so CPU per byte and memory per stream weigh more than the last percent of ratio.
 
 use std::io::Write;
 
 use super::Codec;
 
-/// gzip level 1 is nginx's default (`gzip_comp_level 1`); 4 costs ~1.6x its CPU for ~6%
-/// smaller text (bench/compress). zstd 3 is zstd's default; brotli 4 is the fastest level
-/// with its context modelling, ~1.4x gzip-1's CPU for ~15% smaller output.
-pub const GZIP_LEVEL: u32 = 4;
-pub const ZSTD_LEVEL: i32 = 3;
-pub const BR_QUALITY: u32 = 4;
+/// Levels from bench/compress (its table is in bench/README.md), on a JSON API answer
+/// and a JavaScript bundle: zstd 1 is the cheapest per MiB (1.2-1.4 ms) with a better
+/// ratio (0.15-0.16) than gzip at level 4, in 155 KiB per stream; zstd 3 gains 2-6% for
+/// 5.5x the memory. gzip 2 costs 1.4-1.8x level 1 (nginx's default) for 24% smaller
+/// output. brotli 1 (2.9-3.1 ms/MiB, 0.16-0.18, 400 KiB); brotli 4 gains 6-15% for 2.5x
+/// the CPU and 3.6x the memory. Precompressed siblings are where the high levels belong.
+pub const GZIP_LEVEL: u32 = 2;
+pub const ZSTD_LEVEL: i32 = 1;
+pub const BR_QUALITY: u32 = 1;
 /// Windows of 256 KiB (brotli, zstd): enough for a page and its scripts, a few hundred
 /// KiB of state per response being compressed instead of several MiB.
 const BR_LGWIN: u32 = 18;

@@ -81,17 +81,23 @@ pub struct Kept {
 }
 
 impl Kept {
-    /// None when the request has none of them (the usual case: nothing is allocated).
-    pub fn capture<'a>(find: impl Fn(&[u8]) -> Option<&'a [u8]>) -> Option<Box<Kept>> {
-        let mut k = Kept::default();
-        for (i, name) in KEPT.iter().enumerate() {
-            if let Some(v) = find(name) {
-                let at = k.bytes.len() as u32;
+    /// From a request's parsed head, in one pass over its fields; None when it has none
+    /// of them (the usual case: nothing is allocated). The first field of a name counts.
+    pub fn capture(buf: &[u8], headers: &[crate::http::parser::HeaderSpan]) -> Option<Box<Kept>> {
+        let mut k: Option<Box<Kept>> = None;
+        for h in headers {
+            let name = h.name.get(buf);
+            let Some(i) = KEPT.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
+                continue;
+            };
+            let k = k.get_or_insert_with(Box::default);
+            if k.spans[i].is_none() {
+                let v = h.value.get(buf);
+                k.spans[i] = Some((k.bytes.len() as u32, v.len() as u32));
                 k.bytes.extend_from_slice(v);
-                k.spans[i] = Some((at, v.len() as u32));
             }
         }
-        k.spans.iter().any(Option::is_some).then(|| Box::new(k))
+        k
     }
 
     pub fn req(&self, head_only: bool) -> Req<'_> {

@@ -209,13 +209,15 @@ pub fn begin(conn: &mut Conn, ctx: &mut HttpCtx, req: &Begin) -> bool {
         status: 0,
         coding: {
             let e = ctx.router.edge(route);
-            let ae = parser::find_header(buf, &ctx.headers, b"accept-encoding");
             e.compress_proxied
-                .then(|| crate::compress::negotiate::choose(ae, &e.compress))
+                .then(|| {
+                    let ae = parser::find_header(buf, &ctx.headers, b"accept-encoding");
+                    crate::compress::negotiate::choose(ae, &e.compress)
+                })
                 .flatten()
         },
         kept: if ctx.router.has_statics() {
-            crate::statics::Kept::capture(|n| parser::find_header(buf, &ctx.headers, n))
+            crate::statics::Kept::capture(buf, &ctx.headers)
         } else {
             None
         },

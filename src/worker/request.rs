@@ -469,13 +469,10 @@ fn routed(
             Target::Respond(..) => {}
         }
     }
-    let coding = match route.map(|r| ctx.router.target(r)) {
-        Some(Target::Respond(_, encoded)) if !encoded.is_empty() => {
-            let offered = &ctx.router.edge(route.unwrap_or(0)).compress;
-            crate::compress::negotiate::choose(
-                find_header(buf, &ctx.headers, b"accept-encoding"),
-                offered,
-            )
+    let coding = match route {
+        Some(r) if matches!(ctx.router.target(r), Target::Respond(_, e) if !e.is_empty()) => {
+            let ae = find_header(buf, &ctx.headers, b"accept-encoding");
+            crate::compress::negotiate::choose(ae, &ctx.router.edge(r).compress)
         }
         _ => None,
     };
