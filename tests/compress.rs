@@ -65,7 +65,14 @@ fn static_server(dir: &TempDir, extra: &str) -> Server {
         "[[route]]\nprefix = \"/\"\nstatic = \"{}\"\ncompress = [\"zstd\", \"br\", \"gzip\"]\n{extra}",
         dir.0.display()
     );
-    Server::start(Some(&cfg), &[])
+    Server::start(Some(&cfg), &["--admin", "127.0.0.1:0"])
+}
+
+/// This worker's responses sent with `coding` (`/_uringd/workers`).
+fn compressed(s: &Server, coding: &str) -> u64 {
+    let r = request(s.admin.unwrap(), "GET", "/_uringd/workers", "");
+    let w: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    w[0]["compressed"][coding].as_u64().unwrap()
 }
 
 #[test]
@@ -167,6 +174,12 @@ fn precompressed_siblings_are_served_with_their_own_etags() {
     assert_eq!(decode("gzip", &gz.body), js);
     let plain = get(&s, "/app.js", "");
     assert!(plain.header("content-encoding").is_none() && plain.body == js);
+    let counts = [
+        compressed(&s, "br"),
+        compressed(&s, "zstd"),
+        compressed(&s, "gzip"),
+    ];
+    assert_eq!(counts, [1, 1, 1], "counted by coding, identity not at all");
     let tags = [
         br_tag.clone(),
         zst.header("etag").unwrap(),

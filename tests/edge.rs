@@ -334,6 +334,28 @@ fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
     );
 }
 
+#[test]
+fn rate_limits_count_the_real_client_not_the_balancer() {
+    let cfg = "trusted_proxies = [\"127.0.0.1\"]\nreal_ip = \"x-forwarded-for\"\n\
+               [[route]]\nprefix = \"/\"\nreturn = { status = 200, body = \"ok\" }\nlimit = { rate = \"1/m\" }\n";
+    let s = Server::start(Some(cfg), &[]);
+    let mut c = s.connect();
+    let from = |c: &mut TcpStream, ip: &str| {
+        ask(c, "t", "/", &format!("X-Forwarded-For: {ip}\r\n")).status
+    };
+    assert_eq!(from(&mut c, "203.0.113.1"), 200);
+    assert_eq!(
+        from(&mut c, "203.0.113.1"),
+        429,
+        "the same client, over its limit"
+    );
+    assert_eq!(
+        from(&mut c, "203.0.113.2"),
+        200,
+        "another client behind the same balancer"
+    );
+}
+
 /// The proxy_protocol listener's address, from its "listening on" line.
 fn proxy_listener(s: &Server) -> SocketAddr {
     loop {

@@ -714,10 +714,14 @@ fn proxy_protocol_addr(s: &Server) -> std::net::SocketAddr {
 fn a_proxy_header_carries_no_smuggled_request() {
     let b = RawBackend::start(Mode::Echo);
     let cfg = format!(
-        "trusted_proxies = [\"127.0.0.1\"]\nreal_ip = \"proxy_protocol\"\n[server]\nproxy_protocol_listen = [\"127.0.0.1:0\"]\n[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
+        "trusted_proxies = [\"127.0.0.1\"]\nreal_ip = \"proxy_protocol\"\n[[route]]\nprefix = \"/\"\nupstream = \"http://{}\"\n",
         b.addr
     );
-    let s = Server::start(Some(&cfg), &["--workers", "1"]);
+    // The listener from the command line this time (tests/edge.rs uses the config key).
+    let s = Server::start(
+        Some(&cfg),
+        &["--workers", "1", "--proxy-protocol-listen", "127.0.0.1:0"],
+    );
     let pp = proxy_protocol_addr(&s);
     let hdr = "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80\r\n";
     for (sent, want) in [

@@ -6,12 +6,12 @@ pub mod encoder;
 pub mod negotiate;
 pub mod proxied;
 
-/// A content coding uringd can produce.
+/// A content coding uringd can produce (its number indexes per-coding counters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
-    Zstd,
-    Br,
-    Gzip,
+    Zstd = 0,
+    Br = 1,
+    Gzip = 2,
 }
 
 impl Codec {

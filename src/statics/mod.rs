@@ -138,6 +138,8 @@ pub struct Reply {
     pub body_len: u64,
     /// The file shrank while being read: the connection must close after this.
     pub cut: bool,
+    /// The content coding of a body sent (None: identity, or no body).
+    pub coding: Option<crate::compress::Codec>,
 }
 
 /// True if any entity-tag in an If-None-Match list matches (weak comparison).
@@ -317,6 +319,7 @@ pub fn respond(
 
     let send_body = !req.head_only && (status == 200 || status == 206) && len > 0;
     let mut cut = false;
+    let coding = var.coding.filter(|_| send_body);
     if send_body {
         match var.body {
             variant::Body::File(f) if len >= SPLICE_MIN => out.push_file(f.fd, start, len),
@@ -332,6 +335,7 @@ pub fn respond(
         status,
         body_len: if send_body { len } else { 0 },
         cut,
+        coding,
     })
 }
 

@@ -112,6 +112,9 @@ pub struct Counters {
     pub misdirected: u64,
     pub forbidden: u64,
     pub proxy_header_errors: u64,
+    /// Responses sent with a content coding, by `Codec::ALL`'s order (zstd, br, gzip):
+    /// compressed by uringd or read from a precompressed sibling.
+    pub compressed: [u64; 3],
 }
 
 impl Counters {
@@ -160,5 +163,15 @@ impl Counters {
         sum(&mut self.misdirected, o.misdirected);
         sum(&mut self.forbidden, o.forbidden);
         sum(&mut self.proxy_header_errors, o.proxy_header_errors);
+        for (a, &b) in self.compressed.iter_mut().zip(&o.compressed) {
+            sum(a, b);
+        }
+    }
+
+    /// Counts a response sent with this content coding.
+    pub fn count_coding(&mut self, c: Option<crate::compress::Codec>) {
+        if let Some(c) = c {
+            self.compressed[c as usize] += 1;
+        }
     }
 }

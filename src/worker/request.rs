@@ -580,10 +580,18 @@ fn answer(conn: &mut Conn, ctx: &mut HttpCtx, owed: Owed) {
     let error = owed.error;
     let page = match (error, owed.route.map(|i| ctx.router.target(i))) {
         (Some(status), _) => ctx.errors.get(status),
-        (None, Some(Target::Respond(p, encoded))) => owed
-            .coding
-            .and_then(|c| encoded.iter().find(|(e, _)| *e == c))
-            .map_or(p, |(_, e)| e),
+        (None, Some(Target::Respond(p, encoded))) => {
+            match owed
+                .coding
+                .and_then(|c| encoded.iter().find(|(e, _)| *e == c))
+            {
+                Some((c, e)) => {
+                    ctx.stats.count_coding(Some(*c));
+                    e
+                }
+                None => p,
+            }
+        }
         _ => ctx.errors.get(404),
     };
     ctx.stats.count_status(page.status);
@@ -802,14 +810,13 @@ fn send_file(
     };
     let rel = path.get(*strip..).unwrap_or(b"");
     let merged;
-    let edit = match ctx.router.edit(conn.edit) {
-        _ if !extra.is_empty() => {
-            let mut e = ctx.router.edge(route).edit.clone();
-            e.add.extend_from_slice(extra);
-            merged = e;
-            Some(&merged)
-        }
-        e => e,
+    let edit = if extra.is_empty() {
+        ctx.router.edit(conn.edit)
+    } else {
+        let mut e = ctx.router.edge(route).edit.clone();
+        e.add.extend_from_slice(extra);
+        merged = e;
+        Some(&merged)
     };
     let r = crate::statics::respond(
         &mut conn.ep.out,
@@ -825,6 +832,7 @@ fn send_file(
     match r {
         Ok(reply) => {
             ctx.stats.count_status(reply.status);
+            ctx.stats.count_coding(reply.coding);
             track(conn, ctx, Some(route), reply.status);
             log(conn, ctx, reply.status, reply.body_len as usize);
             conn.requests += 1;

@@ -4,6 +4,7 @@
 //! there, pure and unit-tested; this file only applies them to sockets.
 
 use crate::compress::encoder::Encoder;
+use crate::config::upstream::Proto;
 use crate::driver::outq::SendResult;
 use crate::driver::{Completion, Token};
 use crate::http::chunked::ChunkedDecoder;
@@ -363,6 +364,9 @@ impl Flow<'_> {
         let headers = (&up.head_buf[..], &self.ctx.http.headers[..]);
         let enc = super::encode::plan_encoding(&self.ctx.http.router, c.edit, p, headers, r, *plan);
         let plan = &enc.plan;
+        if enc.encoder.is_some() {
+            self.ctx.http.stats.count_coding(p.coding);
+        }
         up.enc = enc.encoder;
         p.tunnel = plan.tunnel;
         p.status = r.status;
@@ -699,8 +703,11 @@ impl Flow<'_> {
                 crate::proxy::hop::push_header(&mut kept, name, h.value.get(buf));
             }
         }
+        // Reused only as a relayed response's would be (an HTTP server that keeps the
+        // connection) and only when nothing follows the head.
         let bodyless = matches!(r.body, Decode::None | Decode::Length(0));
-        let reusable = r.keep_alive && bodyless && buf.len() == r.head_len;
+        let reusable =
+            r.keep_alive && up.proto == Proto::Http && bodyless && buf.len() == r.head_len;
         let Some(p) = self.end_exchange(u, x, reusable) else {
             return;
         };

@@ -159,6 +159,10 @@ pub fn workers_json(s: &Snapshot) -> String {
                 "misdirected": c.misdirected,
                 "forbidden": c.forbidden,
                 "proxy_header_errors": c.proxy_header_errors,
+                "compressed": crate::compress::Codec::ALL
+                    .iter()
+                    .map(|k| (k.token().to_string(), Value::from(c.compressed[*k as usize])))
+                    .collect::<Map<String, Value>>(),
                 "queues": w
                     .queues
                     .iter()

@@ -101,6 +101,7 @@ pub(crate) mod fixtures {
                 misdirected: 1,
                 forbidden: 1,
                 proxy_header_errors: 1,
+                compressed: [1, 2, 3],
             },
             active: 5,
             ring: RingInfo {
@@ -196,6 +197,7 @@ pub(crate) mod fixtures {
             misdirected: u64::MAX,
             forbidden: u64::MAX,
             proxy_header_errors: u64::MAX,
+            compressed: [u64::MAX; 3],
         };
         w.active = u64::MAX;
         w.id = usize::MAX;

@@ -354,6 +354,24 @@ pub fn prometheus(s: &Snapshot) -> String {
         "Requests answered with an error status and a close (malformed, too large, timed out).",
         |c| c.rejected,
     );
+    let name = "uringd_compressed_responses_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Responses sent with a content coding (compressed by uringd, or a precompressed file), by coding.",
+    );
+    for w in &s.workers {
+        for c in crate::compress::Codec::ALL {
+            let n = w.counters.compressed[c as usize];
+            let _ = writeln!(
+                out,
+                "{name}{{worker=\"{}\",coding=\"{}\"}} {n}",
+                w.id,
+                c.token()
+            );
+        }
+    }
     let name = "uringd_timeouts_total";
     header(
         &mut out,
@@ -602,7 +620,7 @@ mod tests {
             *types.entry(l.split(' ').nth(2).unwrap()).or_default() += 1;
         }
         assert!(types.values().all(|&n| n == 1));
-        assert_eq!(types.len(), 33);
+        assert_eq!(types.len(), 34);
         for f in [
             "uringd_request_duration_seconds",
             "uringd_requests_total",
