@@ -5,6 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod admin;
+pub mod apps;
 pub mod bench;
 pub mod compress;
 pub mod config;

@@ -29,6 +29,17 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// (internal) The process between uringd and an [[app]] instance: stops its process
+    /// group when told to, or when uringd dies
+    #[command(hide = true)]
+    AppShim {
+        /// After SIGTERM, how long the app may take before SIGKILL
+        #[arg(long)]
+        kill_timeout_ms: u64,
+        /// The app's command and arguments
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
     /// Validate a config (a file, and the same flags serve takes) and explain every error
     Check {
         /// Print the embedded default config and exit
@@ -207,6 +218,13 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Doctor { json } => ExitCode::from(uringd::doctor::run(json) as u8),
+        Cmd::AppShim {
+            kill_timeout_ms,
+            command,
+        } => ExitCode::from(uringd::apps::shim::run(
+            std::time::Duration::from_millis(kill_timeout_ms),
+            &command,
+        ) as u8),
         Cmd::Bench(a) => ExitCode::from(uringd::bench::run(&a) as u8),
         Cmd::Check {
             print_default,

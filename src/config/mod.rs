@@ -1,5 +1,6 @@
 //! TOML file + CLI flags -> one validated [`Config`]. Every error names the key and the fix.
 
+pub mod app;
 pub mod edge;
 mod raw;
 mod read;
@@ -48,6 +49,8 @@ pub struct Config {
     pub proxy_protocol_listen: Vec<SocketAddr>,
     /// The sites (`[[vhost]]`); one implicit default site when none is configured.
     pub vhosts: Vec<Vhost>,
+    /// The app servers uringd runs (`[[app]]`), each behind the pool `app:NAME`.
+    pub apps: Vec<app::App>,
     /// Proxied response bodies with a Content-Length at least this large are spliced
     /// upstream socket -> pipe -> client socket instead of copied through uringd.
     pub splice_threshold: u64,
@@ -423,6 +426,25 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
                     ));
                 }
                 pools.push(p)
+            }
+            Err(m) => e.add(m),
+        }
+    }
+    let mut apps = Vec::new();
+    let app_dir = app::runtime_dir();
+    for (i, ra) in raw.app.iter().enumerate() {
+        match app::validate(i, ra, &app_dir) {
+            Ok((a, mut p)) => {
+                if apps.iter().any(|o: &app::App| o.name == a.name) {
+                    e.add(format!(
+                        "app[{i}].name = \"{}\" is used by an earlier app; names must be unique",
+                        a.name
+                    ));
+                    continue;
+                }
+                p.app = Some(apps.len());
+                apps.push(a);
+                pools.push(p);
             }
             Err(m) => e.add(m),
         }
@@ -836,6 +858,7 @@ pub fn validate(mut raw: RawConfig, ov: &Overrides) -> Result<Config, ConfigErro
         real_ip,
         proxy_protocol_listen,
         vhosts,
+        apps,
         splice_threshold,
         underscores_in_headers: s.underscores_in_headers.unwrap_or(false),
     };
@@ -1059,6 +1082,16 @@ fn validate_route(
         (None, Some(u)) => {
             let pool = match pools.iter().position(|p| &p.name == u) {
                 Some(p) => p,
+                None if u.starts_with("app:") => {
+                    let known: Vec<&str> = pools
+                        .iter()
+                        .filter_map(|p| p.name.strip_prefix("app:"))
+                        .collect();
+                    return Err(format!(
+                        "{key}.upstream = \"{u}\": no [[app]] is named \"{}\" (apps: {known:?})",
+                        &u[4..]
+                    ));
+                }
                 None if u.contains("://") || u.contains(':') => {
                     let server = upstream::parse_server(u, &format!("{key}.upstream"))?;
                     let p = upstream::build_pool(u, &Default::default(), vec![server])?;

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub real_ip: Option<String>,
     pub tls: super::tls::RawTls,
     pub vhost: Vec<RawVhost>,
+    pub app: Vec<super::app::RawApp>,
 }
 
 /// `[[vhost]]`: a site, by the Host names it answers, with its own routes.
@@ -178,6 +179,15 @@ impl RawConfig {
             trusted_proxies: t.get("trusted_proxies"),
             real_ip: t.get("real_ip"),
             vhost,
+            app: t
+                .tables("app")
+                .into_iter()
+                .map(|a| {
+                    let v = super::app::RawApp::read(&a);
+                    a.finish();
+                    v
+                })
+                .collect(),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Pool {
     /// What shields the servers from slow clients and from more requests than they can
     /// take (see `Shielding`).
     pub shield: Shielding,
+    /// The `[[app]]` (index in `Config::apps`) whose instances these servers are.
+    pub app: Option<usize>,
 }
 
 /// A pool's buffering and admission (issue 17): nginx's proxy_request_buffering,
@@ -313,6 +315,7 @@ pub fn build_pool(name: &str, raw: &RawPool, servers: Vec<Server>) -> Result<Poo
         },
         tls,
         shield,
+        app: None,
     })
 }
 

@@ -81,6 +81,14 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
         crate::say!("uringd: error: {e}");
         return 1;
     }
+    // The apps first: their routes are served once an instance of each is ready.
+    let mut apps = match start_apps(&cfg, exe.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            crate::say!("uringd: error: {e}");
+            return 1;
+        }
+    };
     let first = match Generation::start(Arc::new(cfg), &sockets) {
         Ok(g) => g,
         Err(e) => {
@@ -110,7 +118,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
     }
     let mut code = 0;
     loop {
-        let tick = if upgrade.is_some() || !kicks.is_empty() {
+        let tick = if upgrade.is_some() || !kicks.is_empty() || apps.busy() {
             50
         } else {
             500
@@ -135,6 +143,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
                     if let Some(old) = reload(&source, &mut file_cfg, g, &sockets) {
                         retiring.push(old);
                         kicks = kick_schedule(Duration::from_secs(1));
+                        apps.adopt(&g.cfg);
                     }
                 }
                 None => crate::say!("uringd: reload ignored: this process has handed over"),
@@ -162,6 +171,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             },
             _ => {}
         }
+        apps.poll();
         if let Some(u) = &mut upgrade {
             match u.poll() {
                 Progress::Pending => {}
@@ -217,8 +227,22 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
             code = 1;
         }
     }
+    apps.stop();
     crate::say!("uringd: stopped");
     code
+}
+
+/// Starts the `[[app]]` instances and waits until each app has a ready one (a failed start
+/// stops the others and is the error).
+fn start_apps(cfg: &Config, exe: Option<&std::path::Path>) -> Result<crate::apps::Apps, String> {
+    let exe = exe.ok_or("cannot find our own binary to run the apps' shim")?;
+    let mut apps = crate::apps::Apps::start(cfg, exe)?;
+    apps.adopt(cfg);
+    if let Err(e) = apps.wait_ready() {
+        apps.stop();
+        return Err(e);
+    }
+    Ok(apps)
 }
 
 /// Makes a validated config ready to run: the certificates `cfg.tls` names read (as the

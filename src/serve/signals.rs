@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
-pub const HANDLED: [i32; 5] = [
+pub const HANDLED: [i32; 6] = [
     libc::SIGINT,
     libc::SIGTERM,
     libc::SIGHUP,
     libc::SIGUSR1,
     libc::SIGUSR2,
+    // An [[app]] instance exited: reaped at once, not at the next tick.
+    libc::SIGCHLD,
 ];
 
 /// Blocks the handled signals in this thread and, by inheritance, in every worker spawned

@@ -83,7 +83,12 @@ impl Shield {
                         let i = c.pools.iter().position(|o| same(&o))?;
                         c.shield.slots.get(i).cloned().flatten()
                     });
-                    Some(old.unwrap_or_else(|| Arc::new(Slots::new(p.servers.len()))))
+                    // An app's instances are not ready until its supervisor says so.
+                    let fresh = || match p.app {
+                        Some(_) => Slots::not_ready(p.servers.len()),
+                        None => Slots::new(p.servers.len()),
+                    };
+                    Some(old.unwrap_or_else(|| Arc::new(fresh())))
                 })
                 .collect(),
         }

@@ -1,8 +1,13 @@
 //! `max_conns`: requests in flight to each server of a pool, counted over every worker of
 //! a generation (and carried over a reload, so the retiring workers' requests still count).
-//! One atomic per server; taking a slot is a compare-and-swap below the cap.
+//! One atomic per server; taking a slot is a compare-and-swap below the cap. A server can
+//! also be marked not ready (an `[[app]]` instance starting or dead): its count then reads
+//! as full, so requests wait for a ready one instead of being sent to it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Set in a server's count while it is not ready: no count below any cap has it.
+const NOT_READY: u32 = 1 << 31;
 
 #[derive(Debug)]
 pub struct Slots {
@@ -14,6 +19,30 @@ impl Slots {
         Slots {
             in_flight: (0..servers).map(|_| AtomicU32::new(0)).collect(),
         }
+    }
+
+    /// Every server not ready until `set_ready` says otherwise (an app's instances).
+    pub fn not_ready(servers: usize) -> Slots {
+        Slots {
+            in_flight: (0..servers).map(|_| AtomicU32::new(NOT_READY)).collect(),
+        }
+    }
+
+    /// Marks server `i` ready to take requests, or not (those in flight go on counting).
+    pub fn set_ready(&self, i: usize, ready: bool) {
+        if let Some(n) = self.in_flight.get(i) {
+            if ready {
+                n.fetch_and(!NOT_READY, Ordering::AcqRel);
+            } else {
+                n.fetch_or(NOT_READY, Ordering::AcqRel);
+            }
+        }
+    }
+
+    pub fn is_ready(&self, i: usize) -> bool {
+        self.in_flight
+            .get(i)
+            .is_some_and(|n| n.load(Ordering::Acquire) & NOT_READY == 0)
     }
 
     /// Takes a slot of server `i` if it has fewer than `max` in flight.
@@ -31,7 +60,9 @@ impl Slots {
     pub fn give(&self, i: usize) {
         if let Some(n) = self.in_flight.get(i) {
             // Never below zero, whatever a bug elsewhere does.
-            let _ = n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1));
+            let _ = n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & !NOT_READY).checked_sub(1).map(|c| c | (v & NOT_READY))
+            });
         }
     }
 
@@ -48,7 +79,7 @@ impl Slots {
     pub fn in_flight(&self, i: usize) -> u32 {
         self.in_flight
             .get(i)
-            .map_or(0, |n| n.load(Ordering::Acquire))
+            .map_or(0, |n| n.load(Ordering::Acquire) & !NOT_READY)
     }
 }
 
@@ -70,6 +101,27 @@ mod tests {
         s.give(1); // one too many: stays at zero
         assert_eq!(s.in_flight(1), 0);
         assert!(!s.take(5, 2), "no such server");
+    }
+
+    #[test]
+    fn a_server_not_ready_takes_nothing_and_keeps_its_count() {
+        let s = Slots::not_ready(2);
+        assert!(!s.take(0, 4) && !s.is_ready(0));
+        assert_eq!(s.full(4), 0b11);
+        s.set_ready(0, true);
+        assert!(s.is_ready(0) && s.take(0, 4) && s.take(0, 4));
+        s.set_ready(0, false);
+        assert!(!s.take(0, 4), "not ready: nothing new");
+        assert_eq!(s.in_flight(0), 2, "those in flight still count");
+        s.give(0);
+        assert_eq!(s.in_flight(0), 1);
+        assert!(!s.is_ready(0), "a slot given back does not make it ready");
+        s.set_ready(0, true);
+        assert_eq!(s.in_flight(0), 1);
+        s.give(0);
+        s.give(0);
+        assert_eq!(s.in_flight(0), 0);
+        assert!(s.is_ready(0));
     }
 
     #[test]

@@ -1,0 +1,410 @@
+//! `[[app]]` supervision (issue 19): uringd owns each instance's Unix socket (created once,
+//! kept across the instance's restarts, so connections waiting in its backlog are served
+//! by the next one), starts the instance through `uringd app-shim` (which dies with uringd
+//! and takes the app's whole process group with it), relays its output, marks it ready in
+//! the pool's shared slots once it answers (`probe`), and respawns it with exponential
+//! backoff when it exits. Workers only see the slots: an instance not ready reads as full,
+//! so requests wait in the pool's queue for a ready one (`shield::slots`).
+//!
+//! Runs on the supervisor thread (`serve::run`), which polls it every loop turn.
+
+pub mod logs;
+pub mod probe;
+pub mod shim;
+mod sys;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::config::app::App;
+use crate::shield::slots::Slots;
+
+/// The first respawn waits this long; each quick death doubles it, up to `BACKOFF_MAX`.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// An instance that was ready this long before it died starts again at `BACKOFF_MIN`.
+const STABLE: Duration = Duration::from_secs(10);
+
+struct Instance {
+    n: usize,
+    socket: UnixListener,
+    path: PathBuf,
+    child: Option<Child>,
+    pid: u32,
+    started: Instant,
+    /// Set by the probe thread once the instance answered.
+    answered: Arc<AtomicBool>,
+    /// Tells the probe thread to give up (the instance died).
+    gone: Arc<AtomicBool>,
+    /// What the slots say now.
+    ready_since: Option<Instant>,
+    backoff: Duration,
+    respawn_at: Option<Instant>,
+    respawns: u64,
+    tail: logs::Tail,
+    last_exit: Option<std::process::ExitStatus>,
+}
+
+struct Run {
+    app: App,
+    /// The pool's slots the workers read (`app:NAME`'s), from the live generation.
+    slots: Option<Arc<Slots>>,
+    instances: Vec<Instance>,
+}
+
+pub struct Apps {
+    runs: Vec<Run>,
+    dir: PathBuf,
+    /// uringd's own binary, which runs the shim.
+    exe: PathBuf,
+}
+
+/// The command line, `{socket}` expanded.
+fn expand(app: &App, socket: &Path) -> Vec<String> {
+    let s = socket.display().to_string();
+    app.command
+        .iter()
+        .map(|a| a.replace("{socket}", &s))
+        .collect()
+}
+
+impl Apps {
+    /// Creates the sockets and starts every instance of every app (not waiting for them).
+    pub fn start(cfg: &Config, exe: &Path) -> Result<Apps, String> {
+        let dir = crate::config::app::runtime_dir();
+        let mut apps = Apps {
+            runs: Vec::new(),
+            dir: dir.clone(),
+            exe: exe.to_path_buf(),
+        };
+        if cfg.apps.is_empty() {
+            return Ok(apps);
+        }
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+            .map_err(|e| {
+                format!(
+                    "cannot make the apps' socket directory {}: {e}",
+                    dir.display()
+                )
+            })?;
+        for app in &cfg.apps {
+            let program = &app.command[0];
+            if sys::find_program(program).is_none() {
+                return Err(format!(
+                    "app {}: cannot start `{program}`: no such program (looked in PATH)",
+                    app.name
+                ));
+            }
+            let mut run = Run {
+                app: app.clone(),
+                slots: None,
+                instances: Vec::new(),
+            };
+            for (n, path) in app.sockets.iter().enumerate() {
+                let _ = std::fs::remove_file(path);
+                let socket = UnixListener::bind(path).map_err(|e| {
+                    format!("app {}: cannot listen on {}: {e}", app.name, path.display())
+                })?;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+                let mut i = Instance {
+                    n,
+                    socket,
+                    path: path.clone(),
+                    child: None,
+                    pid: 0,
+                    started: Instant::now(),
+                    answered: Arc::default(),
+                    gone: Arc::default(),
+                    ready_since: None,
+                    backoff: BACKOFF_MIN,
+                    respawn_at: None,
+                    respawns: 0,
+                    tail: Arc::default(),
+                    last_exit: None,
+                };
+                spawn(&apps.exe, app, &mut i)?;
+                run.instances.push(i);
+            }
+            apps.runs.push(run);
+        }
+        Ok(apps)
+    }
+
+    /// Takes the live generation's slots for each app's pool, and tells them which
+    /// instances are ready (a reload may have made new slots).
+    pub fn adopt(&mut self, cfg: &Config) {
+        for a in cfg
+            .apps
+            .iter()
+            .filter(|a| !self.runs.iter().any(|r| r.app.name == a.name))
+        {
+            crate::say!(
+                "uringd: app {}: new in this config; it starts at the next start of uringd (a rolling reload is not built yet), and its routes answer 503 until then",
+                a.name
+            );
+        }
+        for run in &mut self.runs {
+            let pool = cfg
+                .pools
+                .iter()
+                .position(|p| p.app.is_some() && p.name == format!("app:{}", run.app.name));
+            let same = cfg.apps.iter().any(|a| a == &run.app);
+            if !same {
+                crate::say!(
+                    "uringd: app {}: its settings changed or it was removed; changes to [[app]] take effect at the next start (a rolling reload is not built yet)",
+                    run.app.name
+                );
+            }
+            run.slots = pool.and_then(|p| cfg.shield.slots.get(p).cloned().flatten());
+            if let Some(s) = &run.slots {
+                for i in &run.instances {
+                    s.set_ready(i.n, i.ready_since.is_some());
+                }
+            }
+        }
+    }
+
+    /// Blocks until every app has a ready instance; a start that fails (an instance that
+    /// exits before it is ready, or none ready within `ready_timeout`) is an error naming
+    /// the command, its exit status and the last lines of its stderr.
+    pub fn wait_ready(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            self.poll();
+            let mut all = true;
+            for run in &mut self.runs {
+                if run.instances.iter().any(|i| i.ready_since.is_some()) {
+                    continue;
+                }
+                all = false;
+                let app = &run.app;
+                if let Some(i) = run
+                    .instances
+                    .iter()
+                    .find(|i| i.respawns > 0 || i.respawn_at.is_some())
+                {
+                    let lines: Vec<String> = i
+                        .tail
+                        .lock()
+                        .map(|t| t.iter().cloned().collect())
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "app {}: `{}` exited before it was ready ({}); its last lines:\n    {}",
+                        app.name,
+                        expand(app, &i.path).join(" "),
+                        exit_text(i),
+                        if lines.is_empty() {
+                            "(none)".into()
+                        } else {
+                            lines.join("\n    ")
+                        }
+                    ));
+                }
+                if started.elapsed() > app.ready_timeout {
+                    return Err(format!(
+                        "app {}: no instance was ready within ready_timeout ({:?}): `{}` answers nothing on {}{}",
+                        app.name,
+                        app.ready_timeout,
+                        expand(app, &run.instances[0].path).join(" "),
+                        run.instances[0].path.display(),
+                        app.ready_path.as_ref().map_or(String::new(), |p| format!(
+                            " (ready_path {p} must answer 2xx)"
+                        ))
+                    ));
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Some instance is starting or waiting to be started again: poll often.
+    pub fn busy(&self) -> bool {
+        self.runs
+            .iter()
+            .flat_map(|r| &r.instances)
+            .any(|i| i.ready_since.is_none())
+    }
+
+    /// Reaps instances that exited, marks new ones ready, starts the ones due.
+    pub fn poll(&mut self) {
+        let now = Instant::now();
+        for run in &mut self.runs {
+            for i in &mut run.instances {
+                poll_one(&self.exe, &run.app, run.slots.as_deref(), i, now);
+            }
+        }
+    }
+
+    /// Stops every instance: SIGTERM to its shim, which stops the app's group and kills
+    /// it after `kill_timeout`; then removes the sockets.
+    pub fn stop(mut self) {
+        let mut wait = Duration::ZERO;
+        for run in &mut self.runs {
+            if let Some(s) = &run.slots {
+                for i in &run.instances {
+                    s.set_ready(i.n, false);
+                }
+            }
+            for i in &mut run.instances {
+                i.gone.store(true, Ordering::Release);
+                if i.child.is_some() {
+                    sys::kill_pid(i.pid, libc::SIGTERM);
+                }
+            }
+            wait = wait.max(run.app.kill_timeout);
+        }
+        let deadline = Instant::now() + wait + Duration::from_secs(1);
+        for i in self.runs.iter_mut().flat_map(|r| &mut r.instances) {
+            let Some(c) = i.child.as_mut() else { continue };
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(c.try_wait(), Ok(None)) {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+        for i in self.runs.iter().flat_map(|r| &r.instances) {
+            let _ = std::fs::remove_file(&i.path);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// How the instance last exited, for messages (the shim's status is the app's; 127: the
+/// shell found no such program).
+fn exit_text(i: &Instance) -> String {
+    match i.last_exit {
+        Some(st) => st.to_string(),
+        None => "it did not start".into(),
+    }
+}
+
+fn poll_one(exe: &Path, app: &App, slots: Option<&Slots>, i: &mut Instance, now: Instant) {
+    let mark = |ready: bool| {
+        if let Some(s) = slots {
+            s.set_ready(i.n, ready);
+        }
+    };
+    if let Some(child) = i.child.as_mut() {
+        if let Ok(Some(st)) = child.try_wait() {
+            i.child = None;
+            i.last_exit = Some(st);
+            i.gone.store(true, Ordering::Release);
+            mark(false);
+            let stable = i
+                .ready_since
+                .is_some_and(|t| now.duration_since(t) >= STABLE);
+            i.ready_since = None;
+            if stable {
+                i.backoff = BACKOFF_MIN;
+            }
+            crate::say!(
+                "uringd: app {}: instance {} (pid {}) exited ({st}); starting it again in {:?}",
+                app.name,
+                i.n,
+                i.pid,
+                i.backoff
+            );
+            i.respawn_at = Some(now + i.backoff);
+            i.backoff = (i.backoff * 2).min(BACKOFF_MAX);
+            return;
+        }
+        if i.ready_since.is_none() && i.answered.load(Ordering::Acquire) {
+            i.ready_since = Some(now);
+            mark(true);
+            crate::say!(
+                "uringd: app {}: instance {} (pid {}) ready in {} ms",
+                app.name,
+                i.n,
+                i.pid,
+                now.duration_since(i.started).as_millis()
+            );
+        } else if i.ready_since.is_none() && now.duration_since(i.started) > app.ready_timeout {
+            crate::say!(
+                "uringd: app {}: instance {} (pid {}) not ready after {:?}; stopping it",
+                app.name,
+                i.n,
+                i.pid,
+                app.ready_timeout
+            );
+            sys::kill_pid(i.pid, libc::SIGTERM);
+            i.started = now; // one stop request per ready_timeout
+        }
+        return;
+    }
+    if i.respawn_at.is_some_and(|t| t <= now) {
+        i.respawn_at = None;
+        i.respawns += 1;
+        if let Err(e) = spawn(exe, app, i) {
+            crate::say!("uringd: app {}: {e}", app.name);
+            i.respawn_at = Some(now + i.backoff);
+            i.backoff = (i.backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+/// Starts instance `i` through the shim, and its probe.
+fn spawn(exe: &Path, app: &App, i: &mut Instance) -> Result<(), String> {
+    let ms = app.kill_timeout.as_millis().to_string();
+    let mut cmd = Command::new(exe);
+    cmd.arg("app-shim")
+        .arg("--kill-timeout-ms")
+        .arg(&ms)
+        .arg("--")
+        .args(expand(app, &i.path))
+        .envs(app.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(d) = &app.cwd {
+        cmd.current_dir(d);
+    }
+    sys::prepare(&mut cmd, Some(i.socket.as_raw_fd()), Some(libc::SIGTERM));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start instance {}: {e}", i.n))?;
+    let pid = child.id();
+    let prefix = format!("app {}[{pid}]", app.name);
+    if let Some(o) = child.stdout.take() {
+        logs::relay(o, prefix.clone(), None);
+    }
+    if let Some(e) = child.stderr.take() {
+        if let Ok(mut t) = i.tail.lock() {
+            t.clear();
+        }
+        logs::relay(e, prefix, Some(i.tail.clone()));
+    }
+    i.child = Some(child);
+    i.pid = pid;
+    i.started = Instant::now();
+    i.answered = Arc::default();
+    i.gone = Arc::default();
+    let (answered, gone) = (i.answered.clone(), i.gone.clone());
+    let (path, proto, ready, deadline) = (
+        i.path.clone(),
+        app.protocol,
+        app.ready_path.clone(),
+        Instant::now() + app.ready_timeout,
+    );
+    let _ = std::thread::Builder::new()
+        .name("uringd-app-probe".into())
+        .spawn(move || {
+            let stop = || gone.load(Ordering::Acquire);
+            if probe::until_ready(&path, proto, ready.as_deref(), deadline, &stop) {
+                answered.store(true, Ordering::Release);
+            }
+        });
+    Ok(())
+}

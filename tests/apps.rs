@@ -1,0 +1,253 @@
+//! `[[app]]` (issue 19, first step): uringd runs gunicorn instances on sockets it owns,
+//! routes to an idle one, brings back one that dies, and leaves none behind, even when it
+//! is killed itself.
+
+#[path = "common/backend.rs"]
+mod backend;
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use backend::{process_group_members, wait_until};
+use common::*;
+
+fn app_config(processes: usize, extra: &str) -> String {
+    let dir = std::env::current_dir().unwrap().join("tests/backends");
+    format!(
+        "[[app]]\nname = \"web\"\ncommand = [\"gunicorn\", \"--workers\", \"1\", \"--chdir\", \"{}\", \"--bind\", \"unix:{{socket}}\", \"echo_app:app\"]\nprocesses = {processes}\nenv = {{ PYTHONDONTWRITEBYTECODE = \"1\", ECHO_SERVER = \"gunicorn\" }}\n{extra}\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n",
+        dir.display()
+    )
+}
+
+/// The pid the app reports for a request (the gunicorn worker that served it).
+fn served_by(s: &Server, path: &str) -> (u16, Option<u64>) {
+    let r = request(s.addr, "GET", path, "Connection: close\r\n");
+    let pid = serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|v| v["pid"].as_u64());
+    (r.status, pid)
+}
+
+/// The shim pids of the instances, from the "ready" lines uringd printed.
+fn instance_pids(s: &Server, n: usize) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for l in s.startup.iter() {
+        if let Some(p) = ready_pid(l) {
+            pids.push(p);
+        }
+    }
+    while pids.len() < n && Instant::now() < deadline {
+        if let Ok(l) = s.log.recv_timeout(Duration::from_millis(200))
+            && let Some(p) = ready_pid(&l)
+        {
+            pids.push(p);
+        }
+    }
+    pids
+}
+
+fn ready_pid(line: &str) -> Option<u32> {
+    let rest = line.split("(pid ").nth(1)?;
+    line.contains(") ready in ")
+        .then(|| rest.split(')').next()?.parse().ok())
+        .flatten()
+}
+
+/// The app's own process (the shim's child): the leader of its process group.
+fn app_master(shim: u32) -> u32 {
+    let out = Command::new("pgrep")
+        .arg("-P")
+        .arg(shim.to_string())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child of shim {shim}"))
+}
+
+#[test]
+fn two_instances_serve_two_slow_requests_at_once_and_each_its_own() {
+    let s = Server::start(Some(&app_config(2, "")), &[]);
+    assert_eq!(
+        instance_pids(&s, 2).len(),
+        2,
+        "both instances said they are ready"
+    );
+    let a = std::thread::spawn({
+        let addr = s.addr;
+        move || request(addr, "GET", "/slow/3000", "Connection: close\r\n").status
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let (status, _) = served_by(&s, "/x");
+    assert_eq!(status, 200);
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "the second request went to the idle instance, not behind the busy one (3 s): {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(a.join().unwrap(), 200);
+    let pids: std::collections::HashSet<_> = (0..6).filter_map(|_| served_by(&s, "/y").1).collect();
+    assert!(!pids.is_empty());
+}
+
+#[test]
+fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
+    let s = Server::start(Some(&app_config(2, "")), &[]);
+    let shims = instance_pids(&s, 2);
+    assert_eq!(shims.len(), 2);
+    let master = app_master(shims[0]);
+    // SAFETY: a signal to a process this test started (through uringd).
+    unsafe { libc::kill(master as i32, libc::SIGKILL) };
+    // Requests go on being answered (the live instance, then both) while it comes back.
+    let mut failed = 0;
+    for _ in 0..20 {
+        if served_by(&s, "/x").0 != 200 {
+            failed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // None was in flight on the killed instance; one may have reached its worker in the
+    // moment between the kill and the shim taking the group down.
+    assert!(failed <= 1, "{failed} requests failed");
+    let mut back = false;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && !back {
+        if let Ok(l) = s.log.recv_timeout(Duration::from_millis(200)) {
+            back = l.contains("instance 0 (pid") && l.contains(") ready in ");
+        }
+    }
+    assert!(back, "instance 0 was started again and is ready");
+}
+
+#[test]
+fn sigkill_of_uringd_leaves_no_instance_running() {
+    let mut s = Server::start(Some(&app_config(2, "")), &[]);
+    let shims = instance_pids(&s, 2);
+    let groups: Vec<u32> = shims.iter().map(|&p| app_master(p)).collect();
+    for &g in &groups {
+        assert!(!process_group_members(g).is_empty());
+    }
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let gone = wait_until(Duration::from_secs(3), || {
+        groups.iter().all(|&g| process_group_members(g).is_empty())
+            && shims
+                .iter()
+                .all(|&p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+    });
+    assert!(
+        gone,
+        "processes left: {:?}",
+        groups
+            .iter()
+            .map(|&g| process_group_members(g))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_stop_stops_the_instances_and_removes_their_sockets() {
+    let mut s = Server::start(Some(&app_config(1, "kill_timeout = \"2s\"")), &[]);
+    let shim = instance_pids(&s, 1)[0];
+    let group = app_master(shim);
+    let dir = format!("/tmp/uringd-{}-apps", s.pid());
+    assert!(std::path::Path::new(&dir).is_dir() || std::env::var_os("XDG_RUNTIME_DIR").is_some());
+    assert_eq!(s.terminate(Duration::from_secs(10)), Some(0));
+    assert!(process_group_members(group).is_empty());
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} removed");
+}
+
+fn start_error(cfg: &str) -> String {
+    let d = TempDir::new("apps-bad");
+    let p = d.0.join("u.toml");
+    std::fs::write(&p, cfg).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--workers",
+            "1",
+            "--config",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_missing_command_and_one_that_exits_at_once_are_clear_errors() {
+    let route = "[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n";
+    let e = start_error(&format!(
+        "[[app]]\nname = \"web\"\ncommand = [\"no-such-app-server\", \"{{socket}}\"]\n{route}"
+    ));
+    assert!(
+        e.contains("app web: cannot start `no-such-app-server`: no such program"),
+        "{e}"
+    );
+    let e = start_error(&format!(
+        "[[app]]\nname = \"web\"\ncommand = [\"sh\", \"-c\", \"echo cannot import mysite >&2; exit 3\"]\n{route}"
+    ));
+    assert!(e.contains("app web: `sh -c echo cannot import mysite >&2; exit 3` exited before it was ready (exit status: 3)"), "{e}");
+    assert!(
+        e.contains("    cannot import mysite"),
+        "its last lines: {e}"
+    );
+}
+
+#[test]
+fn app_settings_are_checked() {
+    let check = |cfg: &str| {
+        let d = TempDir::new("apps-check");
+        let p = d.0.join("u.toml");
+        std::fs::write(&p, cfg).unwrap();
+        let out = Command::new(BIN)
+            .arg("check")
+            .arg("--config")
+            .arg(&p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+    };
+    let app = "[[app]]\nname = \"web\"\ncommand = [\"gunicorn\"]\n";
+    let e = check(&format!(
+        "{app}[[route]]\nprefix = \"/\"\nupstream = \"app:nope\"\n"
+    ));
+    assert!(e.contains("no [[app]] is named \"nope\""), "{e}");
+    let e = check(&format!(
+        "{app}harakiri = \"30s\"\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n"
+    ));
+    assert!(e.contains("app[0].harakiri: not built yet"), "{e}");
+    let e = check(
+        "[[app]]\nname = \"web\"\nprotocol = \"fastcgi\"\ncommand = [\"x\"]\n[[route]]\nprefix = \"/\"\nreturn = { status = 200 }\n",
+    );
+    assert!(
+        e.contains("app[0].protocol = \"fastcgi\": use \"http\" or \"uwsgi\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn uwsgi_instances_speak_the_uwsgi_protocol() {
+    let dir = std::env::current_dir().unwrap().join("tests/backends");
+    let cfg = format!(
+        "[[app]]\nname = \"wsgi\"\ncommand = [\"uwsgi\", \"--need-plugin\", \"python3\", \"--master\", \"--processes\", \"1\", \"--chdir\", \"{}\", \"--module\", \"echo_app:app\", \"--socket\", \"{{socket}}\"]\nprotocol = \"uwsgi\"\nprocesses = 2\nenv = {{ PYTHONDONTWRITEBYTECODE = \"1\", ECHO_SERVER = \"uwsgi\" }}\n[[route]]\nprefix = \"/\"\nupstream = \"app:wsgi\"\n",
+        dir.display()
+    );
+    let s = Server::start(Some(&cfg), &[]);
+    assert_eq!(instance_pids(&s, 2).len(), 2);
+    let r = request(s.addr, "GET", "/who?x=1", "Connection: close\r\n");
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["server"], "uwsgi", "{v}");
+    assert_eq!(v["path"], "/who", "{v}");
+}
