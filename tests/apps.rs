@@ -29,30 +29,39 @@ fn served_by(s: &Server, path: &str) -> (u16, Option<u64>) {
     (r.status, pid)
 }
 
-/// The shim pids of the instances, from the "ready" lines uringd printed.
+/// The shim pids of the instances, by instance number, from the "ready" lines uringd
+/// printed (in the order the instances became ready).
 fn instance_pids(s: &Server, n: usize) -> Vec<u32> {
-    let mut pids = Vec::new();
+    let mut found: Vec<(usize, u32)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     for l in s.startup.iter() {
-        if let Some(p) = ready_pid(l) {
-            pids.push(p);
+        if let Some(p) = ready_line(l) {
+            found.push(p);
         }
     }
-    while pids.len() < n && Instant::now() < deadline {
+    while found.len() < n && Instant::now() < deadline {
         if let Ok(l) = s.log.recv_timeout(Duration::from_millis(200))
-            && let Some(p) = ready_pid(&l)
+            && let Some(p) = ready_line(&l)
         {
-            pids.push(p);
+            found.push(p);
         }
     }
-    pids
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// (instance, pid) of an "instance N (pid P) ready in" line.
+fn ready_line(line: &str) -> Option<(usize, u32)> {
+    let rest = line.split("instance ").nth(1)?;
+    let (n, rest) = rest.split_once(" (pid ")?;
+    let (pid, rest) = rest.split_once(')')?;
+    rest.starts_with(" ready in ")
+        .then(|| Some((n.parse().ok()?, pid.parse().ok()?)))
+        .flatten()
 }
 
 fn ready_pid(line: &str) -> Option<u32> {
-    let rest = line.split("(pid ").nth(1)?;
-    line.contains(") ready in ")
-        .then(|| rest.split(')').next()?.parse().ok())
-        .flatten()
+    ready_line(line).map(|(_, p)| p)
 }
 
 /// The app's own process (the shim's child): the leader of its process group.
@@ -224,9 +233,9 @@ fn app_settings_are_checked() {
     ));
     assert!(e.contains("no [[app]] is named \"nope\""), "{e}");
     let e = check(&format!(
-        "{app}harakiri = \"30s\"\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n"
+        "{app}max_rss = \"512MiB\"\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n"
     ));
-    assert!(e.contains("app[0].harakiri: not built yet"), "{e}");
+    assert!(e.contains("app[0].max_rss: not built yet"), "{e}");
     let e = check(
         "[[app]]\nname = \"web\"\nprotocol = \"fastcgi\"\ncommand = [\"x\"]\n[[route]]\nprefix = \"/\"\nreturn = { status = 200 }\n",
     );
@@ -250,4 +259,61 @@ fn uwsgi_instances_speak_the_uwsgi_protocol() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["server"], "uwsgi", "{v}");
     assert_eq!(v["path"], "/who", "{v}");
+}
+
+#[test]
+fn harakiri_answers_504_and_replaces_the_instance() {
+    let s = Server::start(Some(&app_config(1, "harakiri = \"1s\"")), &[]);
+    let first = instance_pids(&s, 1)[0];
+    let t0 = Instant::now();
+    let r = request(s.addr, "GET", "/slow/10000", "Connection: close\r\n");
+    assert_eq!(r.status, 504);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    let mut next = None;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while next.is_none() && Instant::now() < deadline {
+        if let Ok(l) = s.log.recv_timeout(Duration::from_millis(200)) {
+            next = ready_pid(&l);
+        }
+    }
+    let next = next.expect("the instance came back");
+    assert_ne!(next, first, "a new process");
+    assert_eq!(served_by(&s, "/x").0, 200);
+}
+
+#[test]
+fn max_requests_recycles_instances_without_a_failed_request() {
+    let s = Server::start(Some(&app_config(2, "max_requests = 50")), &[]);
+    let pids = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, pids, failed) = (s.addr, pids.clone(), failed.clone());
+            std::thread::spawn(move || {
+                for _ in 0..60 {
+                    let r = request(addr, "GET", "/x", "Connection: close\r\n");
+                    let pid = serde_json::from_slice::<serde_json::Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v["pid"].as_u64());
+                    match (r.status, pid) {
+                        (200, Some(p)) => {
+                            pids.lock().unwrap().insert(p);
+                        }
+                        _ => {
+                            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let n = pids.lock().unwrap().len();
+    assert!(
+        n >= 4,
+        "240 requests over 2 instances recycled near every 50: {n} pids"
+    );
 }

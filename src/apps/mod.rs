@@ -50,6 +50,13 @@ struct Instance {
     respawns: u64,
     tail: logs::Tail,
     last_exit: Option<std::process::ExitStatus>,
+    /// Recycled after this many requests (`max_requests` with its jitter).
+    limit: Option<u64>,
+    /// Taking no new requests; stopped once those in flight are done.
+    recycling: bool,
+    /// It was told to stop (recycled, harakiri): started again at once, no backoff.
+    expected: bool,
+    harakiri_kills: u64,
 }
 
 struct Run {
@@ -129,6 +136,10 @@ impl Apps {
                     respawns: 0,
                     tail: Arc::default(),
                     last_exit: None,
+                    limit: None,
+                    recycling: false,
+                    expected: false,
+                    harakiri_kills: 0,
                 };
                 spawn(&apps.exe, app, &mut i)?;
                 run.instances.push(i);
@@ -166,7 +177,8 @@ impl Apps {
             run.slots = pool.and_then(|p| cfg.shield.slots.get(p).cloned().flatten());
             if let Some(s) = &run.slots {
                 for i in &run.instances {
-                    s.set_ready(i.n, i.ready_since.is_some());
+                    s.set_limit(i.n, i.limit.unwrap_or(0));
+                    s.set_ready(i.n, i.ready_since.is_some() && !i.recycling);
                 }
             }
         }
@@ -228,12 +240,14 @@ impl Apps {
         }
     }
 
-    /// Some instance is starting or waiting to be started again: poll often.
+    /// Some instance is starting or waiting to be started again, or may have to be
+    /// killed (harakiri) or recycled (max_requests) at any moment: poll often.
     pub fn busy(&self) -> bool {
-        self.runs
-            .iter()
-            .flat_map(|r| &r.instances)
-            .any(|i| i.ready_since.is_none())
+        self.runs.iter().any(|r| {
+            r.app.harakiri.is_some()
+                || r.app.max_requests.is_some()
+                || r.instances.iter().any(|i| i.ready_since.is_none())
+        })
     }
 
     /// Reaps instances that exited, marks new ones ready, starts the ones due.
@@ -307,6 +321,12 @@ fn poll_one(exe: &Path, app: &App, slots: Option<&Slots>, i: &mut Instance, now:
                 .ready_since
                 .is_some_and(|t| now.duration_since(t) >= STABLE);
             i.ready_since = None;
+            i.recycling = false;
+            if std::mem::take(&mut i.expected) {
+                // Asked to stop: its replacement starts now.
+                i.respawn_at = Some(now);
+                return;
+            }
             if stable {
                 i.backoff = BACKOFF_MIN;
             }
@@ -319,6 +339,45 @@ fn poll_one(exe: &Path, app: &App, slots: Option<&Slots>, i: &mut Instance, now:
             );
             i.respawn_at = Some(now + i.backoff);
             i.backoff = (i.backoff * 2).min(BACKOFF_MAX);
+            return;
+        }
+        if slots.is_some_and(|s| s.take_kill(i.n)) {
+            i.harakiri_kills += 1;
+            i.expected = true;
+            mark(false);
+            crate::say!(
+                "uringd: app {}: instance {} (pid {}) killed: a request had no answer within harakiri ({:?})",
+                app.name,
+                i.n,
+                i.pid,
+                app.harakiri.unwrap_or_default()
+            );
+            sys::kill_pid(i.pid, libc::SIGUSR1);
+            return;
+        }
+        if let (Some(s), Some(limit)) = (slots, i.limit)
+            && i.ready_since.is_some()
+            && !i.recycling
+            && s.served(i.n) >= limit
+        {
+            // Graceful: no new requests, then a stop once those in flight are done.
+            i.recycling = true;
+            mark(false);
+            crate::say!(
+                "uringd: app {}: instance {} (pid {}) served {} requests (max_requests {}): recycling it",
+                app.name,
+                i.n,
+                i.pid,
+                s.served(i.n),
+                app.max_requests.unwrap_or(0)
+            );
+        }
+        if i.recycling && !i.expected && slots.is_none_or(|s| s.in_flight(i.n) == 0) {
+            i.expected = true;
+            sys::kill_pid(i.pid, libc::SIGTERM);
+            return;
+        }
+        if i.recycling {
             return;
         }
         if i.ready_since.is_none() && i.answered.load(Ordering::Acquire) {
@@ -347,12 +406,30 @@ fn poll_one(exe: &Path, app: &App, slots: Option<&Slots>, i: &mut Instance, now:
     if i.respawn_at.is_some_and(|t| t <= now) {
         i.respawn_at = None;
         i.respawns += 1;
-        if let Err(e) = spawn(exe, app, i) {
+        if let Some(s) = slots {
+            // A new instance: its own count, and no kill meant for the last one.
+            s.reset_served(i.n);
+            s.take_kill(i.n);
+        }
+        let started = spawn(exe, app, i);
+        if let Some(s) = slots {
+            s.set_limit(i.n, i.limit.unwrap_or(0));
+        }
+        if let Err(e) = started {
             crate::say!("uringd: app {}: {e}", app.name);
             i.respawn_at = Some(now + i.backoff);
             i.backoff = (i.backoff * 2).min(BACKOFF_MAX);
         }
     }
+}
+
+/// `max` +-10%, varied per instance so they do not all recycle at once.
+fn jittered(max: u64, seed: u32) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(seed);
+    let spread = max / 5;
+    (max - max / 10 + h.finish() % (spread + 1)).max(1)
 }
 
 /// Starts instance `i` through the shim, and its probe.
@@ -389,6 +466,7 @@ fn spawn(exe: &Path, app: &App, i: &mut Instance) -> Result<(), String> {
     i.child = Some(child);
     i.pid = pid;
     i.started = Instant::now();
+    i.limit = app.max_requests.map(|m| jittered(m, pid));
     i.answered = Arc::default();
     i.gone = Arc::default();
     let (answered, gone) = (i.answered.clone(), i.gone.clone());

@@ -1,8 +1,9 @@
 //! `uringd app-shim`: the process between uringd and an app instance. uringd starts it with
 //! a death signal (SIGTERM when uringd dies, however it dies, even by SIGKILL); it starts
 //! the app in a process group of its own and, on SIGTERM, stops the whole group: SIGTERM,
-//! then SIGKILL after the kill timeout. So no instance, nor any process it forked (a
-//! gunicorn master's workers), outlives uringd. The app's exit status is the shim's.
+//! then SIGKILL after the kill timeout (SIGUSR1: SIGKILL at once, for harakiri). So no
+//! instance, nor any process it forked (a gunicorn master's workers), outlives uringd. The
+//! app's exit status is the shim's.
 //!
 //! The app is started through `sh -c 'export LISTEN_PID=$$; exec "$@"'`, so LISTEN_PID names the
 //! app's own pid (systemd socket activation, which gunicorn and uWSGI read): it is only
@@ -19,7 +20,13 @@ pub fn run(kill_timeout: Duration, command: &[String]) -> i32 {
     if sys::die_with_parent(libc::SIGTERM).is_err() || parent == 1 {
         return 1;
     }
-    let set = sys::block_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD]);
+    let set = sys::block_signals(&[
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGCHLD,
+        libc::SIGUSR1,
+    ]);
     let Some((program, args)) = command.split_first() else {
         return 2;
     };
@@ -60,6 +67,8 @@ pub fn run(kill_timeout: Duration, command: &[String]) -> i32 {
                 sys::kill_group(pgid, libc::SIGTERM);
                 deadline = Some(Instant::now() + kill_timeout);
             }
+            // Harakiri: the app is killed at once, no grace.
+            Some(libc::SIGUSR1) => sys::kill_group(pgid, libc::SIGKILL),
             _ => {}
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {

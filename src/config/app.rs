@@ -22,15 +22,15 @@ pub struct RawApp {
     pub ready_path: Option<String>,
     pub ready_timeout: Option<DurationValue>,
     pub queue_timeout: Option<DurationValue>,
+    pub harakiri: Option<DurationValue>,
+    pub max_requests: Option<u64>,
     /// Read so they are not unknown keys, and refused: not built yet.
     pub later: Vec<&'static str>,
 }
 
 /// Keys of the issue's interface that are not built yet: refused by name rather than
 /// accepted and ignored.
-const NOT_YET: [&str; 8] = [
-    "harakiri",
-    "max_requests",
+const NOT_YET: [&str; 6] = [
     "max_rss",
     "touch_reload",
     "user",
@@ -53,6 +53,8 @@ impl RawApp {
             ready_path: t.get("ready_path"),
             ready_timeout: t.get("ready_timeout"),
             queue_timeout: t.get("queue_timeout"),
+            harakiri: t.get("harakiri"),
+            max_requests: t.get("max_requests"),
             later: NOT_YET
                 .into_iter()
                 .filter(|k| t.get::<toml_any::Any>(k).is_some())
@@ -89,6 +91,10 @@ pub struct App {
     pub ready_timeout: Duration,
     /// The instances' sockets, one per instance.
     pub sockets: Vec<PathBuf>,
+    /// A request without an answer this long: 504, and its instance is killed.
+    pub harakiri: Option<Duration>,
+    /// An instance is recycled after about this many requests (+-10%).
+    pub max_requests: Option<u64>,
 }
 
 /// Where this process keeps its apps' sockets: a directory of its own (mode 0700).
@@ -105,7 +111,7 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
     let key = format!("app[{i}]");
     if let Some(k) = r.later.first() {
         return Err(format!(
-            "{key}.{k}: not built yet (issue 19 is under way: processes, concurrency, protocol, env, cwd, kill_timeout, ready_path and ready_timeout work today); remove it"
+            "{key}.{k}: not built yet (issue 19 is under way: processes, concurrency, protocol, env, cwd, kill_timeout, ready_path, ready_timeout, harakiri and max_requests work today); remove it"
         ));
     }
     let name = r
@@ -153,6 +159,23 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
         }
     };
     let kill_timeout = dur(&r.kill_timeout, "kill_timeout", 10)?;
+    let harakiri = match &r.harakiri {
+        None => None,
+        Some(v) => {
+            let d = super::units::parse_duration(v).map_err(|m| format!("{key}.harakiri: {m}"))?;
+            if d < Duration::from_millis(100) {
+                return Err(format!(
+                    "{key}.harakiri: {d:?} is too short; use at least 100ms"
+                ));
+            }
+            Some(d)
+        }
+    };
+    if r.max_requests == Some(0) {
+        return Err(format!(
+            "{key}.max_requests = 0 would recycle instances at once; leave it out for no limit"
+        ));
+    }
     let ready_timeout = dur(&r.ready_timeout, "ready_timeout", 30)?;
     if let Some(p) = &r.ready_path
         && (!p.starts_with('/') || p.bytes().any(|b| b <= 0x20 || b == 0x7f))
@@ -189,6 +212,8 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
     let raw = RawPool {
         max_conns: Some(concurrency),
         queue_timeout: r.queue_timeout.clone(),
+        // Harakiri is the longest an instance may take to answer.
+        read_timeout: r.harakiri.clone(),
         // The supervisor knows which instances can take requests; a failure says nothing
         // more (it gives a 502 and the instance is respawned).
         max_fails: Some(0),
@@ -208,6 +233,8 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
         ready_path: r.ready_path.clone(),
         ready_timeout,
         sockets,
+        harakiri,
+        max_requests: r.max_requests,
     };
     Ok((app, pool))
 }

@@ -4,7 +4,7 @@
 //! also be marked not ready (an `[[app]]` instance starting or dead): its count then reads
 //! as full, so requests wait for a ready one instead of being sent to it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Set in a server's count while it is not ready: no count below any cap has it.
 const NOT_READY: u32 = 1 << 31;
@@ -12,20 +12,65 @@ const NOT_READY: u32 = 1 << 31;
 #[derive(Debug)]
 pub struct Slots {
     in_flight: Box<[AtomicU32]>,
+    /// Requests each server has finished (slots given back): an app's recycling reads it.
+    served: Box<[AtomicU64]>,
+    /// A worker asks the supervisor to kill this server's process (harakiri).
+    kill: Box<[AtomicBool]>,
+    /// Past this many finished requests the server takes no more (0: no limit): an app
+    /// instance's `max_requests`, stopped exactly there by the worker that counts the last.
+    limit: Box<[AtomicU64]>,
 }
 
 impl Slots {
-    pub fn new(servers: usize) -> Slots {
+    fn with(servers: usize, initial: u32) -> Slots {
         Slots {
-            in_flight: (0..servers).map(|_| AtomicU32::new(0)).collect(),
+            in_flight: (0..servers).map(|_| AtomicU32::new(initial)).collect(),
+            served: (0..servers).map(|_| AtomicU64::new(0)).collect(),
+            kill: (0..servers).map(|_| AtomicBool::new(false)).collect(),
+            limit: (0..servers).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// Server `i` takes no new request once it has finished `n` (0: no limit).
+    pub fn set_limit(&self, i: usize, n: u64) {
+        if let Some(l) = self.limit.get(i) {
+            l.store(n, Ordering::Release);
+        }
+    }
+
+    pub fn new(servers: usize) -> Slots {
+        Slots::with(servers, 0)
     }
 
     /// Every server not ready until `set_ready` says otherwise (an app's instances).
     pub fn not_ready(servers: usize) -> Slots {
-        Slots {
-            in_flight: (0..servers).map(|_| AtomicU32::new(NOT_READY)).collect(),
+        Slots::with(servers, NOT_READY)
+    }
+
+    /// Requests server `i` has finished since it started.
+    pub fn served(&self, i: usize) -> u64 {
+        self.served.get(i).map_or(0, |n| n.load(Ordering::Acquire))
+    }
+
+    /// Starts server `i`'s count of finished requests again (a new instance).
+    pub fn reset_served(&self, i: usize) {
+        if let Some(n) = self.served.get(i) {
+            n.store(0, Ordering::Release);
         }
+    }
+
+    /// Asks for server `i`'s process to be killed (a request outlived harakiri).
+    pub fn request_kill(&self, i: usize) {
+        if let Some(k) = self.kill.get(i) {
+            k.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether a kill of server `i` was asked for since the last call.
+    pub fn take_kill(&self, i: usize) -> bool {
+        self.kill
+            .get(i)
+            .is_some_and(|k| k.swap(false, Ordering::AcqRel))
     }
 
     /// Marks server `i` ready to take requests, or not (those in flight go on counting).
@@ -58,6 +103,14 @@ impl Slots {
 
     /// Gives back a slot of server `i`.
     pub fn give(&self, i: usize) {
+        let served = self
+            .served
+            .get(i)
+            .map_or(0, |s| s.fetch_add(1, Ordering::AcqRel) + 1);
+        let limit = self.limit.get(i).map_or(0, |l| l.load(Ordering::Acquire));
+        if limit > 0 && served >= limit {
+            self.set_ready(i, false);
+        }
         if let Some(n) = self.in_flight.get(i) {
             // Never below zero, whatever a bug elsewhere does.
             let _ = n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -122,6 +175,21 @@ mod tests {
         s.give(0);
         assert_eq!(s.in_flight(0), 0);
         assert!(s.is_ready(0));
+    }
+
+    #[test]
+    fn a_server_at_its_request_limit_takes_no_more() {
+        let s = Slots::new(1);
+        s.set_limit(0, 2);
+        assert!(s.take(0, 5));
+        s.give(0);
+        assert!(s.take(0, 5));
+        s.give(0);
+        assert!(!s.is_ready(0) && !s.take(0, 5), "two served: no third");
+        assert_eq!(s.served(0), 2);
+        s.reset_served(0);
+        s.set_ready(0, true);
+        assert!(s.take(0, 5));
     }
 
     #[test]

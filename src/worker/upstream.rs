@@ -629,6 +629,9 @@ impl Flow<'_> {
         if a.blames_server(&e) {
             self.ups.server_failed(self.ctx, pool, server);
         }
+        if matches!(e, UpstreamError::Timeout) && self.harakiri(x, pool, server) {
+            return self.proxy_error(x, e.status());
+        }
         match exchange::after_failure(&e, &a) {
             Next::Retry { same_server } => {
                 if same_server && let Some(p) = self.proxying(x) {
@@ -642,6 +645,35 @@ impl Flow<'_> {
                 self.settle(x.conn)
             }
         }
+    }
+
+    /// An `[[app]]` instance that did not answer within `harakiri`: the supervisor is asked
+    /// to kill it (and start it again), the request is logged and answered 504, never
+    /// retried on another instance (it would take that one down too). False if the pool is
+    /// no app with a harakiri.
+    fn harakiri(&mut self, x: ExchangeKey, pool: usize, server: usize) -> bool {
+        let cfg = self.ctx.cfg.clone();
+        let Some(app) = cfg.pools[pool].app.and_then(|a| cfg.apps.get(a)) else {
+            return false;
+        };
+        let Some(limit) = app.harakiri else {
+            return false;
+        };
+        if let Some(s) = cfg.shield.slots.get(pool).and_then(|s| s.as_ref()) {
+            s.request_kill(server);
+        }
+        let line = self.proxying(x).map_or_else(String::new, |p| {
+            let first = p.req_head.split(|&b| b == b'\r').next().unwrap_or(b"");
+            match first.first() {
+                Some(b'A'..=b'Z') => String::from_utf8_lossy(first).into_owned(),
+                _ => "a uwsgi request".into(),
+            }
+        });
+        let (id, now, name) = (self.ctx.id, self.ctx.http.now_tick, app.name.clone());
+        self.ctx.http.errlog.line(id, now, || {
+            format!("harakiri: {line:?} on app {name} instance {server} had no answer after {limit:?}: 504, and the instance is killed")
+        });
+        true
     }
 
     /// Answers the client with an error in place of the upstream's answer.
