@@ -106,9 +106,27 @@ fn two_instances_serve_two_slow_requests_at_once_and_each_its_own() {
 
 #[test]
 fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
-    let s = Server::start(Some(&app_config(2, "")), &[]);
+    let s = Server::start(Some(&app_config(2, "")), &["--admin", "127.0.0.1:0"]);
     let shims = instance_pids(&s, 2);
     assert_eq!(shims.len(), 2);
+    let apps = |s: &Server| -> serde_json::Value {
+        let r = request(s.admin.unwrap(), "GET", "/_uringd/apps", "");
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    let before = apps(&s);
+    let web = &before["apps"][0];
+    assert_eq!(web["name"], "web");
+    for (n, i) in web["instances"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(i["instance"], n);
+        assert_eq!(i["pid"], shims[n], "{before}");
+        assert_eq!(i["state"], "ready", "{before}");
+        assert!(
+            i["rss_kib"].as_u64().unwrap() > 1000,
+            "a Python process: {before}"
+        );
+        assert_eq!(i["respawns"], 0);
+    }
     let master = app_master(shims[0]);
     // SAFETY: a signal to a process this test started (through uringd).
     unsafe { libc::kill(master as i32, libc::SIGKILL) };
@@ -131,6 +149,18 @@ fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
         }
     }
     assert!(back, "instance 0 was started again and is ready");
+    let after = apps(&s);
+    let i0 = &after["apps"][0]["instances"][0];
+    assert_eq!(i0["respawns"], 1, "{after}");
+    assert_ne!(i0["pid"], shims[0], "{after}");
+    let served: u64 = after["apps"][0]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["requests"].as_u64().unwrap())
+        .sum();
+    // Counted per instance since it started: what the killed one served is gone with it.
+    assert!(served >= 18, "the 20 requests counted: {after}");
 }
 
 #[test]

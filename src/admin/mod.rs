@@ -73,6 +73,8 @@ pub enum Decision {
     Answer(u16, &'static str),
     /// A file of the dashboard (its script, styles, the plotting library).
     Asset(&'static Asset),
+    /// The `[[app]]` instances (`/_uringd/apps`), rendered from the supervisor's list.
+    Apps,
 }
 
 fn query_param<'a>(query: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
@@ -191,6 +193,8 @@ fn decide_page(
         },
         b"/metrics" => Page::Metrics,
         b"/workers" => Page::Workers,
+        b"/apps" if get => return Ok(Decision::Apps),
+        b"/apps" => return Ok(Decision::Answer(405, "use GET\n")),
         b"" | b"/" => Page::Dashboard,
         b"/reset" => {
             return Ok(if method == b"POST" {

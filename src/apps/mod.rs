@@ -10,6 +10,7 @@
 
 pub mod logs;
 pub mod probe;
+pub mod report;
 pub mod shim;
 mod sys;
 
@@ -68,6 +69,8 @@ struct Run {
 
 pub struct Apps {
     runs: Vec<Run>,
+    /// What `/_uringd/apps` shows, written every poll.
+    report: report::Shared,
     dir: PathBuf,
     /// uringd's own binary, which runs the shim.
     exe: PathBuf,
@@ -87,6 +90,7 @@ impl Apps {
     pub fn start(cfg: &Config, exe: &Path) -> Result<Apps, String> {
         let dir = crate::config::app::runtime_dir();
         let mut apps = Apps {
+            report: cfg.shield.apps.clone(),
             runs: Vec::new(),
             dir: dir.clone(),
             exe: exe.to_path_buf(),
@@ -257,6 +261,38 @@ impl Apps {
             for i in &mut run.instances {
                 poll_one(&self.exe, &run.app, run.slots.as_deref(), i, now);
             }
+        }
+        self.write_report();
+    }
+
+    fn write_report(&self) {
+        let list = self
+            .runs
+            .iter()
+            .map(|r| report::AppReport {
+                name: r.app.name.clone(),
+                concurrency: r.app.concurrency,
+                instances: r
+                    .instances
+                    .iter()
+                    .map(|i| report::InstanceReport {
+                        n: i.n,
+                        pid: i.pid,
+                        state: match () {
+                            _ if i.child.is_none() => "dead",
+                            _ if i.recycling => "recycling",
+                            _ if i.ready_since.is_some() => "ready",
+                            _ => "starting",
+                        },
+                        started: i.started,
+                        respawns: i.respawns,
+                        harakiri_kills: i.harakiri_kills,
+                    })
+                    .collect(),
+            })
+            .collect();
+        if let Ok(mut r) = self.report.lock() {
+            *r = list;
         }
     }
 

@@ -34,6 +34,9 @@ pub struct Shield {
     pub conns: Option<Arc<ConnTable>>,
     /// Per pool with `max_conns`: its servers' requests in flight.
     pub slots: Vec<Option<Arc<Slots>>>,
+    /// The `[[app]]` instances as the supervisor last saw them (`/_uringd/apps`), one list
+    /// for the process: handed on by every reload.
+    pub apps: crate::apps::report::Shared,
 }
 
 impl Shield {
@@ -50,6 +53,7 @@ impl Shield {
             same.then(|| p.shield.limits.get(i).cloned().flatten())?
         };
         Shield {
+            apps: previous.map(|p| p.shield.apps.clone()).unwrap_or_default(),
             limits: cfg
                 .routes
                 .iter()

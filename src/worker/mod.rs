@@ -313,6 +313,7 @@ fn build(
         admin_token: cfg.admin_token.as_ref().map(|t| t.as_bytes().to_vec()),
         pools_proto: cfg.pools.iter().map(|p| p.servers[0].proto).collect(),
         pools_shield: cfg.pools.iter().map(|p| p.shield.clone()).collect(),
+        pools_names: cfg.pools.iter().map(|p| p.name.clone()).collect(),
         trusted_proxies: cfg.trusted_proxies.clone(),
         real_ip: cfg.real_ip,
         worker_id: id,

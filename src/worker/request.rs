@@ -72,6 +72,8 @@ pub struct HttpCtx {
     pub pools_proto: Vec<crate::config::upstream::Proto>,
     /// Each pool's buffering and admission settings.
     pub pools_shield: Vec<crate::config::upstream::Shielding>,
+    /// Each pool's name (an app's is `app:NAME`).
+    pub pools_names: Vec<String>,
     pub trusted_proxies: crate::edge::cidr::CidrSet,
     /// Where the client's address comes from (`real_ip`).
     pub real_ip: crate::config::RealIp,
@@ -1077,6 +1079,23 @@ fn admin_head(
             answer(conn, ctx, 200, "", "histograms reset\n")
         }
         Decision::Asset(a) => reply(conn, ctx, 200, "", a.content_type, a.body),
+        Decision::Apps => {
+            let list = ctx
+                .shield
+                .apps
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default();
+            let slots = |name: &str| {
+                let pool = ctx
+                    .pools_names
+                    .iter()
+                    .position(|p| *p == format!("app:{name}"))?;
+                ctx.shield.slots.get(pool).cloned().flatten()
+            };
+            let body = crate::apps::report::json(&list, &slots).to_string();
+            reply(conn, ctx, 200, "", "application/json", body.as_bytes())
+        }
         Decision::Gather(mut ask) => {
             ask.head_only = head_only;
             fx.start = Some(Start::Gather {
