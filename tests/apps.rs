@@ -263,9 +263,9 @@ fn app_settings_are_checked() {
     ));
     assert!(e.contains("no [[app]] is named \"nope\""), "{e}");
     let e = check(&format!(
-        "{app}max_rss = \"512MiB\"\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n"
+        "{app}min_processes = 2\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n"
     ));
-    assert!(e.contains("app[0].max_rss: not built yet"), "{e}");
+    assert!(e.contains("app[0].min_processes: not built yet"), "{e}");
     let e = check(
         "[[app]]\nname = \"web\"\nprotocol = \"fastcgi\"\ncommand = [\"x\"]\n[[route]]\nprefix = \"/\"\nreturn = { status = 200 }\n",
     );
@@ -346,4 +346,79 @@ fn max_requests_recycles_instances_without_a_failed_request() {
         n >= 4,
         "240 requests over 2 instances recycled near every 50: {n} pids"
     );
+}
+
+/// Requests every 20 ms on a thread until `stop`; the failures.
+fn steady_load(
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(usize, usize)> {
+    std::thread::spawn(move || {
+        let (mut ok, mut failed) = (0, 0);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match request(addr, "GET", "/x", "Connection: close\r\n").status {
+                200 => ok += 1,
+                _ => failed += 1,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (ok, failed)
+    })
+}
+
+fn apps_json(s: &Server) -> serde_json::Value {
+    let r = request(s.admin.unwrap(), "GET", "/_uringd/apps", "");
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[test]
+fn touch_reload_replaces_instances_one_at_a_time_with_no_failed_request() {
+    let d = TempDir::new("apps-touch");
+    let touch = d.0.join("reload");
+    std::fs::write(&touch, "1").unwrap();
+    let extra = format!("touch_reload = \"{}\"", touch.display());
+    let s = Server::start(Some(&app_config(2, &extra)), &["--admin", "127.0.0.1:0"]);
+    let before = instance_pids(&s, 2);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = steady_load(s.addr, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&touch, "2").unwrap();
+    let mut least_ready = usize::MAX;
+    let replaced = wait_until(Duration::from_secs(30), || {
+        let v = apps_json(&s);
+        let list = v["apps"][0]["instances"].as_array().unwrap().clone();
+        let ready = list
+            .iter()
+            .filter(|i| matches!(i["state"].as_str(), Some("ready" | "busy")))
+            .count();
+        least_ready = least_ready.min(ready);
+        list.iter()
+            .zip(&before)
+            .all(|(i, &old)| i["pid"].as_u64() != Some(u64::from(old)) && i["state"] == "ready")
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    assert!(replaced, "both instances replaced: {}", apps_json(&s));
+    assert!(least_ready >= 1, "capacity never below processes - 1");
+    assert_eq!(failed, 0, "{ok} answered, {failed} failed");
+}
+
+#[test]
+fn max_rss_recycles_an_instance_that_grew() {
+    // Any Python process is past 1 MiB: each instance is recycled as soon as it is ready,
+    // and requests still get answers (they wait in the queue while none is ready).
+    let s = Server::start(Some(&app_config(1, "max_rss = \"1MiB\"")), &[]);
+    let first = instance_pids(&s, 1)[0];
+    let mut said = false;
+    let mut next = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while next.is_none() && Instant::now() < deadline {
+        if let Ok(l) = s.log.recv_timeout(Duration::from_millis(200)) {
+            said |= l.contains("(max_rss 1 MiB): recycling it");
+            next = ready_pid(&l).filter(|&p| p != first);
+        }
+    }
+    assert!(said, "the recycling was logged with its reason");
+    assert!(next.is_some(), "a new instance took over");
+    assert_eq!(served_by(&s, "/x").0, 200);
 }

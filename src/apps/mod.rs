@@ -65,7 +65,16 @@ struct Run {
     /// The pool's slots the workers read (`app:NAME`'s), from the live generation.
     slots: Option<Arc<Slots>>,
     instances: Vec<Instance>,
+    /// `touch_reload`'s file's modification time when last looked at.
+    touched: Option<std::time::SystemTime>,
+    /// Instances still to be replaced by a rolling reload, one at a time.
+    roll: Vec<usize>,
+    /// When max_rss and touch_reload are next looked at (once a second).
+    next_check: Instant,
 }
+
+/// How often memory (max_rss) and the touch_reload file are looked at.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Apps {
     runs: Vec<Run>,
@@ -118,6 +127,9 @@ impl Apps {
                 app: app.clone(),
                 slots: None,
                 instances: Vec::new(),
+                touched: app.touch_reload.as_deref().and_then(mtime),
+                roll: Vec::new(),
+                next_check: Instant::now() + CHECK_EVERY,
             };
             for (n, path) in app.sockets.iter().enumerate() {
                 let _ = std::fs::remove_file(path);
@@ -245,11 +257,13 @@ impl Apps {
     }
 
     /// Some instance is starting or waiting to be started again, or may have to be
-    /// killed (harakiri) or recycled (max_requests) at any moment: poll often.
+    /// killed (harakiri) or recycled at any moment: poll often.
     pub fn busy(&self) -> bool {
         self.runs.iter().any(|r| {
             r.app.harakiri.is_some()
                 || r.app.max_requests.is_some()
+                || r.app.max_rss.is_some()
+                || r.app.touch_reload.is_some()
                 || r.instances.iter().any(|i| i.ready_since.is_none())
         })
     }
@@ -257,7 +271,13 @@ impl Apps {
     /// Reaps instances that exited, marks new ones ready, starts the ones due.
     pub fn poll(&mut self) {
         let now = Instant::now();
+        let mut rss = None;
         for run in &mut self.runs {
+            if now >= run.next_check {
+                run.next_check = now + CHECK_EVERY;
+                check(run, &mut rss);
+            }
+            roll_on(run);
             for i in &mut run.instances {
                 poll_one(&self.exe, &run.app, run.slots.as_deref(), i, now);
             }
@@ -341,10 +361,89 @@ fn exit_text(i: &Instance) -> String {
     }
 }
 
+fn mtime(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Takes instance `i` out of dispatch to be replaced once what it has in flight is done.
+fn recycle(app: &App, slots: Option<&Slots>, i: &mut Instance, why: &str) {
+    if i.recycling || i.child.is_none() {
+        return;
+    }
+    i.recycling = true;
+    if let Some(s) = slots {
+        s.set_ready(i.n, false);
+    }
+    crate::say!(
+        "uringd: app {}: instance {} (pid {}) {why}: recycling it",
+        app.name,
+        i.n,
+        i.pid
+    );
+}
+
+/// Once a second: the touch_reload file (a change starts a rolling replacement of every
+/// instance) and each instance's memory against max_rss.
+fn check(run: &mut Run, rss: &mut Option<std::collections::HashMap<u32, u64>>) {
+    let app = &run.app;
+    if let Some(p) = &app.touch_reload {
+        let m = mtime(p);
+        // A file made after the start counts as a touch too (uWSGI's touch-reload).
+        if m.is_some() && m != run.touched {
+            crate::say!(
+                "uringd: app {}: {} was touched: replacing its instances one at a time",
+                app.name,
+                p.display()
+            );
+            run.roll = (0..run.instances.len()).collect();
+            run.touched = m;
+        }
+    }
+    if let Some(max) = app.max_rss {
+        let by_group = rss.get_or_insert_with(report::rss_by_group);
+        for i in &mut run.instances {
+            let used = report::child_pid(i.pid)
+                .and_then(|g| by_group.get(&g).copied())
+                .unwrap_or(0)
+                * 1024;
+            if i.ready_since.is_some() && used > max {
+                let why = format!("uses {} MiB (max_rss {} MiB)", used >> 20, max >> 20);
+                recycle(app, run.slots.as_deref(), i, &why);
+            }
+        }
+    }
+}
+
+/// A rolling reload's next step: one instance at a time, and only while every other is
+/// ready, so capacity never drops below processes - 1 and each new instance is ready
+/// before the next old one stops.
+fn roll_on(run: &mut Run) {
+    if run.roll.is_empty() {
+        return;
+    }
+    let settled = run
+        .instances
+        .iter()
+        .all(|i| i.ready_since.is_some() && !i.recycling && i.child.is_some());
+    if !settled {
+        return;
+    }
+    let n = run.roll.remove(0);
+    if let Some(i) = run.instances.get_mut(n) {
+        recycle(
+            &run.app,
+            run.slots.as_deref(),
+            i,
+            "is replaced (touch_reload)",
+        );
+    }
+}
+
 fn poll_one(exe: &Path, app: &App, slots: Option<&Slots>, i: &mut Instance, now: Instant) {
-    let mark = |ready: bool| {
+    let n = i.n;
+    let mark = move |ready: bool| {
         if let Some(s) = slots {
-            s.set_ready(i.n, ready);
+            s.set_ready(n, ready);
         }
     };
     if let Some(child) = i.child.as_mut() {
@@ -397,16 +496,12 @@ fn poll_one(exe: &Path, app: &App, slots: Option<&Slots>, i: &mut Instance, now:
             && s.served(i.n) >= limit
         {
             // Graceful: no new requests, then a stop once those in flight are done.
-            i.recycling = true;
-            mark(false);
-            crate::say!(
-                "uringd: app {}: instance {} (pid {}) served {} requests (max_requests {}): recycling it",
-                app.name,
-                i.n,
-                i.pid,
+            let why = format!(
+                "served {} requests (max_requests {})",
                 s.served(i.n),
                 app.max_requests.unwrap_or(0)
             );
+            recycle(app, slots, i, &why);
         }
         if i.recycling && !i.expected && slots.is_none_or(|s| s.in_flight(i.n) == 0) {
             i.expected = true;

@@ -35,7 +35,7 @@ pub struct AppReport {
 pub type Shared = Arc<Mutex<Vec<AppReport>>>;
 
 /// Resident memory in KiB of every process, by process group (one pass over /proc).
-fn rss_by_group() -> std::collections::HashMap<u32, u64> {
+pub fn rss_by_group() -> std::collections::HashMap<u32, u64> {
     let mut by = std::collections::HashMap::new();
     let page_kib = 4; // x86_64 and aarch64 with 4 KiB pages, as uringd is built for
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -112,7 +112,7 @@ pub fn json(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>) -> V
 }
 
 /// The shim's one child: the app's first process, leader of the app's group.
-fn child_pid(shim: u32) -> Option<u32> {
+pub fn child_pid(shim: u32) -> Option<u32> {
     let s = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).ok()?;
     s.split_whitespace().next()?.parse().ok()
 }

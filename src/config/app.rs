@@ -24,20 +24,15 @@ pub struct RawApp {
     pub queue_timeout: Option<DurationValue>,
     pub harakiri: Option<DurationValue>,
     pub max_requests: Option<u64>,
+    pub max_rss: Option<super::units::SizeValue>,
+    pub touch_reload: Option<String>,
     /// Read so they are not unknown keys, and refused: not built yet.
     pub later: Vec<&'static str>,
 }
 
 /// Keys of the issue's interface that are not built yet: refused by name rather than
 /// accepted and ignored.
-const NOT_YET: [&str; 6] = [
-    "max_rss",
-    "touch_reload",
-    "user",
-    "group",
-    "min_processes",
-    "max_processes",
-];
+const NOT_YET: [&str; 4] = ["user", "group", "min_processes", "max_processes"];
 
 impl RawApp {
     pub fn read(t: &Table) -> RawApp {
@@ -55,6 +50,8 @@ impl RawApp {
             queue_timeout: t.get("queue_timeout"),
             harakiri: t.get("harakiri"),
             max_requests: t.get("max_requests"),
+            max_rss: t.get("max_rss"),
+            touch_reload: t.get("touch_reload"),
             later: NOT_YET
                 .into_iter()
                 .filter(|k| t.get::<toml_any::Any>(k).is_some())
@@ -95,6 +92,10 @@ pub struct App {
     pub harakiri: Option<Duration>,
     /// An instance is recycled after about this many requests (+-10%).
     pub max_requests: Option<u64>,
+    /// An instance whose process group's memory grows past this (bytes) is recycled.
+    pub max_rss: Option<u64>,
+    /// A change of this file's modification time replaces the instances one at a time.
+    pub touch_reload: Option<PathBuf>,
 }
 
 /// Where this process keeps its apps' sockets: a directory of its own (mode 0700).
@@ -111,7 +112,7 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
     let key = format!("app[{i}]");
     if let Some(k) = r.later.first() {
         return Err(format!(
-            "{key}.{k}: not built yet (issue 19 is under way: processes, concurrency, protocol, env, cwd, kill_timeout, ready_path, ready_timeout, harakiri and max_requests work today); remove it"
+            "{key}.{k}: not built yet (issue 19 is under way: processes, concurrency, protocol, env, cwd, kill_timeout, ready_path, ready_timeout, harakiri, max_requests, max_rss and touch_reload work today); remove it"
         ));
     }
     let name = r
@@ -169,6 +170,18 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
                 ));
             }
             Some(d)
+        }
+    };
+    let max_rss = match &r.max_rss {
+        None => None,
+        Some(v) => {
+            let n = super::units::parse_size(v).map_err(|m| format!("{key}.max_rss: {m}"))?;
+            if n < 1 << 20 {
+                return Err(format!(
+                    "{key}.max_rss: use at least 1MiB (e.g. \"512MiB\")"
+                ));
+            }
+            Some(n)
         }
     };
     if r.max_requests == Some(0) {
@@ -235,6 +248,8 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
         sockets,
         harakiri,
         max_requests: r.max_requests,
+        max_rss,
+        touch_reload: r.touch_reload.as_ref().map(PathBuf::from),
     };
     Ok((app, pool))
 }
