@@ -159,6 +159,24 @@ fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
         .iter()
         .map(|i| i["requests"].as_u64().unwrap())
         .sum();
+    let m = request(s.admin.unwrap(), "GET", "/_uringd/metrics", "");
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(
+        text.contains("uringd_app_respawns_total{app=\"web\",instance=\"0\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("uringd_app_respawns_total{app=\"web\",instance=\"1\"} 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE uringd_app_instances gauge\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("uringd_app_instances{app=\"web\",state=\"dead\"} 0\n"),
+        "{text}"
+    );
     // Counted per instance since it started: what the killed one served is gone with it.
     assert!(served >= 18, "the 20 requests counted: {after}");
 }

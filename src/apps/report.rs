@@ -116,3 +116,84 @@ pub fn child_pid(shim: u32) -> Option<u32> {
     let s = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).ok()?;
     s.split_whitespace().next()?.parse().ok()
 }
+
+/// The same in Prometheus text: instances by state, and per instance its requests since it
+/// started, what it has in flight, its restarts and harakiri kills. Nothing without apps.
+pub fn prometheus(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if apps.is_empty() {
+        return out;
+    }
+    let families = [
+        (
+            "uringd_app_instances",
+            "gauge",
+            "Instances of each [[app]] by state.",
+        ),
+        (
+            "uringd_app_requests_total",
+            "counter",
+            "Requests an instance finished since it started.",
+        ),
+        (
+            "uringd_app_in_flight",
+            "gauge",
+            "Requests an instance has in flight.",
+        ),
+        (
+            "uringd_app_respawns_total",
+            "counter",
+            "Times an instance was started again.",
+        ),
+        (
+            "uringd_app_harakiri_total",
+            "counter",
+            "Instances killed because a request outlived harakiri.",
+        ),
+    ];
+    let mut lines: Vec<Vec<String>> = vec![Vec::new(); families.len()];
+    for a in apps {
+        let s = slots(&a.name);
+        for state in ["starting", "ready", "busy", "recycling", "dead"] {
+            let n = a
+                .instances
+                .iter()
+                .filter(|i| {
+                    let busy = i.state == "ready"
+                        && s.as_ref()
+                            .is_some_and(|s| s.in_flight(i.n) >= a.concurrency);
+                    match state {
+                        "busy" => busy,
+                        "ready" => i.state == "ready" && !busy,
+                        other => i.state == other,
+                    }
+                })
+                .count();
+            lines[0].push(format!(
+                "uringd_app_instances{{app=\"{}\",state=\"{state}\"}} {n}",
+                a.name
+            ));
+        }
+        for i in &a.instances {
+            let l = format!("app=\"{}\",instance=\"{}\"", a.name, i.n);
+            let (served, in_flight) = s
+                .as_ref()
+                .map_or((0, 0), |s| (s.served(i.n), s.in_flight(i.n)));
+            lines[1].push(format!("uringd_app_requests_total{{{l}}} {served}"));
+            lines[2].push(format!("uringd_app_in_flight{{{l}}} {in_flight}"));
+            lines[3].push(format!("uringd_app_respawns_total{{{l}}} {}", i.respawns));
+            lines[4].push(format!(
+                "uringd_app_harakiri_total{{{l}}} {}",
+                i.harakiri_kills
+            ));
+        }
+    }
+    for ((name, kind, help), ls) in families.iter().zip(lines) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for l in ls {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    out
+}
