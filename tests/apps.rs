@@ -114,6 +114,12 @@ fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
         assert_eq!(r.status, 200);
         serde_json::from_slice(&r.body).unwrap()
     };
+    // The supervisor's list is written after the lines it prints: wait for it to agree.
+    wait_until(Duration::from_secs(5), || {
+        apps(&s)["apps"][0]["instances"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|i| i["state"] == "ready"))
+    });
     let before = apps(&s);
     let web = &before["apps"][0];
     assert_eq!(web["name"], "web");
