@@ -9,7 +9,7 @@ mod common;
 mod tlsc;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use backend::{Mode, RawBackend, refused_addr, wait_until};
@@ -356,20 +356,6 @@ fn rate_limits_count_the_real_client_not_the_balancer() {
     );
 }
 
-/// The proxy_protocol listener's address, from its "listening on" line.
-fn proxy_listener(s: &Server) -> SocketAddr {
-    loop {
-        let line = s
-            .log
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a listening line");
-        if line.contains("PROXY protocol header expected") {
-            let rest = line.split("listening on http://").nth(1).unwrap();
-            return rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    }
-}
-
 fn v2_header(src: [u8; 4], port: u16) -> Vec<u8> {
     let mut v = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
     v.extend_from_slice(&src);
@@ -388,7 +374,7 @@ fn proxy_protocol_v1_and_v2_name_the_client_and_anything_else_is_closed() {
         echo.addr
     );
     let s = Server::start(Some(&cfg), &[]);
-    let pp = proxy_listener(&s);
+    let pp = proxy_protocol_addr(&s);
     let get = b"GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";
     let via = |mut c: TcpStream, header: &[u8]| {
         // The header and the request in two writes: the header may arrive alone.

@@ -693,20 +693,6 @@ fn a_redirect_reflects_no_header_and_reads_no_body_as_a_request() {
     assert!(!all.contains("smuggled"), "{all}");
 }
 
-/// The listening line of the proxy_protocol listener.
-fn proxy_protocol_addr(s: &Server) -> std::net::SocketAddr {
-    loop {
-        let line = s
-            .log
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a listening line");
-        if line.contains("PROXY protocol header expected") {
-            let rest = line.split("listening on http://").nth(1).unwrap();
-            return rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    }
-}
-
 /// A PROXY header is read once, before anything else: a smuggling attempt behind it is
 /// refused as on any connection, a second header is a bad request, and a header line with
 /// a request folded into it is no header at all.
@@ -722,7 +708,7 @@ fn a_proxy_header_carries_no_smuggled_request() {
         Some(&cfg),
         &["--workers", "1", "--proxy-protocol-listen", "127.0.0.1:0"],
     );
-    let pp = proxy_protocol_addr(&s);
+    let pp = common::proxy_protocol_addr(&s);
     let hdr = "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80\r\n";
     for (sent, want) in [
         (

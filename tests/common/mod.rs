@@ -304,3 +304,17 @@ pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
 }
+
+/// The proxy_protocol listener's address, from its "listening on" line (after `start`).
+pub fn proxy_protocol_addr(s: &Server) -> SocketAddr {
+    loop {
+        let line = s
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a listening line");
+        if line.contains("PROXY protocol header expected") {
+            let rest = line.split("listening on http://").nth(1).unwrap();
+            return rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    }
+}
