@@ -36,6 +36,14 @@ enum Cmd {
         /// After SIGTERM, how long the app may take before SIGKILL
         #[arg(long)]
         kill_timeout_ms: u64,
+        /// Run the app as this uid (with --gid and --groups)
+        #[arg(long)]
+        uid: Option<u32>,
+        #[arg(long)]
+        gid: Option<u32>,
+        /// Supplementary group ids, comma-separated
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<u32>,
         /// The app's command and arguments
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
@@ -220,9 +228,14 @@ fn main() -> ExitCode {
         Cmd::Doctor { json } => ExitCode::from(uringd::doctor::run(json) as u8),
         Cmd::AppShim {
             kill_timeout_ms,
+            uid,
+            gid,
+            groups,
             command,
         } => ExitCode::from(uringd::apps::shim::run(
             std::time::Duration::from_millis(kill_timeout_ms),
+            uid.zip(gid)
+                .map(|(uid, gid)| uringd::apps::shim::As { uid, gid, groups }),
             &command,
         ) as u8),
         Cmd::Bench(a) => ExitCode::from(uringd::bench::run(&a) as u8),

@@ -1,7 +1,10 @@
-//! `[[app]]` (issue 19, first step): uringd runs gunicorn instances on sockets it owns,
-//! routes to an idle one, brings back one that dies, and leaves none behind, even when it
-//! is killed itself.
+//! `[[app]]` (issue 19): uringd runs gunicorn and uWSGI instances on sockets it owns,
+//! routes to an idle one, brings back one that dies, kills one past harakiri, recycles
+//! them, and leaves none behind, even when it is killed itself. Reloads, cheaper mode and
+//! users: tests/apps_fleet.rs.
 
+#[path = "common/apps.rs"]
+mod app;
 #[path = "common/backend.rs"]
 mod backend;
 mod common;
@@ -9,74 +12,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use app::*;
 use backend::{process_group_members, wait_until};
 use common::*;
-
-fn app_config(processes: usize, extra: &str) -> String {
-    let dir = std::env::current_dir().unwrap().join("tests/backends");
-    format!(
-        "[[app]]\nname = \"web\"\ncommand = [\"gunicorn\", \"--workers\", \"1\", \"--chdir\", \"{}\", \"--bind\", \"unix:{{socket}}\", \"echo_app:app\"]\nprocesses = {processes}\nenv = {{ PYTHONDONTWRITEBYTECODE = \"1\", ECHO_SERVER = \"gunicorn\" }}\n{extra}\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n",
-        dir.display()
-    )
-}
-
-/// The pid the app reports for a request (the gunicorn worker that served it).
-fn served_by(s: &Server, path: &str) -> (u16, Option<u64>) {
-    let r = request(s.addr, "GET", path, "Connection: close\r\n");
-    let pid = serde_json::from_slice::<serde_json::Value>(&r.body)
-        .ok()
-        .and_then(|v| v["pid"].as_u64());
-    (r.status, pid)
-}
-
-/// The shim pids of the instances, by instance number, from the "ready" lines uringd
-/// printed (in the order the instances became ready).
-fn instance_pids(s: &Server, n: usize) -> Vec<u32> {
-    let mut found: Vec<(usize, u32)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for l in s.startup.iter() {
-        if let Some(p) = ready_line(l) {
-            found.push(p);
-        }
-    }
-    while found.len() < n && Instant::now() < deadline {
-        if let Ok(l) = s.log.recv_timeout(Duration::from_millis(200))
-            && let Some(p) = ready_line(&l)
-        {
-            found.push(p);
-        }
-    }
-    found.sort();
-    found.into_iter().map(|(_, p)| p).collect()
-}
-
-/// (instance, pid) of an "instance N (pid P) ready in" line.
-fn ready_line(line: &str) -> Option<(usize, u32)> {
-    let rest = line.split("instance ").nth(1)?;
-    let (n, rest) = rest.split_once(" (pid ")?;
-    let (pid, rest) = rest.split_once(')')?;
-    rest.starts_with(" ready in ")
-        .then(|| Some((n.parse().ok()?, pid.parse().ok()?)))
-        .flatten()
-}
-
-fn ready_pid(line: &str) -> Option<u32> {
-    ready_line(line).map(|(_, p)| p)
-}
-
-/// The app's own process (the shim's child): the leader of its process group.
-fn app_master(shim: u32) -> u32 {
-    let out = Command::new("pgrep")
-        .arg("-P")
-        .arg(shim.to_string())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no child of shim {shim}"))
-}
 
 #[test]
 fn two_instances_serve_two_slow_requests_at_once_and_each_its_own() {
@@ -197,7 +135,7 @@ fn sigkill_of_uringd_leaves_no_instance_running() {
     }
     let _ = s.child.kill();
     let _ = s.child.wait();
-    let gone = wait_until(Duration::from_secs(3), || {
+    let gone = wait_until(Duration::from_secs(2), || {
         groups.iter().all(|&g| process_group_members(g).is_empty())
             && shims
                 .iter()
@@ -223,28 +161,6 @@ fn a_stop_stops_the_instances_and_removes_their_sockets() {
     assert_eq!(s.terminate(Duration::from_secs(10)), Some(0));
     assert!(process_group_members(group).is_empty());
     assert!(!std::path::Path::new(&dir).exists(), "{dir} removed");
-}
-
-fn start_error(cfg: &str) -> String {
-    let d = TempDir::new("apps-bad");
-    let p = d.0.join("u.toml");
-    std::fs::write(&p, cfg).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "off",
-            "--workers",
-            "1",
-            "--config",
-        ])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -286,10 +202,28 @@ fn app_settings_are_checked() {
         "{app}[[route]]\nprefix = \"/\"\nupstream = \"app:nope\"\n"
     ));
     assert!(e.contains("no [[app]] is named \"nope\""), "{e}");
+    let route = "[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n";
     let e = check(&format!(
-        "{app}min_processes = 2\n[[route]]\nprefix = \"/\"\nupstream = \"app:web\"\n"
+        "{app}min_processes = 4\nmax_processes = 2\n{route}"
     ));
-    assert!(e.contains("app[0].min_processes: not built yet"), "{e}");
+    assert!(
+        e.contains("app[0]: min_processes (4) <= processes (4) <= max_processes (2) does not hold"),
+        "{e}"
+    );
+    let e = check(&format!("{app}max_processes = 65\n{route}"));
+    assert!(e.contains("app[0].max_processes = 65: use 1 to 64"), "{e}");
+    let e = check(&format!("{app}user = \"no-such-user-here\"\n{route}"));
+    assert!(
+        e.contains("app[0].user = \"no-such-user-here\": no such user on this machine"),
+        "{e}"
+    );
+    let e = check(&format!("{app}group = \"no-such-group-here\"\n{route}"));
+    assert!(
+        e.contains("app[0].group = \"no-such-group-here\": no such group"),
+        "{e}"
+    );
+    let e = check(&format!("{app}idle_timeout = \"soon\"\n{route}"));
+    assert!(e.contains("app[0].idle_timeout"), "{e}");
     let e = check(
         "[[app]]\nname = \"web\"\nprotocol = \"fastcgi\"\ncommand = [\"x\"]\n[[route]]\nprefix = \"/\"\nreturn = { status = 200 }\n",
     );
@@ -373,28 +307,6 @@ fn max_requests_recycles_instances_without_a_failed_request() {
 }
 
 /// Requests every 20 ms on a thread until `stop`; the failures.
-fn steady_load(
-    addr: std::net::SocketAddr,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<(usize, usize)> {
-    std::thread::spawn(move || {
-        let (mut ok, mut failed) = (0, 0);
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            match request(addr, "GET", "/x", "Connection: close\r\n").status {
-                200 => ok += 1,
-                _ => failed += 1,
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        (ok, failed)
-    })
-}
-
-fn apps_json(s: &Server) -> serde_json::Value {
-    let r = request(s.admin.unwrap(), "GET", "/_uringd/apps", "");
-    serde_json::from_slice(&r.body).unwrap()
-}
-
 #[test]
 fn touch_reload_replaces_instances_one_at_a_time_with_no_failed_request() {
     let d = TempDir::new("apps-touch");

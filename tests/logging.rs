@@ -8,12 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, TempDir};
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a process this test started.
-    unsafe { libc::kill(pid as i32, sig) };
-}
+use common::{BIN, Server, TempDir, signal};
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

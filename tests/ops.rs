@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, TempDir};
+use common::{BIN, Server, TempDir, signal};
 use serde_json::Value;
 
 fn cfg(body: &str, extra: &str) -> String {
@@ -27,11 +27,6 @@ fn start(path: &Path) -> Server {
         .arg("--config")
         .arg(path);
     Server::spawn(cmd, None)
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a process this test started.
-    unsafe { libc::kill(pid as i32, sig) };
 }
 
 /// Starts `uringd bench` against `url` for `secs`; returns the child (JSON on stdout).

@@ -16,8 +16,9 @@ pub struct InstanceReport {
     pub n: usize,
     /// The shim's pid (its process group holds the app's).
     pub pid: u32,
-    /// "starting", "ready", "recycling" or "dead" (waiting to be started again); the page
-    /// says "busy" for a ready one with every slot taken.
+    /// "starting", "ready", "recycling", "dead" (waiting to be started again) or
+    /// "stopped" (cheaper mode's spare slot); the page says "busy" for a ready one with
+    /// every slot taken.
     pub state: &'static str,
     pub started: Instant,
     pub respawns: u64,
@@ -28,6 +29,8 @@ pub struct InstanceReport {
 pub struct AppReport {
     pub name: String,
     pub concurrency: u32,
+    pub min_processes: usize,
+    pub max_processes: usize,
     pub instances: Vec<InstanceReport>,
 }
 
@@ -99,13 +102,19 @@ pub fn json(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>) -> V
                         "requests": served,
                         "in_flight": in_flight,
                         "rss_kib": app_rss,
-                        "uptime_s": if i.state == "dead" { 0.0 } else { now.duration_since(i.started).as_secs_f64() },
+                        "uptime_s": if i.pid == 0 { 0.0 } else { now.duration_since(i.started).as_secs_f64() },
                         "respawns": i.respawns,
                         "harakiri_kills": i.harakiri_kills,
                     })
                 })
                 .collect();
-            json!({ "name": a.name, "concurrency": a.concurrency, "instances": instances })
+            json!({
+                "name": a.name,
+                "concurrency": a.concurrency,
+                "min_processes": a.min_processes,
+                "max_processes": a.max_processes,
+                "instances": instances,
+            })
         })
         .collect();
     json!({ "apps": list })
@@ -155,7 +164,7 @@ pub fn prometheus(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>
     let mut lines: Vec<Vec<String>> = vec![Vec::new(); families.len()];
     for a in apps {
         let s = slots(&a.name);
-        for state in ["starting", "ready", "busy", "recycling", "dead"] {
+        for state in ["starting", "ready", "busy", "recycling", "dead", "stopped"] {
             let n = a
                 .instances
                 .iter()

@@ -14,8 +14,19 @@ use std::time::{Duration, Instant};
 
 use super::sys;
 
-/// Runs the shim; returns its exit code.
-pub fn run(kill_timeout: Duration, command: &[String]) -> i32 {
+/// How long an app may take to stop once uringd is gone.
+const ORPHAN_GRACE: Duration = Duration::from_millis(1000);
+
+/// Who the app runs as, when not the shim's user: `--uid`, `--gid`, `--groups`.
+pub struct As {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// Runs the shim; returns its exit code. The shim keeps uringd's user (so it can always
+/// signal the app's group); only the app becomes `who`.
+pub fn run(kill_timeout: Duration, who: Option<As>, command: &[String]) -> i32 {
     let parent = sys::parent_pid();
     if sys::die_with_parent(libc::SIGTERM).is_err() || parent == 1 {
         return 1;
@@ -38,7 +49,12 @@ pub fn run(kill_timeout: Duration, command: &[String]) -> i32 {
         .args(args)
         .env("LISTEN_FDS", "1");
     // fd 3 (the socket uringd passed) is inherited as it is; the app leads its own group.
-    sys::prepare(&mut cmd, Some(3), None);
+    let creds = who.map(|w| sys::Creds {
+        uid: w.uid,
+        gid: w.gid,
+        groups: w.groups,
+    });
+    sys::prepare(&mut cmd, Some(3), None, creds);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -48,6 +64,7 @@ pub fn run(kill_timeout: Duration, command: &[String]) -> i32 {
     };
     let pgid = child.id();
     let mut deadline: Option<Instant> = None;
+    let mut orphaned = false;
     loop {
         if let Ok(Some(st)) = child.try_wait() {
             // Whatever the app left behind in its group goes with it.
@@ -57,10 +74,15 @@ pub fn run(kill_timeout: Duration, command: &[String]) -> i32 {
                 128 + st.signal().unwrap_or(0)
             });
         }
-        // uringd died (the death signal), or asks for a stop.
-        if sys::parent_pid() != parent && deadline.is_none() {
-            sys::kill_group(pgid, libc::SIGTERM);
-            deadline = Some(Instant::now() + kill_timeout);
+        // uringd died (the death signal, however it died): nothing can read the app's
+        // answers any more, so it gets a short grace, not kill_timeout.
+        if !orphaned && sys::parent_pid() != parent {
+            orphaned = true;
+            if deadline.is_none() {
+                sys::kill_group(pgid, libc::SIGTERM);
+            }
+            let soon = Instant::now() + ORPHAN_GRACE;
+            deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
         }
         match sys::wait_signal(&set, 100) {
             Some(libc::SIGTERM | libc::SIGINT | libc::SIGHUP) if deadline.is_none() => {

@@ -33,14 +33,28 @@ pub fn die_with_parent(sig: i32) -> std::io::Result<()> {
 /// can be signalled at once), with `socket` as its fd 3 (systemd's first listening
 /// descriptor) when given, dying with its parent (`death`: the signal), and with every
 /// signal unblocked (the supervisor's threads block the ones it waits for, and a mask
-/// survives exec).
-pub fn prepare(cmd: &mut std::process::Command, socket: Option<RawFd>, death: Option<i32>) {
+/// survives exec), running as `ids` when given (groups first, then the group, then the
+/// user: each step needs the privilege the next drops).
+pub fn prepare(
+    cmd: &mut std::process::Command,
+    socket: Option<RawFd>,
+    death: Option<i32>,
+    ids: Option<Creds>,
+) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls
-    // (setpgid, prctl, dup2, fcntl, sigprocmask) on values copied into it.
+    // (setpgid, prctl, dup2, fcntl, sigprocmask, setgroups, setgid, setuid) on values
+    // moved into it before the fork (the groups' buffer is not touched but read).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(c) = &ids
+                && (libc::setgroups(c.groups.len(), c.groups.as_ptr()) != 0
+                    || libc::setgid(c.gid) != 0
+                    || libc::setuid(c.uid) != 0)
+            {
                 return Err(std::io::Error::last_os_error());
             }
             if let Some(sig) = death
@@ -62,6 +76,13 @@ pub fn prepare(cmd: &mut std::process::Command, socket: Option<RawFd>, death: Op
             Ok(())
         });
     }
+}
+
+/// Who a process runs as: user, group and supplementary groups.
+pub struct Creds {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
 }
 
 /// A set of the signals the shim waits for, blocked in this thread.

@@ -26,13 +26,12 @@ pub struct RawApp {
     pub max_requests: Option<u64>,
     pub max_rss: Option<super::units::SizeValue>,
     pub touch_reload: Option<String>,
-    /// Read so they are not unknown keys, and refused: not built yet.
-    pub later: Vec<&'static str>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub min_processes: Option<u32>,
+    pub max_processes: Option<u32>,
+    pub idle_timeout: Option<DurationValue>,
 }
-
-/// Keys of the issue's interface that are not built yet: refused by name rather than
-/// accepted and ignored.
-const NOT_YET: [&str; 4] = ["user", "group", "min_processes", "max_processes"];
 
 impl RawApp {
     pub fn read(t: &Table) -> RawApp {
@@ -52,22 +51,24 @@ impl RawApp {
             max_requests: t.get("max_requests"),
             max_rss: t.get("max_rss"),
             touch_reload: t.get("touch_reload"),
-            later: NOT_YET
-                .into_iter()
-                .filter(|k| t.get::<toml_any::Any>(k).is_some())
-                .collect(),
+            user: t.get("user"),
+            group: t.get("group"),
+            min_processes: t.get("min_processes"),
+            max_processes: t.get("max_processes"),
+            idle_timeout: t.get("idle_timeout"),
         }
     }
 }
 
-/// Any value, for keys read only to be refused.
-mod toml_any {
-    pub struct Any;
-    impl super::super::read::FromValue for Any {
-        fn from_value(_: &toml::de::DeValue, _: &str) -> Result<Any, String> {
-            Ok(Any)
-        }
-    }
+/// Who an app's instances run as (`user`, `group`): set in the instance after fork.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ids {
+    /// As written in the config, for messages.
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups: the user's (as initgroups would set), or just `gid`.
+    pub groups: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +76,14 @@ pub struct App {
     pub name: String,
     /// The command and its arguments, `{socket}` not yet expanded.
     pub command: Vec<String>,
+    /// Instances started at start-up.
     pub processes: usize,
+    /// Never fewer running (cheaper mode: `min_processes` below `max_processes`).
+    pub min_processes: usize,
+    /// Never more; one socket each.
+    pub max_processes: usize,
+    /// An instance above min_processes with no request this long is stopped.
+    pub idle_timeout: Duration,
     pub concurrency: u32,
     pub protocol: Proto,
     pub env: Vec<(String, String)>,
@@ -96,6 +104,8 @@ pub struct App {
     pub max_rss: Option<u64>,
     /// A change of this file's modification time replaces the instances one at a time.
     pub touch_reload: Option<PathBuf>,
+    /// Run as this user and group (None: as uringd).
+    pub ids: Option<Ids>,
 }
 
 /// Where this process keeps its apps' sockets: a directory of its own (mode 0700).
@@ -110,11 +120,6 @@ pub fn runtime_dir() -> PathBuf {
 /// Validates one `[[app]]` and makes its pool.
 pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Pool), String> {
     let key = format!("app[{i}]");
-    if let Some(k) = r.later.first() {
-        return Err(format!(
-            "{key}.{k}: not built yet (issue 19 is under way: processes, concurrency, protocol, env, cwd, kill_timeout, ready_path, ready_timeout, harakiri, max_requests, max_rss and touch_reload work today); remove it"
-        ));
-    }
     let name = r
         .name
         .clone()
@@ -134,10 +139,7 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
             "{key}.command: give the program and its arguments, e.g. command = [\"gunicorn\", \"--bind\", \"unix:{{socket}}\", \"mysite.wsgi\"]"
         ));
     }
-    let processes = r.processes.unwrap_or(1) as usize;
-    if !(1..=64).contains(&processes) {
-        return Err(format!("{key}.processes = {processes}: use 1 to 64"));
-    }
+    let (processes, min_processes, max_processes) = counts(r, &key)?;
     let concurrency = r.concurrency.unwrap_or(1);
     if !(1..=10_000).contains(&concurrency) {
         return Err(format!(
@@ -210,7 +212,9 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
     if let Some((k, _)) = env.iter().find(|(k, _)| k.is_empty() || k.contains('=')) {
         return Err(format!("{key}.env: \"{k}\" is not a variable name"));
     }
-    let sockets: Vec<PathBuf> = (0..processes)
+    let idle_timeout = dur(&r.idle_timeout, "idle_timeout", 30)?;
+    let ids = ids(r, &key)?;
+    let sockets: Vec<PathBuf> = (0..max_processes)
         .map(|n| dir.join(format!("{name}-{n}.sock")))
         .collect();
     let scheme = match protocol {
@@ -234,10 +238,14 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
     };
     let mut pool = upstream::build_pool(&pool_name, &raw, servers)?;
     pool.app = Some(i);
+    pool.balance = upstream::Balance::First;
     let app = App {
         name,
         command,
         processes,
+        min_processes,
+        max_processes,
+        idle_timeout,
         concurrency,
         protocol,
         env,
@@ -250,6 +258,92 @@ pub fn validate(i: usize, r: &RawApp, dir: &std::path::Path) -> Result<(App, Poo
         max_requests: r.max_requests,
         max_rss,
         touch_reload: r.touch_reload.as_ref().map(PathBuf::from),
+        ids,
     };
     Ok((app, pool))
+}
+
+/// `processes` (started at start-up), `min_processes` and `max_processes`: either given
+/// alone fixes the others to it, as uWSGI's `processes` does without `cheaper`.
+fn counts(r: &RawApp, key: &str) -> Result<(usize, usize, usize), String> {
+    let min = r.min_processes.or(r.processes).unwrap_or(1);
+    let start = r.processes.unwrap_or(min);
+    let max = r.max_processes.unwrap_or(start.max(min));
+    for (k, v) in [
+        ("processes", start),
+        ("min_processes", min),
+        ("max_processes", max),
+    ] {
+        if !(1..=64).contains(&v) {
+            return Err(format!("{key}.{k} = {v}: use 1 to 64"));
+        }
+    }
+    if !(min <= start && start <= max) {
+        return Err(format!(
+            "{key}: min_processes ({min}) <= processes ({start}) <= max_processes ({max}) does not hold; processes is how many start, between the two"
+        ));
+    }
+    Ok((start as usize, min as usize, max as usize))
+}
+
+/// `user` and `group`, by name or number, looked up now so a typo is a config error.
+fn ids(r: &RawApp, key: &str) -> Result<Option<Ids>, String> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    if r.user.is_none() && r.group.is_none() {
+        return Ok(None);
+    }
+    let user = match &r.user {
+        None => None,
+        Some(u) => {
+            let found = match u.parse::<u32>() {
+                Ok(n) => User::from_uid(Uid::from_raw(n)),
+                Err(_) => User::from_name(u),
+            };
+            Some(
+                found
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| format!("{key}.user = \"{u}\": no such user on this machine"))?,
+            )
+        }
+    };
+    let gid = match &r.group {
+        Some(g) => {
+            let found = match g.parse::<u32>() {
+                Ok(n) => Group::from_gid(Gid::from_raw(n)),
+                Err(_) => Group::from_name(g),
+            };
+            found
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("{key}.group = \"{g}\": no such group on this machine"))?
+                .gid
+                .as_raw()
+        }
+        None => user.as_ref().map_or(0, |u| u.gid.as_raw()),
+    };
+    let groups = match &user {
+        Some(u) => std::ffi::CString::new(u.name.as_str())
+            .ok()
+            .and_then(|n| nix::unistd::getgrouplist(&n, Gid::from_raw(gid)).ok())
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|| vec![gid]),
+        None => vec![gid],
+    };
+    let uid = match &user {
+        Some(u) => u.uid.as_raw(),
+        None => nix::unistd::geteuid().as_raw(),
+    };
+    let name = match (&r.user, &r.group) {
+        (Some(u), Some(g)) => format!("{u}:{g}"),
+        (Some(u), None) => u.clone(),
+        (None, Some(g)) => format!(":{g}"),
+        (None, None) => String::new(),
+    };
+    Ok(Some(Ids {
+        name,
+        uid,
+        gid,
+        groups,
+    }))
 }

@@ -46,6 +46,9 @@ pub struct UpstreamTls {
 pub enum Balance {
     RoundRobin,
     LeastConn,
+    /// The lowest-numbered server that can take it (an `[[app]]`'s instances: the last
+    /// ones go idle first, so cheaper mode can stop them, and the first stay warm).
+    First,
 }
 
 #[derive(Clone, Debug)]

@@ -143,7 +143,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
                     if let Some(old) = reload(&source, &mut file_cfg, g, &sockets) {
                         retiring.push(old);
                         kicks = kick_schedule(Duration::from_secs(1));
-                        apps.adopt(&g.cfg);
+                        apps.adopt(&g.cfg, true);
                     }
                 }
                 None => crate::say!("uringd: reload ignored: this process has handed over"),
@@ -237,7 +237,7 @@ pub fn run(mut cfg: Config, source: Source) -> i32 {
 fn start_apps(cfg: &Config, exe: Option<&std::path::Path>) -> Result<crate::apps::Apps, String> {
     let exe = exe.ok_or("cannot find our own binary to run the apps' shim")?;
     let mut apps = crate::apps::Apps::start(cfg, exe)?;
-    apps.adopt(cfg);
+    apps.adopt(cfg, false);
     if let Err(e) = apps.wait_ready() {
         apps.stop();
         return Err(e);

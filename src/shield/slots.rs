@@ -19,6 +19,9 @@ pub struct Slots {
     /// Past this many finished requests the server takes no more (0: no limit): an app
     /// instance's `max_requests`, stopped exactly there by the worker that counts the last.
     limit: Box<[AtomicU64]>,
+    /// When a worker last saw requests of this pool waiting (µs on `shield::epoch`'s
+    /// clock): an app's supervisor starts more instances while this stays recent.
+    waiting_us: AtomicU64,
 }
 
 impl Slots {
@@ -28,7 +31,22 @@ impl Slots {
             served: (0..servers).map(|_| AtomicU64::new(0)).collect(),
             kill: (0..servers).map(|_| AtomicBool::new(false)).collect(),
             limit: (0..servers).map(|_| AtomicU64::new(0)).collect(),
+            waiting_us: AtomicU64::new(0),
         }
+    }
+
+    /// A worker has requests of this pool waiting now (`now_us` on the shared clock).
+    pub fn note_waiting(&self, now_us: u64) {
+        // Loads first: while requests wait every worker notes it every turn, and a
+        // store per turn would bounce the line between their cores for nothing.
+        if self.waiting_us.load(Ordering::Relaxed) + 1_000 < now_us {
+            self.waiting_us.store(now_us, Ordering::Relaxed);
+        }
+    }
+
+    /// When requests of this pool were last seen waiting (0: never).
+    pub fn waiting_at(&self) -> u64 {
+        self.waiting_us.load(Ordering::Relaxed)
     }
 
     /// Server `i` takes no new request once it has finished `n` (0: no limit).
@@ -190,6 +208,17 @@ mod tests {
         s.reset_served(0);
         s.set_ready(0, true);
         assert!(s.take(0, 5));
+    }
+
+    #[test]
+    fn waiting_is_noted_at_most_once_a_millisecond() {
+        let s = Slots::new(1);
+        assert_eq!(s.waiting_at(), 0);
+        s.note_waiting(5_000);
+        s.note_waiting(5_500);
+        assert_eq!(s.waiting_at(), 5_000);
+        s.note_waiting(6_001);
+        assert_eq!(s.waiting_at(), 6_001);
     }
 
     #[test]

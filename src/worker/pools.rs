@@ -94,6 +94,7 @@ impl PoolState {
                 .filter(|&i| up(i, &self.servers[i]))
                 .min_by_key(|&i| (self.servers[i].active, (i + n - self.rr % n) % n))
                 .inspect(|&i| self.rr = i + 1),
+            Balance::First => (0..n).find(|&i| up(i, &self.servers[i])),
         }
     }
 

@@ -74,6 +74,7 @@ impl Flow<'_> {
             p.queued_us = now_us;
             self.ctx.http.stats.queued += 1;
         }
+        self.note_waiting(pool);
         let q = &mut self.ups.queues[pool];
         if front {
             q.push_front(x);
@@ -116,10 +117,21 @@ impl Flow<'_> {
         for pool in 0..self.ups.queues.len() {
             if !self.ups.queues[pool].is_empty() {
                 self.dequeue(pool);
-                any |= !self.ups.queues[pool].is_empty();
+                if !self.ups.queues[pool].is_empty() {
+                    self.note_waiting(pool);
+                    any = true;
+                }
             }
         }
         any
+    }
+
+    /// Tells the pool's supervisor (an `[[app]]`'s, which may start more instances) that
+    /// requests wait here.
+    fn note_waiting(&self, pool: usize) {
+        if let Some(s) = self.ctx.cfg.shield.slots.get(pool).and_then(|s| s.as_ref()) {
+            s.note_waiting(self.ctx.http.shared_now_us());
+        }
     }
 
     /// `x` leaves the queue state (it is admitted, answered or gone): its wait is recorded.

@@ -62,6 +62,8 @@ def describe(environ, body):
         "server": os.environ.get("ECHO_SERVER", "unknown"),
         "environ_uwsgi": sorted(k for k in environ if k.startswith("UWSGI_")),
         "pid": os.getpid(),
+        "uid": os.getuid(),
+        "gid": os.getgid(),
     }
 
 

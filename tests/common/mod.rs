@@ -256,6 +256,12 @@ pub fn status_of(resp: &str) -> u16 {
 }
 
 /// GET (or other method) on a fresh connection; returns the parsed response.
+/// Sends `sig` to a process this test started.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) has no memory preconditions; the pid is a child of this test.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
