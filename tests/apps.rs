@@ -121,6 +121,27 @@ fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
         text.contains("uringd_app_instances{app=\"web\",state=\"dead\"} 0\n"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "uringd_app_instance_info{{app=\"web\",instance=\"1\",pid=\"{}\",state=\"ready\"}} 1\n",
+            shims[1]
+        )),
+        "{text}"
+    );
+    let rss = text
+        .lines()
+        .find_map(|l| l.strip_prefix("uringd_app_rss_bytes{app=\"web\",instance=\"1\"} "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(rss.is_some_and(|b| b > 1 << 20), "{text}");
+    // The dashboard's overview has the same, with the app's own pid.
+    let d = request(s.admin.unwrap(), "GET", "/_uringd/", "");
+    let html = String::from_utf8_lossy(&d.body);
+    let panel = html.split("<h2>Apps</h2>").nth(1).unwrap_or_default();
+    let row = format!(
+        "<tr><td>web</td><td>1</td><td>{}</td>",
+        app_master(shims[1])
+    );
+    assert!(panel.contains(&row), "{html}");
     // Counted per instance since it started: what the killed one served is gone with it.
     assert!(served >= 18, "the 20 requests counted: {after}");
 }

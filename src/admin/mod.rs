@@ -236,7 +236,11 @@ fn select(snap: &Snapshot, worker: WorkerSel) -> Option<Snapshot> {
 }
 
 /// Renders the page for a gathered snapshot: (status, content type, body).
-pub fn render_page(ask: &Ask, snap: &Snapshot) -> (u16, &'static str, Vec<u8>) {
+pub fn render_page(
+    ask: &Ask,
+    snap: &Snapshot,
+    apps: &[crate::apps::report::AppRows],
+) -> (u16, &'static str, Vec<u8>) {
     let missing = || (404, "text/plain", b"no such route or worker\n".to_vec());
     match &ask.page {
         Page::Latency {
@@ -280,7 +284,7 @@ pub fn render_page(ask: &Ask, snap: &Snapshot) -> (u16, &'static str, Vec<u8>) {
         Page::Dashboard => (
             200,
             "text/html; charset=utf-8",
-            render::dashboard_html(snap, 2).into_bytes(),
+            render::dashboard_html(snap, 2, apps).into_bytes(),
         ),
     }
 }

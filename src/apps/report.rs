@@ -71,38 +71,108 @@ pub fn rss_by_group() -> std::collections::HashMap<u32, u64> {
     by
 }
 
-/// The page: one object per app, `slots` being its pool's (by app name order).
-pub fn json(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>) -> Value {
+/// One instance as the pages show it: the supervisor's view with the workers' counts.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub n: usize,
+    pub pid: u32,
+    pub app_pid: Option<u32>,
+    /// The supervisor's state, or "busy" for a ready one with every slot taken.
+    pub state: &'static str,
+    pub requests: u64,
+    pub in_flight: u32,
+    pub rss_kib: u64,
+    pub uptime_s: f64,
+    pub respawns: u64,
+    pub harakiri_kills: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppRows {
+    pub name: String,
+    pub concurrency: u32,
+    pub min_processes: usize,
+    pub max_processes: usize,
+    pub rows: Vec<Row>,
+}
+
+/// What every apps page renders: the supervisor's list (`shield.apps`) with each app's
+/// pool slots from `pools` (the generation's pool names, by index), and one pass over
+/// /proc for the process groups' memory.
+pub fn view(shield: &crate::shield::Shield, pools: &[String]) -> Vec<AppRows> {
+    let apps = shield.apps.lock().map(|l| l.clone()).unwrap_or_default();
+    if apps.is_empty() {
+        return Vec::new();
+    }
     let rss = rss_by_group();
     let now = Instant::now();
-    let list: Vec<Value> = apps
-        .iter()
+    apps.iter()
         .map(|a| {
-            let s = slots(&a.name);
-            let instances: Vec<Value> = a
+            let slots: Option<Arc<Slots>> = pools
+                .iter()
+                .position(|p| p.strip_prefix("app:") == Some(a.name.as_str()))
+                .and_then(|i| shield.slots.get(i).cloned().flatten());
+            let rows = a
                 .instances
                 .iter()
                 .map(|i| {
-                    let (served, in_flight) = s
+                    let (requests, in_flight) = slots
                         .as_ref()
                         .map_or((0, 0), |s| (s.served(i.n), s.in_flight(i.n)));
-                    let state = if i.state == "ready" && in_flight >= a.concurrency {
-                        "busy"
-                    } else {
-                        i.state
-                    };
                     // The app runs in the group its shim's child leads; the shim's own
                     // group holds the shim alone.
-                    let app_rss: u64 = child_pid(i.pid).and_then(|c| rss.get(&c).copied()).unwrap_or(0);
+                    let app_pid = (i.pid != 0).then(|| child_pid(i.pid)).flatten();
+                    Row {
+                        n: i.n,
+                        pid: i.pid,
+                        app_pid,
+                        state: if i.state == "ready" && in_flight >= a.concurrency {
+                            "busy"
+                        } else {
+                            i.state
+                        },
+                        requests,
+                        in_flight,
+                        rss_kib: app_pid.and_then(|c| rss.get(&c).copied()).unwrap_or(0),
+                        uptime_s: if i.pid == 0 {
+                            0.0
+                        } else {
+                            now.duration_since(i.started).as_secs_f64()
+                        },
+                        respawns: i.respawns,
+                        harakiri_kills: i.harakiri_kills,
+                    }
+                })
+                .collect();
+            AppRows {
+                name: a.name.clone(),
+                concurrency: a.concurrency,
+                min_processes: a.min_processes,
+                max_processes: a.max_processes,
+                rows,
+            }
+        })
+        .collect()
+}
+
+/// `/_uringd/apps`: one object per app.
+pub fn json(apps: &[AppRows]) -> Value {
+    let list: Vec<Value> = apps
+        .iter()
+        .map(|a| {
+            let instances: Vec<Value> = a
+                .rows
+                .iter()
+                .map(|i| {
                     json!({
                         "instance": i.n,
                         "pid": i.pid,
-                        "app_pid": child_pid(i.pid),
-                        "state": state,
-                        "requests": served,
-                        "in_flight": in_flight,
-                        "rss_kib": app_rss,
-                        "uptime_s": if i.pid == 0 { 0.0 } else { now.duration_since(i.started).as_secs_f64() },
+                        "app_pid": i.app_pid,
+                        "state": i.state,
+                        "requests": i.requests,
+                        "in_flight": i.in_flight,
+                        "rss_kib": i.rss_kib,
+                        "uptime_s": i.uptime_s,
                         "respawns": i.respawns,
                         "harakiri_kills": i.harakiri_kills,
                     })
@@ -127,8 +197,9 @@ pub fn child_pid(shim: u32) -> Option<u32> {
 }
 
 /// The same in Prometheus text: instances by state, and per instance its requests since it
-/// started, what it has in flight, its restarts and harakiri kills. Nothing without apps.
-pub fn prometheus(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>) -> String {
+/// started, what it has in flight, its memory, uptime, restarts and harakiri kills, and an
+/// info series with its pid and state. Nothing without apps.
+pub fn prometheus(apps: &[AppRows]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     if apps.is_empty() {
@@ -151,6 +222,16 @@ pub fn prometheus(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>
             "Requests an instance has in flight.",
         ),
         (
+            "uringd_app_rss_bytes",
+            "gauge",
+            "Resident memory of an instance's process group.",
+        ),
+        (
+            "uringd_app_uptime_seconds",
+            "gauge",
+            "Time since an instance was started.",
+        ),
+        (
             "uringd_app_respawns_total",
             "counter",
             "Times an instance was started again.",
@@ -160,41 +241,37 @@ pub fn prometheus(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>
             "counter",
             "Instances killed because a request outlived harakiri.",
         ),
+        (
+            "uringd_app_instance_info",
+            "gauge",
+            "An instance's pid (its shim's) and state, always 1.",
+        ),
     ];
     let mut lines: Vec<Vec<String>> = vec![Vec::new(); families.len()];
     for a in apps {
-        let s = slots(&a.name);
-        for state in ["starting", "ready", "busy", "recycling", "dead", "stopped"] {
-            let n = a
-                .instances
-                .iter()
-                .filter(|i| {
-                    let busy = i.state == "ready"
-                        && s.as_ref()
-                            .is_some_and(|s| s.in_flight(i.n) >= a.concurrency);
-                    match state {
-                        "busy" => busy,
-                        "ready" => i.state == "ready" && !busy,
-                        other => i.state == other,
-                    }
-                })
-                .count();
+        for state in STATES {
+            let n = a.rows.iter().filter(|i| i.state == state).count();
             lines[0].push(format!(
                 "uringd_app_instances{{app=\"{}\",state=\"{state}\"}} {n}",
                 a.name
             ));
         }
-        for i in &a.instances {
+        for i in &a.rows {
             let l = format!("app=\"{}\",instance=\"{}\"", a.name, i.n);
-            let (served, in_flight) = s
-                .as_ref()
-                .map_or((0, 0), |s| (s.served(i.n), s.in_flight(i.n)));
-            lines[1].push(format!("uringd_app_requests_total{{{l}}} {served}"));
-            lines[2].push(format!("uringd_app_in_flight{{{l}}} {in_flight}"));
-            lines[3].push(format!("uringd_app_respawns_total{{{l}}} {}", i.respawns));
-            lines[4].push(format!(
-                "uringd_app_harakiri_total{{{l}}} {}",
-                i.harakiri_kills
+            let values = [
+                i.requests.to_string(),
+                i.in_flight.to_string(),
+                (i.rss_kib * 1024).to_string(),
+                format!("{:.3}", i.uptime_s),
+                i.respawns.to_string(),
+                i.harakiri_kills.to_string(),
+            ];
+            for (k, v) in values.iter().enumerate() {
+                lines[k + 1].push(format!("{}{{{l}}} {v}", families[k + 1].0));
+            }
+            lines[7].push(format!(
+                "uringd_app_instance_info{{{l},pid=\"{}\",state=\"{}\"}} 1",
+                i.pid, i.state
             ));
         }
     }
@@ -206,3 +283,6 @@ pub fn prometheus(apps: &[AppReport], slots: &dyn Fn(&str) -> Option<Arc<Slots>>
     }
     out
 }
+
+/// Every state an instance can be shown in.
+pub const STATES: [&str; 6] = ["starting", "ready", "busy", "recycling", "dead", "stopped"];

@@ -177,25 +177,16 @@ impl Gather {
             now_unix: ctx.http.unix_s,
             workers,
         };
-        let (status, ctype, mut body) = admin::render_page(&self.ask, &snap);
+        // The [[app]] instances: the supervisor's list, not a worker's part.
+        let apps = match self.ask.page {
+            admin::Page::Metrics | admin::Page::Dashboard => {
+                crate::apps::report::view(&ctx.http.shield, &ctx.http.pools_names)
+            }
+            _ => Vec::new(),
+        };
+        let (status, ctype, mut body) = admin::render_page(&self.ask, &snap, &apps);
         if matches!(self.ask.page, admin::Page::Metrics) && status == 200 {
-            // The [[app]] instances: the supervisor's list, not a worker's part.
-            let list = ctx
-                .http
-                .shield
-                .apps
-                .lock()
-                .map(|l| l.clone())
-                .unwrap_or_default();
-            let h = &ctx.http;
-            let slots = |name: &str| {
-                let pool = h
-                    .pools_names
-                    .iter()
-                    .position(|p| *p == format!("app:{name}"))?;
-                h.shield.slots.get(pool).cloned().flatten()
-            };
-            body.extend_from_slice(crate::apps::report::prometheus(&list, &slots).as_bytes());
+            body.extend_from_slice(crate::apps::report::prometheus(&apps).as_bytes());
         }
         (status, ctype, body)
     }

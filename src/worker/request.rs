@@ -1080,20 +1080,8 @@ fn admin_head(
         }
         Decision::Asset(a) => reply(conn, ctx, 200, "", a.content_type, a.body),
         Decision::Apps => {
-            let list = ctx
-                .shield
-                .apps
-                .lock()
-                .map(|l| l.clone())
-                .unwrap_or_default();
-            let slots = |name: &str| {
-                let pool = ctx
-                    .pools_names
-                    .iter()
-                    .position(|p| *p == format!("app:{name}"))?;
-                ctx.shield.slots.get(pool).cloned().flatten()
-            };
-            let body = crate::apps::report::json(&list, &slots).to_string();
+            let view = crate::apps::report::view(&ctx.shield, &ctx.pools_names);
+            let body = crate::apps::report::json(&view).to_string();
             reply(conn, ctx, 200, "", "application/json", body.as_bytes())
         }
         Decision::Gather(mut ask) => {

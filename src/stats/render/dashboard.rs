@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use super::summary::{self, Latency};
+use crate::apps::report::AppRows;
 use crate::stats::{Counters, Snapshot, View, Window, WorkerSnapshot};
 
 /// Escapes text for HTML content and attribute values.
@@ -175,6 +176,45 @@ fn shield_panel(out: &mut String, s: &Snapshot) {
         out.push_str("</table>\n");
     }
     out.push_str("</section>\n");
+}
+
+/// The `[[app]]` instances (`/_uringd/apps`'s rows), when there are any.
+fn apps_panel(out: &mut String, apps: &[AppRows]) {
+    if apps.is_empty() {
+        return;
+    }
+    out.push_str("<section class=\"panel\">\n<h2>Apps</h2>\n<table class=\"grid\">\n");
+    out.push_str(
+        "<tr><th>app</th><th>instance</th><th>pid</th><th>state</th><th>requests</th>\
+         <th>in flight</th><th>memory</th><th>up</th><th>respawns</th><th>harakiri</th></tr>\n",
+    );
+    for a in apps {
+        for i in &a.rows {
+            let state = match i.state {
+                "dead" | "recycling" => format!("<td class=\"bad\">{}</td>", i.state),
+                s => format!("<td>{s}</td>"),
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td>{state}<td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td>{}{}</tr>",
+                esc(&a.name),
+                i.n,
+                if i.pid == 0 {
+                    "–".into()
+                } else {
+                    i.app_pid.unwrap_or(i.pid).to_string()
+                },
+                int(i.requests),
+                i.in_flight,
+                a.concurrency,
+                bytes(i.rss_kib * 1024),
+                duration(i.uptime_s as u64),
+                warn_cell(i.respawns),
+                warn_cell(i.harakiri_kills)
+            );
+        }
+    }
+    out.push_str("</table>\n</section>\n");
 }
 
 fn route_color(i: usize) -> &'static str {
@@ -414,7 +454,7 @@ fn warn_cell(n: u64) -> String {
     }
 }
 
-pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
+pub fn dashboard_html(s: &Snapshot, refresh_secs: u32, apps: &[AppRows]) -> String {
     let total = summary::merged_total(s);
     let counters = summary::merged_counters(s);
     let names = summary::route_names(s);
@@ -570,6 +610,7 @@ pub fn dashboard_html(s: &Snapshot, refresh_secs: u32) -> String {
     out.push_str("</table>\n</section>\n");
     tls_panel(&mut out, s);
     shield_panel(&mut out, s);
+    apps_panel(&mut out, apps);
 
     out.push_str("<section class=\"panel\">\n<h2>Routes</h2>\n<table class=\"grid\">\n");
     out.push_str(
@@ -684,7 +725,7 @@ mod tests {
 
     #[test]
     fn plots_every_series_with_data() {
-        let html = dashboard_html(&sample(), 2);
+        let html = dashboard_html(&sample(), 2, &[]);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("<title>uringd</title>"));
         // Reloaded only without scripts; the script polls instead.
@@ -738,7 +779,7 @@ mod tests {
 
     #[test]
     fn the_shield_panel_shows_queues_and_limits() {
-        let html = dashboard_html(&sample(), 2);
+        let html = dashboard_html(&sample(), 2, &[]);
         assert!(html.contains("Shielding the backends"), "{html}");
         assert!(html.contains("<td>app</td>"));
         let mut quiet = worker(0, &[("r", &[1, 2])]);
@@ -746,7 +787,7 @@ mod tests {
         quiet.counters.limited = 0;
         quiet.counters.ip_refused = 0;
         quiet.counters.spilled_responses = 0;
-        let html = dashboard_html(&snapshot(vec![quiet]), 2);
+        let html = dashboard_html(&snapshot(vec![quiet]), 2, &[]);
         assert!(!html.contains("Shielding the backends"), "nothing to show");
     }
 
@@ -754,7 +795,7 @@ mod tests {
     fn escapes_route_names() {
         let evil = "<script>alert('x')</script>&\"";
         let s = snapshot(vec![worker(0, &[(evil, &(1..=500).collect::<Vec<_>>())])]);
-        let html = dashboard_html(&s, 0);
+        let html = dashboard_html(&s, 0, &[]);
         assert!(!html.contains("<script>"));
         assert!(!html.contains("alert('x')"));
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
@@ -769,7 +810,7 @@ mod tests {
     #[test]
     fn empty_snapshots_show_axes_and_a_note() {
         for s in [empty(), snapshot(vec![worker(0, &[("a", &[])])])] {
-            let html = dashboard_html(&s, 5);
+            let html = dashboard_html(&s, 5, &[]);
             assert!(html.contains("id=\"percentile-plot\""));
             assert!(html.contains("no requests yet"));
             assert!(html.contains(">99.999%</text>"));
@@ -779,13 +820,54 @@ mod tests {
 
     #[test]
     fn huge_values_render() {
-        let html = dashboard_html(&huge(), u32::MAX);
+        let html = dashboard_html(&huge(), u32::MAX, &[]);
         assert!(html.contains(&int(u64::MAX)));
         assert_eq!(series(&html).len(), 2);
         let mut w = worker(0, &[("one", &[7])]);
         w.total = view(&[7]);
-        let html = dashboard_html(&snapshot(vec![w]), 1);
+        let html = dashboard_html(&snapshot(vec![w]), 1, &[]);
         assert_eq!(series(&html).len(), 2);
+    }
+
+    #[test]
+    fn the_apps_panel_shows_each_instance_only_when_there_are_apps() {
+        use crate::apps::report::{AppRows, Row};
+        assert!(!dashboard_html(&sample(), 2, &[]).contains("<h2>Apps</h2>"));
+        let row = |n, pid, state| Row {
+            n,
+            pid,
+            app_pid: Some(pid + 1),
+            state,
+            requests: 1234,
+            in_flight: 1,
+            rss_kib: 51_200,
+            uptime_s: 75.0,
+            respawns: n as u64,
+            harakiri_kills: 0,
+        };
+        let apps = [AppRows {
+            name: "web<1>".into(),
+            concurrency: 1,
+            min_processes: 1,
+            max_processes: 2,
+            rows: vec![row(0, 40, "busy"), row(1, 0, "stopped")],
+        }];
+        let html = dashboard_html(&sample(), 2, &apps);
+        let panel = html.split("<h2>Apps</h2>").nth(1).unwrap();
+        assert!(panel.contains("<td>web&lt;1&gt;</td><td>0</td><td>41</td><td>busy</td><td>1,234</td><td>1/1</td><td>50.0 MiB</td><td>1m 15s</td>"), "{panel}");
+        assert!(
+            panel.contains("<td>1</td><td>–</td><td>stopped</td>"),
+            "{panel}"
+        );
+        assert!(
+            panel.contains("<td class=\"bad\">1</td>"),
+            "a respawn stands out"
+        );
+        let overview = html.split("<div id=\"overview\">").nth(1).unwrap();
+        assert!(
+            overview.contains("<h2>Apps</h2>"),
+            "refreshed with the overview"
+        );
     }
 
     #[test]
