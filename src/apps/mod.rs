@@ -50,8 +50,14 @@ impl Apps {
         }
         make_dir(&dir, cfg)?;
         for app in &cfg.apps {
-            let run = Run::start(app, exe, slots_of(cfg, &app.name))?;
-            apps.runs.push(run);
+            match Run::start(app, exe, slots_of(cfg, &app.name)) {
+                Ok(run) => apps.runs.push(run),
+                Err(e) => {
+                    // What started already stops, and the sockets go.
+                    apps.stop();
+                    return Err(e);
+                }
+            }
         }
         Ok(apps)
     }

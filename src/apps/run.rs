@@ -100,6 +100,8 @@ impl Run {
             .map(|i| i.n)
             .collect();
         self.app = app.clone();
+        // Back in the config while it was still stopping: it runs again.
+        self.retiring = false;
         let target = if app.min_processes == app.max_processes {
             app.processes
         } else {
