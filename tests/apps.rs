@@ -82,8 +82,9 @@ fn a_killed_instance_comes_back_and_the_other_keeps_serving() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // None was in flight on the killed instance; one may have reached its worker in the
-    // moment between the kill and the shim taking the group down.
+    // Only a request in flight on the killed instance fails: requests go one at a time,
+    // so at most the one its orphaned worker held when the shim took the group down (cut
+    // short, a clean close). Those waiting on its socket are served by the next instance.
     assert!(failed <= 1, "{failed} requests failed");
     let mut back = false;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -277,7 +278,7 @@ fn harakiri_answers_504_and_replaces_the_instance() {
     let t0 = Instant::now();
     let r = request(s.addr, "GET", "/slow/10000", "Connection: close\r\n");
     assert_eq!(r.status, 504);
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     let mut next = None;
     let deadline = Instant::now() + Duration::from_secs(15);
     while next.is_none() && Instant::now() < deadline {

@@ -15,9 +15,12 @@ pub fn app_config(processes: usize, extra: &str) -> String {
     )
 }
 
-/// The pid the app reports for a request (the gunicorn worker that served it).
+/// The pid the app reports for a request (the gunicorn worker that served it); status 0
+/// for an answer cut short (the instance died mid-response).
 pub fn served_by(s: &Server, path: &str) -> (u16, Option<u64>) {
-    let r = request(s.addr, "GET", path, "Connection: close\r\n");
+    let Some(r) = try_request(s.addr, path) else {
+        return (0, None);
+    };
     let pid = serde_json::from_slice::<serde_json::Value>(&r.body)
         .ok()
         .and_then(|v| v["pid"].as_u64());

@@ -255,13 +255,39 @@ pub fn status_of(resp: &str) -> u16 {
     resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-/// GET (or other method) on a fresh connection; returns the parsed response.
 /// Sends `sig` to a process this test started.
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) has no memory preconditions; the pid is a child of this test.
     unsafe { libc::kill(pid as i32, sig) };
 }
 
+/// A request with `Connection: close`, read to the end: None if the answer was cut short
+/// (a close before the whole head or Content-Length body), which a test of a backend dying
+/// mid-response counts as a failed request instead of a panic.
+pub fn try_request(addr: SocketAddr, path: &str) -> Option<Resp> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").ok()?;
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8(all[..end + 4].to_vec()).ok()?;
+    let mut r = Resp {
+        status: head.get(9..12)?.parse().ok()?,
+        head,
+        body: all[end + 4..].to_vec(),
+    };
+    if let Some(len) = r.header("content-length") {
+        let len: usize = len.parse().ok()?;
+        if r.body.len() < len {
+            return None;
+        }
+        r.body.truncate(len);
+    }
+    Some(r)
+}
+
+/// GET (or other method) on a fresh connection; returns the parsed response.
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
