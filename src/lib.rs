@@ -12,6 +12,7 @@ pub mod config;
 pub mod doctor;
 pub mod driver;
 pub mod edge;
+pub mod h2;
 pub mod http;
 pub mod log;
 pub mod proxy;
