@@ -267,7 +267,11 @@ pub fn signal(pid: u32, sig: i32) {
 pub fn try_request(addr: SocketAddr, path: &str) -> Option<Resp> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut all = Vec::new();
     let _ = s.read_to_end(&mut all);
     let end = all.windows(4).position(|w| w == b"\r\n\r\n")?;
