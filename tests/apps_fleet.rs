@@ -59,13 +59,19 @@ fn reload(s: &Server, path: &Path, cfg: &str) {
     signal(s.pid(), libc::SIGHUP);
 }
 
-#[test]
-fn sighup_replaces_every_instance_one_at_a_time_with_the_new_config_under_load() {
-    let d = TempDir::new("apps-hup");
+/// uringd on a config file of its own (`cfg`) that a test rewrites and reloads.
+fn start_reloadable(tag: &str, cfg: &str) -> (TempDir, PathBuf, Server) {
+    let d = TempDir::new(tag);
     let path = d.0.join("u.toml");
-    std::fs::write(&path, tagged("v1", 2, "")).unwrap();
+    std::fs::write(&path, cfg).unwrap();
     let p = path.to_str().unwrap();
     let s = Server::start(None, &["--config", p, "--admin", "127.0.0.1:0"]);
+    (d, path, s)
+}
+
+#[test]
+fn sighup_replaces_every_instance_one_at_a_time_with_the_new_config_under_load() {
+    let (_d, path, s) = start_reloadable("apps-hup", &tagged("v1", 2, ""));
     let before = instance_pids(&s, 2);
     assert_eq!(server_of(&s, "/a"), "v1");
     let stop = Arc::new(AtomicBool::new(false));
@@ -116,11 +122,7 @@ fn sighup_replaces_every_instance_one_at_a_time_with_the_new_config_under_load()
 
 #[test]
 fn a_reload_starts_a_new_app_and_stops_a_removed_one() {
-    let d = TempDir::new("apps-add");
-    let path = d.0.join("u.toml");
-    std::fs::write(&path, tagged("web", 1, "")).unwrap();
-    let p = path.to_str().unwrap();
-    let s = Server::start(None, &["--config", p, "--admin", "127.0.0.1:0"]);
+    let (_d, path, s) = start_reloadable("apps-add", &tagged("web", 1, ""));
     instance_pids(&s, 1);
     let api = tagged("api", 1, "")
         .replace("name = \"web\"", "name = \"api\"")

@@ -93,12 +93,7 @@ impl Run {
     /// A reload's settings (SIGHUP): instances added or retired to the new counts, and
     /// every one running replaced one at a time by the new command and settings.
     pub fn update(&mut self, app: &App, exe: &Path) {
-        let old: Vec<usize> = self
-            .instances
-            .iter()
-            .filter(|i| i.wanted)
-            .map(|i| i.n)
-            .collect();
+        let old = self.wanted();
         self.app = app.clone();
         // Back in the config while it was still stopping: it runs again.
         self.retiring = false;
@@ -133,6 +128,15 @@ impl Run {
             self.app.name,
             self.roll.len()
         );
+    }
+
+    /// The instances meant to run, by number: what a rolling reload replaces.
+    fn wanted(&self) -> Vec<usize> {
+        self.instances
+            .iter()
+            .filter(|i| i.wanted)
+            .map(|i| i.n)
+            .collect()
     }
 
     /// Removed by a reload: every instance stops once what it has in flight is done.
@@ -202,12 +206,7 @@ impl Run {
                     app.name,
                     p.display()
                 );
-                self.roll = self
-                    .instances
-                    .iter()
-                    .filter(|i| i.wanted)
-                    .map(|i| i.n)
-                    .collect();
+                self.roll = self.wanted();
                 self.roll_why = "is replaced (touch_reload)";
                 self.touched = m;
             }
